@@ -1,0 +1,123 @@
+// swift-tools-version: 6.2
+//
+// Sluice: one root package for the host, the plugin SDK, the first-party plugins and the tests.
+// Plugins live under Plugins/ with explicit paths: SwiftPM treats a bare Plugins/ folder as package plugins.
+
+import PackageDescription
+
+// MARK: - Dependencies
+
+let argumentParser = Package.Dependency.package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
+let yams = Package.Dependency.package(url: "https://github.com/jpsim/Yams", from: "6.2.2")
+
+// MARK: - Settings shared by every Swift target
+
+let strictSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+/// A first-party plugin: a target under Plugins/ and a dynamic library product `lib<product>.so`.
+func plugin(_ target: String, product: String) -> (Target, Product) {
+    (
+        .target(
+            name: target,
+            dependencies: ["SluiceSDK"],
+            path: "Plugins/\(target)",
+            swiftSettings: strictSettings
+        ),
+        .library(name: product, type: .dynamic, targets: [target])
+    )
+}
+
+let firstPartyPlugins = [
+    plugin("FileWatchSource", product: "SluiceFileWatch"),
+    plugin("SocketSource", product: "SluiceSocket"),
+    plugin("SplitTransform", product: "SluiceSplit"),
+    plugin("ConsoleSink", product: "SluiceConsole"),
+    plugin("FilesSink", product: "SluiceFiles"),
+    plugin("NoopTransform", product: "SluiceNoop"),
+]
+
+// MARK: - Targets
+
+let package = Package(
+    name: "sluice",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "sluice", targets: ["sluice"]),
+        .library(name: "SluiceSDK", targets: ["SluiceSDK"]),
+        .library(name: "SluiceTesting", targets: ["SluiceTesting"]),
+        .library(name: "SluiceCore", targets: ["SluiceCore"]),
+        .library(name: "SluiceHost", targets: ["SluiceHost"]),
+    ] + firstPartyPlugins.map(\.1),
+    dependencies: [argumentParser, yams],
+    targets: [
+        // The C ABI: SDK/CSluice/include/sluice.h is the single source of truth.
+        .target(name: "CSluice", path: "SDK/CSluice"),
+        // The Swift SDK that plugin authors import. Depends on nothing but the ABI header.
+        .target(name: "SluiceSDK", dependencies: ["CSluice"], path: "SDK/SluiceSDK", swiftSettings: strictSettings),
+        // dlopen and descriptor checks, shared by the host and the test kit's conformance checker.
+        .target(
+            name: "SluiceLoader",
+            dependencies: ["CSluice", "SluiceSDK"],
+            path: "Sources/SluiceLoader",
+            swiftSettings: strictSettings
+        ),
+        // The plugin test kit: runs a plugin type in-process, and checks a built .so for conformance.
+        .target(
+            name: "SluiceTesting",
+            dependencies: ["SluiceSDK", "SluiceLoader"],
+            path: "SDK/SluiceTesting",
+            swiftSettings: strictSettings
+        ),
+        // The engine: batches, keyed aggregation, plans, scheduling. No dlopen, files or sockets.
+        .target(
+            name: "SluiceCore",
+            dependencies: ["CSluice", "SluiceSDK"],
+            path: "Sources/SluiceCore",
+            swiftSettings: strictSettings
+        ),
+        // The host: plugin registry, pipeline files, the runner with its clock, signals and progress output.
+        .target(
+            name: "SluiceHost",
+            dependencies: ["SluiceCore", "SluiceLoader", .product(name: "Yams", package: "Yams")],
+            path: "Sources/SluiceHost",
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "SluiceCLI",
+            dependencies: ["SluiceHost", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Sources/SluiceCLI",
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(name: "sluice", dependencies: ["SluiceCLI"], path: "Sources/sluice", swiftSettings: strictSettings),
+
+        // MARK: - Tests
+
+        .testTarget(
+            name: "SluiceSDKTests",
+            dependencies: ["SluiceSDK", "SluiceTesting"],
+            path: "Tests/SluiceSDKTests",
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "SluiceCoreTests",
+            dependencies: ["SluiceCore", "SluiceSDK"],
+            path: "Tests/SluiceCoreTests",
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "SluiceHostTests",
+            dependencies: ["SluiceHost", "SluiceLoader", "SluiceTesting"],
+            path: "Tests/SluiceHostTests",
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: ["SluiceSDK"],
+            path: "Tests/EndToEndTests",
+            swiftSettings: strictSettings
+        ),
+    ] + firstPartyPlugins.map(\.0)
+)
