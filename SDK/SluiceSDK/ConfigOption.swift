@@ -14,6 +14,9 @@ public struct ConfigOption: Sendable {
     public var defaultJSON: String?
     /// Allowed values for a string option.
     public var allowed: [String]
+    /// A string option that names a file or directory: the host resolves a relative value against the directory
+    /// of the pipeline file (JSON Schema `"format": "path"`).
+    public var isPath = false
 
     public init(
         _ name: String,
@@ -47,6 +50,15 @@ public struct ConfigOption: Sendable {
             defaultJSON: value.map(jsonQuoted),
             allowed: allowed
         )
+    }
+
+    /// A string option holding a file system path, resolved by the host against the pipeline file's directory.
+    public static func path(_ name: String, description: String, required: Bool = false, default value: String? = nil)
+        -> ConfigOption
+    {
+        var option = string(name, description: description, required: required, default: value)
+        option.isPath = true
+        return option
     }
 
     /// An integer option.
@@ -86,6 +98,7 @@ extension PluginInfo {
         for option in options {
             var fields = ["\"type\":\(jsonQuoted(option.kind.rawValue))"]
             if option.kind == .stringArray { fields.append("\"items\":{\"type\":\"string\"}") }
+            if option.isPath { fields.append("\"format\":\"path\"") }
             fields.append("\"description\":\(jsonQuoted(option.description))")
             if let value = option.defaultJSON { fields.append("\"default\":\(value)") }
             if !option.allowed.isEmpty {

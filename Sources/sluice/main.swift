@@ -1,1 +1,3 @@
-@main struct Main { static func main() {} }
+import SluiceCLI
+
+SluiceCommand.start()

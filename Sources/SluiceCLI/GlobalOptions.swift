@@ -1,0 +1,64 @@
+import ArgumentParser
+import Foundation
+import SluiceHost
+import SluiceLoader
+
+/// Options every command that loads plugins shares.
+struct PluginOptions: ParsableArguments {
+    @Option(
+        name: .customLong("plugin-dir"),
+        help: ArgumentHelp(
+            "A directory to search for plugin .so files (repeatable). Searched before $SLUICE_PLUGIN_PATH and "
+                + "the directory of the sluice executable.",
+            valueName: "dir"
+        )
+    )
+    var pluginDirectories: [String] = []
+
+    @Flag(name: .customLong("quiet-refusals"), help: "Do not print plugin files that were refused.")
+    var quietRefusals = false
+
+    /// Scans the search path and prints a warning line for each refused file.
+    func catalog() -> PluginCatalog {
+        let catalog = PluginCatalog.scan(directories: PluginCatalog.searchPath(explicit: pluginDirectories))
+        if !quietRefusals {
+            for refusal in catalog.refusals { printError("sluice: warning: \(refusal)") }
+        }
+        return catalog
+    }
+}
+
+/// Log levels for plugin messages.
+enum LogLevelOption: String, ExpressibleByArgument, CaseIterable {
+    case trace, debug, info, warning, error
+
+    var abi: Int32 {
+        switch self {
+        case .trace: 0
+        case .debug: 1
+        case .info: 2
+        case .warning: 3
+        case .error: 4
+        }
+    }
+}
+
+extension ProgressMode: ExpressibleByArgument {}
+
+/// Writes a line to standard error.
+func printError(_ line: String) {
+    FileHandle.standardError.write(Data((line + "\n").utf8))
+}
+
+/// Parses and resolves a pipeline file, printing every problem; throws ExitCode(2) when there are any.
+func loadPipeline(_ path: String, catalog: PluginCatalog) throws -> ResolvedPipeline {
+    do {
+        let spec = try PipelineParser.parse(path: path)
+        return try PipelineBuilder.resolve(spec, catalog: catalog)
+    } catch {
+        for problem in error.errors { printError(problem.description) }
+        let count = error.errors.count
+        printError("sluice: \(path): \(count) error\(count == 1 ? "" : "s")")
+        throw ExitCode(2)
+    }
+}

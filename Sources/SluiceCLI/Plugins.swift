@@ -1,0 +1,91 @@
+import ArgumentParser
+import Foundation
+import SluiceHost
+import SluiceLoader
+import SluiceSDK
+
+struct Plugins: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List and inspect the plugins sluice can load.",
+        subcommands: [List.self, Inspect.self],
+        defaultSubcommand: List.self
+    )
+}
+
+extension Plugins {
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List loadable plugins (name, kind, version, ABI, path); refused files are reported on stderr."
+        )
+
+        @OptionGroup var plugins: PluginOptions
+
+        func run() throws {
+            let catalog = plugins.catalog()
+            let rows = catalog.sorted.map { [$0.name, $0.kind.rawValue, $0.version, $0.abiDescription, $0.path] }
+            printTable(header: ["NAME", "KIND", "VERSION", "ABI", "PATH"], rows: rows)
+            if rows.isEmpty {
+                printError("sluice: no plugins found in: \(catalog.directories.joined(separator: ", "))")
+            }
+        }
+    }
+
+    struct Inspect: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show a plugin's description and configuration options."
+        )
+
+        @Argument(help: "The plugin name, as in `sluice plugins list`.")
+        var name: String
+
+        @OptionGroup var plugins: PluginOptions
+
+        func run() throws {
+            let catalog = plugins.catalog()
+            guard let plugin = catalog.plugins[name] else {
+                printError("sluice: no plugin named '\(name)'" + didYouMeanName(name, catalog))
+                throw ExitCode(2)
+            }
+            print("\(plugin.name) \(plugin.version) (\(plugin.kind.rawValue))")
+            if !plugin.summary.isEmpty { print("  \(plugin.summary)") }
+            print("  path:       \(plugin.path)")
+            print("  abi:        \(plugin.abiDescription)")
+            print("  build:      \(plugin.buildInfo)")
+            print("  concurrent: \(plugin.isConcurrent ? "yes" : "no")")
+            print("")
+            guard !plugin.schema.options.isEmpty else {
+                print("Options: none")
+                return
+            }
+            print("Options:")
+            let rows = plugin.schema.options.map { option -> [String] in
+                var type = option.kind.rawValue
+                if !option.allowed.isEmpty { type = option.allowed.joined(separator: "|") }
+                if option.isPath { type = "path" }
+                let value = option.required ? "(required)" : (option.defaultJSON.map { "default \($0)" } ?? "(optional)")
+                return ["  " + option.name, type, value, option.description]
+            }
+            printTable(header: nil, rows: rows)
+        }
+    }
+}
+
+private func didYouMeanName(_ name: String, _ catalog: PluginCatalog) -> String {
+    let names = catalog.plugins.keys.sorted()
+    let hint = didYouMean(name, among: names)
+    return hint.isEmpty ? "; available: " + names.joined(separator: ", ") : hint
+}
+
+/// Prints rows as left-aligned columns.
+func printTable(header: [String]?, rows: [[String]]) {
+    let all = (header.map { [$0] } ?? []) + rows
+    guard let columns = all.map(\.count).max() else { return }
+    var widths = [Int](repeating: 0, count: columns)
+    for row in all { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
+    for row in all {
+        let cells = row.enumerated().map { i, cell in
+            i == row.count - 1 ? cell : cell.padding(toLength: widths[i], withPad: " ", startingAt: 0)
+        }
+        print(cells.joined(separator: "  "))
+    }
+}

@@ -1,0 +1,84 @@
+import ArgumentParser
+import Foundation
+import SluiceHost
+import SluiceLoader
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a pipeline until it is stopped (Ctrl-C or SIGTERM) or a bound is reached.",
+        discussion: """
+            Progress goes to standard error: one line per batch with its records, scheduling delay, processing \
+            time and total delay (a live line on a terminal). Sinks such as console write to standard output.
+
+            Ctrl-C (SIGINT) or SIGTERM lets the batch in flight finish, closes the sinks and exits 0; a second \
+            Ctrl-C exits at once. Exit status: 0 stopped normally, 1 a batch failed, 2 the pipeline file is invalid.
+            """
+    )
+
+    @Argument(help: "The pipeline file (YAML).")
+    var file: String
+
+    @Option(name: .customLong("batches"), help: "Stop after this many batches.")
+    var batches: Int?
+
+    @Flag(name: .customLong("until-idle"), help: "Stop once no source has new input for --idle-batches batches.")
+    var untilIdle = false
+
+    @Option(name: .customLong("idle-batches"), help: "Consecutive empty batches that count as idle.")
+    var idleBatches = 2
+
+    @Option(help: "Progress display: auto (live line on a terminal, plain lines otherwise), live, plain, none.")
+    var progress: ProgressMode = .auto
+
+    @Option(help: "Tasks run at once (default: the number of cores).")
+    var parallelism: Int?
+
+    @Option(name: .customLong("shutdown-timeout"), help: "Seconds a graceful stop may take before sluice exits anyway.")
+    var shutdownTimeout: Double = 30
+
+    @Option(name: .customLong("log-level"), help: "The least severe plugin log level shown.")
+    var logLevel: LogLevelOption = .info
+
+    @OptionGroup var plugins: PluginOptions
+
+    func validate() throws {
+        if let batches, batches < 1 { throw ValidationError("--batches must be at least 1") }
+        if idleBatches < 1 { throw ValidationError("--idle-batches must be at least 1") }
+        if let parallelism, parallelism < 1 { throw ValidationError("--parallelism must be at least 1") }
+        if shutdownTimeout <= 0 { throw ValidationError("--shutdown-timeout must be positive") }
+    }
+
+    func run() throws {
+        var options = RunOptions()
+        options.maxBatches = batches
+        options.untilIdle = untilIdle
+        options.idleBatches = idleBatches
+        options.progress = progress
+        options.shutdownTimeoutSeconds = shutdownTimeout
+        if let parallelism { options.parallelism = parallelism }
+
+        let resolved = try loadPipeline(file, catalog: plugins.catalog())
+        let reporter = ProgressReporter(mode: progress)
+        let threshold = logLevel.abi
+        let log: PluginLogHandler = { instance, level, message in
+            guard level >= threshold else { return }
+            let name = ["trace", "debug", "info", "warning", "error"][Int(min(max(level, 0), 4))]
+            reporter.message("[\(name)] \(instance): \(message)\n")
+        }
+        let pipeline: PipelineInstance
+        do {
+            pipeline = try PipelineInstance(resolved, parallelism: options.parallelism, log: log)
+        } catch {
+            for problem in error.errors { printError(problem.description) }
+            throw ExitCode(2)
+        }
+        let runner = PipelineRunner(pipeline: pipeline, options: options, progress: reporter)
+        runner.installSignalHandlers()
+        let end = runner.run()
+        pipeline.close()
+        if case .failed(let message) = end {
+            printError("sluice: error: \(message)")
+            throw ExitCode(1)
+        }
+    }
+}

@@ -1,0 +1,280 @@
+import Dispatch
+#if canImport(Glibc)
+import Glibc
+#endif
+import SluiceSDK
+import Synchronization
+
+/// What one batch did.
+public struct BatchOutcome: Sendable {
+    public var inputRecords: Int
+    /// Records written to each sink, by sink index.
+    public var sinkRecords: [Int]
+    /// Records a keyed stage could not use, with the first reason.
+    public var discarded: Int
+    public var firstDiscardReason: String?
+}
+
+/// A failure while running a batch, naming the stage.
+public struct BatchError: Error, CustomStringConvertible, Sendable {
+    public var stage: String
+    public var message: String
+    /// True when a sink asked for a retry and retries ran out.
+    public var retriesExhausted: Bool = false
+    public var description: String { "\(stage): \(message)" }
+}
+
+/// Runs batches of a graph: reads the planned ranges in parallel, runs the narrow stages fused per task, shuffles
+/// keyed stages by hash partition, then writes and commits the sinks in order.
+public final class BatchExecutor: @unchecked Sendable {  // used from one scheduling thread; tasks share nothing mutable
+    public let graph: StreamGraph
+    /// How many tasks run at once (the number of cores by default).
+    public let parallelism: Int
+    /// Records per read task (the unit of parallel work within a partition).
+    public let taskSize: Int
+    /// How often a sink's RETRY is retried before the batch fails, and the first back-off.
+    public var sinkRetries = 5
+    public var sinkRetryBackoffMilliseconds = 100
+
+    /// For each node, the nodes and sinks that consume it.
+    private let consumers: [[Consumer]]
+
+    private enum Consumer {
+        case node(Int)
+        case sink(Int)
+    }
+
+    public init(graph: StreamGraph, parallelism: Int, taskSize: Int = 65_536) {
+        self.graph = graph
+        self.parallelism = max(1, parallelism)
+        self.taskSize = max(1, taskSize)
+        var consumers = [[Consumer]](repeating: [], count: graph.nodes.count)
+        for (index, node) in graph.nodes.enumerated() {
+            switch node {
+            case .source: break
+            case .transform(_, let input): consumers[input].append(.node(index))
+            case .keyed(_, let inputs, _): for input in Set(inputs) { consumers[input].append(.node(index)) }
+            }
+        }
+        for (index, sink) in graph.sinks.enumerated() { consumers[sink.input].append(.sink(index)) }
+        self.consumers = consumers
+    }
+
+    // MARK: Planning
+
+    /// Asks every source partition what is available.
+    public func available() throws -> [PartitionKey: Range<UInt64>] {
+        var result: [PartitionKey: Range<UInt64>] = [:]
+        for index in graph.sourceIndices {
+            guard case .source(let source, _) = graph.nodes[index] else { continue }
+            do {
+                for partition in 0..<(try source.partitionCount()) {
+                    result[PartitionKey(source: index, partition: partition)] = try source.available(partition: partition)
+                }
+            } catch {
+                throw BatchError(stage: graph.names[index], message: "\(error)")
+            }
+        }
+        return result
+    }
+
+    /// Plans the next batch from `positions`.
+    public func plan(positions: [PartitionKey: UInt64]) throws -> BatchPlan {
+        let offered = try available()
+        return BatchPlanner.plan(available: offered, positions: positions) { source in
+            if case .source(_, let limit) = graph.nodes[source] { return limit }
+            return Int.max
+        }
+    }
+
+    // MARK: Running
+
+    /// The working state of one task: partial aggregates and sink chunks it produced.
+    private final class TaskState {
+        var partials: [Int: KeyedPartials] = [:]
+        var sinkChunks: [Int: [OwnedBatch]] = [:]
+        var error: BatchError?
+    }
+
+    /// Runs `plan` as batch `info`: reads, processes, writes and commits every sink. Throws without committing
+    /// the sinks that had not committed yet if any stage fails.
+    public func run(_ plan: BatchPlan, info: BatchInfo) throws -> BatchOutcome {
+        let tasks = plan.tasks(taskSize: effectiveTaskSize(plan))
+        var finished: [TaskState] = []
+
+        // Segment 1: read each task's range and run it through the fused narrow stages.
+        let readStates = parallelMap(tasks.count) { i -> TaskState in
+            let state = TaskState()
+            let task = tasks[i]
+            guard case .source(let source, _) = graph.nodes[task.key.source] else { return state }
+            do {
+                let batch = try source.read(partition: task.key.partition, offsets: task.offsets)
+                push(batch, from: task.key.source, into: state)
+            } catch let error as BatchError {
+                state.error = error
+            } catch {
+                state.error = BatchError(stage: graph.names[task.key.source], message: "\(error)")
+            }
+            return state
+        }
+        try firstError(readStates)
+        finished += readStates
+
+        // Then each keyed stage, in graph order: merge the partials of every task so far, partition by partition,
+        // and push each partition's output through the stages after it.
+        for (index, node) in graph.nodes.enumerated() {
+            guard case .keyed(let operation, _, let partitions) = node else { continue }
+            let partials = finished.compactMap { $0.partials.removeValue(forKey: index) }
+            let keyedStates = parallelMap(partitions) { p -> TaskState in
+                let state = TaskState()
+                let merged = partials.first?.tables[p] ?? ByteKeyTable(expectedKeys: 16)
+                for other in partials.dropFirst() { merged.merge(other.tables[p]) }
+                var builder = BatchBuilder(valueType: .int64, keyed: true, expectedCount: merged.count)
+                merged.forEach { key, value in builder.append(key: key, value: value) }
+                push(OwnedBatch(builder), from: index, into: state)
+                return state
+            }
+            try firstError(keyedStates)
+            _ = operation
+            discardedTotals(partials, into: &discardCount, reason: &discardReason)
+            finished += keyedStates
+        }
+
+        // Finally the sinks, each from one thread, chunks in task order.
+        var sinkRecords = [Int](repeating: 0, count: graph.sinks.count)
+        for (index, sink) in graph.sinks.enumerated() {
+            let chunks = finished.flatMap { $0.sinkChunks[index] ?? [] }
+            sinkRecords[index] = chunks.reduce(0) { $0 + $1.count }
+            try write(chunks, to: sink, info: info)
+        }
+        let outcome = BatchOutcome(
+            inputRecords: plan.recordCount,
+            sinkRecords: sinkRecords,
+            discarded: discardCount,
+            firstDiscardReason: discardReason
+        )
+        discardCount = 0
+        discardReason = nil
+        return outcome
+    }
+
+    private var discardCount = 0
+    private var discardReason: String?
+
+    private func discardedTotals(_ partials: [KeyedPartials], into count: inout Int, reason: inout String?) {
+        for partial in partials {
+            count += partial.discarded
+            if reason == nil { reason = partial.firstDiscardReason }
+        }
+    }
+
+    /// Tasks big enough to amortise their cost, small enough that every core gets work.
+    private func effectiveTaskSize(_ plan: BatchPlan) -> Int {
+        let total = plan.recordCount
+        let perCore = (total + parallelism * 2 - 1) / (parallelism * 2)
+        return min(taskSize, max(4096, perCore))
+    }
+
+    /// Sends `batch`, the output of node `index`, to everything that consumes it.
+    private func push(_ batch: OwnedBatch, from index: Int, into state: TaskState) {
+        for consumer in consumers[index] {
+            guard state.error == nil else { return }
+            switch consumer {
+            case .sink(let sink):
+                state.sinkChunks[sink, default: []].append(batch)
+            case .node(let next):
+                switch graph.nodes[next] {
+                case .transform(let transform, _):
+                    do {
+                        push(try transform.transform(batch), from: next, into: state)
+                    } catch {
+                        state.error = BatchError(stage: graph.names[next], message: "\(error)")
+                    }
+                case .keyed(let operation, _, let partitions):
+                    let partials = state.partials[next] ?? KeyedPartials(operation: operation, partitions: partitions)
+                    state.partials[next] = partials
+                    partials.add(batch.view)
+                case .source:
+                    break
+                }
+            }
+        }
+    }
+
+    private func write(_ chunks: [OwnedBatch], to sink: StreamGraph.Sink, info: BatchInfo) throws {
+        var attempt = 0
+        while true {
+            do {
+                try sink.sink.begin(info)
+                for chunk in chunks { try sink.sink.write(chunk) }
+                try sink.sink.commit(info)
+                return
+            } catch let error as any RetryableError where error.isRetryable && attempt < sinkRetries {
+                let delay = sinkRetryBackoffMilliseconds << min(attempt, 10)
+                attempt += 1
+                sleepMilliseconds(delay)
+            } catch let error as any RetryableError where error.isRetryable {
+                throw BatchError(
+                    stage: sink.name,
+                    message: "\(error) (gave up after \(attempt + 1) attempts)",
+                    retriesExhausted: true
+                )
+            } catch {
+                throw BatchError(stage: sink.name, message: "\(error)")
+            }
+        }
+    }
+
+    /// Tells every source which offsets are now committed, so it may forget them.
+    public func commitSources(_ plan: BatchPlan) throws {
+        for range in plan.ranges {
+            guard case .source(let source, _) = graph.nodes[range.key.source] else { continue }
+            do {
+                try source.commit(partition: range.key.partition, upTo: range.offsets.upperBound)
+            } catch {
+                throw BatchError(stage: graph.names[range.key.source], message: "commit: \(error)")
+            }
+        }
+    }
+
+    private func firstError(_ states: [TaskState]) throws {
+        if let error = states.lazy.compactMap(\.error).first { throw error }
+    }
+
+    /// Runs `body` for 0..<count on all cores and returns the results in index order.
+    private func parallelMap(_ count: Int, _ body: (Int) -> TaskState) -> [TaskState] {
+        guard count > 1 else { return (0..<count).map(body) }
+        let results = UnsafeMutableBufferPointer<TaskState?>.allocate(capacity: count)
+        results.initialize(repeating: nil)
+        defer { results.deallocate() }
+        let slots = SendableBuffer(results)
+        withoutActuallyEscaping(body) { body in
+            let work = UncheckedSendable(body)
+            DispatchQueue.concurrentPerform(iterations: count) { i in slots.buffer[i] = work.value(i) }
+        }
+        return results.map { $0! }
+    }
+}
+
+/// An error that may ask for a retry (a sink's RETRY).
+public protocol RetryableError: Error {
+    var isRetryable: Bool { get }
+}
+
+/// A buffer each parallel iteration writes one distinct slot of.
+private struct SendableBuffer<T>: @unchecked Sendable {
+    let buffer: UnsafeMutableBufferPointer<T>
+    init(_ buffer: UnsafeMutableBufferPointer<T>) { self.buffer = buffer }
+}
+
+/// A value passed to concurrentPerform whose concurrent use the caller has made safe.
+private struct UncheckedSendable<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}
+
+func sleepMilliseconds(_ milliseconds: Int) {
+    var request = timespec(tv_sec: milliseconds / 1000, tv_nsec: (milliseconds % 1000) * 1_000_000)
+    var remaining = timespec()
+    while nanosleep(&request, &remaining) != 0 { request = remaining }
+}

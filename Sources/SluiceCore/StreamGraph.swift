@@ -1,0 +1,89 @@
+import SluiceSDK
+
+/// A source of records the engine plans and reads in exact ranges (the direct model).
+public protocol BatchSource: AnyObject, Sendable {
+    func partitionCount() throws -> Int
+    func available(partition: Int) throws -> Range<UInt64>
+    func read(partition: Int, offsets: Range<UInt64>) throws -> OwnedBatch
+    func commit(partition: Int, upTo offset: UInt64) throws
+}
+
+/// A narrow stage: one batch in, one batch out. Must be safe to call from several threads at once.
+public protocol BatchTransform: AnyObject, Sendable {
+    func transform(_ input: OwnedBatch) throws -> OwnedBatch
+}
+
+/// A destination that writes each batch under its id and then commits it.
+public protocol BatchSink: AnyObject, Sendable {
+    func begin(_ info: BatchInfo) throws
+    func write(_ chunk: OwnedBatch) throws
+    func commit(_ info: BatchInfo) throws
+}
+
+/// A built-in stage that needs all records of a key: the engine hash-partitions its input by key.
+public enum KeyedOperation: String, Sendable, CaseIterable {
+    /// Counts each distinct value: output (value, count).
+    case countByValue
+    /// Sums the integer values of each key: output (key, sum).
+    case reduceByKey
+}
+
+/// The operator graph of a pipeline: what the pipeline file and the Swift API both build.
+///
+///     source ──▶ transform ──▶ transform ──▶ keyed ──▶ transform ──▶ sink
+///        │                        │
+///        └──────────▶ sink        └──▶ sink
+///
+/// Nodes are kept in topological order: a node's inputs come before it.
+public struct StreamGraph: Sendable {
+    public enum Node: Sendable {
+        case source(any BatchSource, maxRecordsPerPartition: Int)
+        case transform(any BatchTransform, input: Int)
+        case keyed(KeyedOperation, inputs: [Int], partitions: Int)
+    }
+
+    public struct Sink: Sendable {
+        public var name: String
+        public var sink: any BatchSink
+        public var input: Int
+        public init(name: String, sink: any BatchSink, input: Int) {
+            self.name = name
+            self.sink = sink
+            self.input = input
+        }
+    }
+
+    public private(set) var names: [String] = []
+    public private(set) var nodes: [Node] = []
+    public private(set) var sinks: [Sink] = []
+
+    public init() {}
+
+    /// Adds a node; its inputs must already be in the graph. Returns its index.
+    @discardableResult
+    public mutating func add(_ name: String, _ node: Node) -> Int {
+        switch node {
+        case .source: break
+        case .transform(_, let input): precondition(input < nodes.count, "input of '\(name)' added after it")
+        case .keyed(_, let inputs, let partitions):
+            precondition(inputs.allSatisfy { $0 < nodes.count }, "input of '\(name)' added after it")
+            precondition(partitions > 0, "a keyed stage needs at least one partition")
+        }
+        names.append(name)
+        nodes.append(node)
+        return nodes.count - 1
+    }
+
+    public mutating func addSink(_ sink: Sink) {
+        precondition(sink.input < nodes.count, "input of sink '\(sink.name)' is not in the graph")
+        sinks.append(sink)
+    }
+
+    /// The index of the node called `name`.
+    public func index(of name: String) -> Int? { names.firstIndex(of: name) }
+
+    /// The source nodes, in graph order.
+    public var sourceIndices: [Int] {
+        nodes.indices.filter { if case .source = nodes[$0] { true } else { false } }
+    }
+}

@@ -1,0 +1,291 @@
+import Foundation
+import SluiceCore
+import SluiceLoader
+import SluiceSDK
+
+/// A pipeline checked against the available plugins: every name resolves, every configuration matches its
+/// plugin's schema (and is converted to JSON), and the stages are in dependency order.
+public struct ResolvedPipeline: @unchecked Sendable {  // LoadedPlugin is Sendable; ConfigValue tuples are values
+    public struct Component {
+        public var name: String
+        public var role: String
+        public var plugin: LoadedPlugin
+        public var configJSON: String
+        public var configLocation: SourceLocation
+    }
+
+    public var spec: PipelineSpec
+    public var sources: [Component]
+    /// Stages in dependency order; a plugin stage has a component.
+    public var stages: [(stage: PipelineSpec.Stage, component: Component?)]
+    public var sinks: [Component]
+}
+
+/// Checks a pipeline against the plugin catalog and builds its operator graph.
+public enum PipelineBuilder {
+    /// Resolves plugins, checks stream references and configurations. Collects every problem.
+    public static func resolve(_ spec: PipelineSpec, catalog: PluginCatalog) throws(PipelineErrors) -> ResolvedPipeline {
+        var errors: [PipelineError] = []
+        func fail(_ at: SourceLocation, _ message: String) {
+            errors.append(
+                PipelineError(file: spec.file, line: at.line, column: at.column, keyPath: at.keyPath, message: message)
+            )
+        }
+        let baseDirectory = URL(fileURLWithPath: spec.file).deletingLastPathComponent().path
+
+        func component(_ name: String, role: String, kind: PluginKind, plugin: String, at: SourceLocation, config: ConfigValue?)
+            -> ResolvedPipeline.Component?
+        {
+            guard let loaded = catalog.plugins[plugin] else {
+                let hint = didYouMean(plugin, among: catalog.plugins.values.filter { $0.kind == kind }.map(\.name))
+                let refused = catalog.refusals.isEmpty ? "" : "; \(catalog.refusals.count) plugin file(s) were refused"
+                fail(
+                    at,
+                    "no \(kind.rawValue) plugin named '\(plugin)'\(hint)\(refused) (see `sluice plugins list`; "
+                        + "searched: \(catalog.directories.joined(separator: ", ")))"
+                )
+                return nil
+            }
+            guard loaded.kind == kind else {
+                fail(at, "plugin '\(plugin)' is a \(loaded.kind.rawValue), but \(role)s need a \(kind.rawValue) plugin")
+                return nil
+            }
+            let configLocation = config?.location ?? at
+            var converter = ConfigConverter(schema: loaded.schema, plugin: plugin, baseDirectory: baseDirectory)
+            let json = converter.json(config, at: configLocation.keyPath.isEmpty ? at : configLocation)
+            for problem in converter.problems { fail(problem.0, problem.1) }
+            return ResolvedPipeline.Component(
+                name: name,
+                role: role,
+                plugin: loaded,
+                configJSON: json,
+                configLocation: configLocation
+            )
+        }
+
+        var sources: [ResolvedPipeline.Component] = []
+        for source in spec.sources {
+            if let resolved = component(
+                source.name,
+                role: "source",
+                kind: .source,
+                plugin: source.plugin,
+                at: source.pluginLocation,
+                config: source.config
+            ) {
+                sources.append(resolved)
+            }
+        }
+
+        // Stream references and dependency order.
+        let streamNames = spec.sources.map(\.name) + spec.stages.map(\.name)
+        var ordered: [PipelineSpec.Stage] = []
+        var placed = Set(spec.sources.map(\.name))
+        var pending = spec.stages
+        for stage in spec.stages {
+            for input in stage.from where !streamNames.contains(input.name) {
+                fail(input.location, "no source or stage named '\(input.name)'" + didYouMean(input.name, among: streamNames))
+            }
+            if stage.from.contains(where: { $0.name == stage.name }) {
+                fail(stage.from.first { $0.name == stage.name }!.location, "stage '\(stage.name)' reads from itself")
+            }
+        }
+        while !pending.isEmpty {
+            let ready = pending.filter { stage in
+                stage.from.allSatisfy { placed.contains($0.name) || !streamNames.contains($0.name) }
+            }
+            if ready.isEmpty {
+                let cycle = pending.map(\.name).joined(separator: ", ")
+                fail(pending[0].location, "stages form a cycle: \(cycle) read from each other")
+                break
+            }
+            for stage in ready {
+                ordered.append(stage)
+                placed.insert(stage.name)
+            }
+            pending.removeAll { stage in ready.contains { $0.name == stage.name } }
+        }
+
+        var stages: [(PipelineSpec.Stage, ResolvedPipeline.Component?)] = []
+        for stage in ordered {
+            switch stage.kind {
+            case .plugin(let plugin, let config):
+                if stage.from.count > 1 {
+                    fail(
+                        stage.from[1].location,
+                        "a plugin stage reads one stream; to combine streams use a keyed operation ('op')"
+                    )
+                }
+                let resolved = component(
+                    stage.name,
+                    role: "stage",
+                    kind: .transform,
+                    plugin: plugin,
+                    at: stage.kindLocation,
+                    config: config
+                )
+                stages.append((stage, resolved))
+            case .keyed:
+                stages.append((stage, nil))
+            }
+        }
+
+        var sinks: [ResolvedPipeline.Component] = []
+        for sink in spec.sinks {
+            if !streamNames.contains(sink.from) {
+                fail(sink.fromLocation, "no source or stage named '\(sink.from)'" + didYouMean(sink.from, among: streamNames))
+            }
+            if let resolved = component(
+                sink.name,
+                role: "sink",
+                kind: .sink,
+                plugin: sink.plugin,
+                at: sink.pluginLocation,
+                config: sink.config
+            ) {
+                sinks.append(resolved)
+            }
+        }
+        guard errors.isEmpty else {
+            throw PipelineErrors(errors: errors.sorted { ($0.line, $0.column) < ($1.line, $1.column) })
+        }
+        return ResolvedPipeline(spec: spec, sources: sources, stages: stages, sinks: sinks)
+    }
+}
+
+/// Converts a YAML configuration block to JSON, typed by the plugin's schema, recording problems with locations.
+struct ConfigConverter {
+    let schema: PluginSchema
+    let plugin: String
+    let baseDirectory: String
+    var problems: [(SourceLocation, String)] = []
+
+    init(schema: PluginSchema, plugin: String, baseDirectory: String) {
+        self.schema = schema
+        self.plugin = plugin
+        self.baseDirectory = baseDirectory
+    }
+
+    mutating func json(_ config: ConfigValue?, at location: SourceLocation) -> String {
+        var fields: [String] = []
+        var present = Set<String>()
+        switch config {
+        case nil, .null?:
+            break
+        case .map(let entries, _)?:
+            let known = schema.options.map(\.name)
+            for entry in entries {
+                guard let option = schema.option(entry.key) else {
+                    if schema.closed {
+                        problems.append(
+                            (
+                                entry.keyLocation,
+                                "unknown option '\(entry.key)' for plugin '\(plugin)'" + didYouMean(entry.key, among: known)
+                                    + (known.isEmpty ? "; it takes no options" : "; its options: " + known.joined(separator: ", "))
+                            )
+                        )
+                    } else {
+                        fields.append(jsonQuoted(entry.key) + ":" + untyped(entry.value))
+                    }
+                    continue
+                }
+                present.insert(entry.key)
+                if let value = typed(entry.value, option) { fields.append(jsonQuoted(entry.key) + ":" + value) }
+            }
+        case let other?:
+            problems.append((other.location, "expected a mapping of option names to values"))
+        }
+        for option in schema.options where option.required && !present.contains(option.name) {
+            problems.append(
+                (location, "missing required option '\(option.name)' for plugin '\(plugin)': \(option.description)")
+            )
+        }
+        return "{" + fields.joined(separator: ",") + "}"
+    }
+
+    private mutating func typed(_ value: ConfigValue, _ option: PluginSchema.Option) -> String? {
+        let at = value.location
+        switch (option.kind, value) {
+        case (_, .null):
+            problems.append((at, "option '\(option.name)' has no value"))
+            return nil
+        case (.string, .scalar(let text, _, _)):
+            if !option.allowed.isEmpty && !option.allowed.contains(text) {
+                problems.append(
+                    (
+                        at,
+                        "'\(text)' is not a valid value" + didYouMean(text, among: option.allowed) + "; expected one of: "
+                            + option.allowed.joined(separator: ", ")
+                    )
+                )
+                return nil
+            }
+            if option.isPath && !text.hasPrefix("/") && !text.isEmpty {
+                return jsonQuoted(URL(fileURLWithPath: text, relativeTo: URL(fileURLWithPath: baseDirectory + "/")).path)
+            }
+            return jsonQuoted(text)
+        case (.integer, .scalar(let text, let quoted, _)):
+            guard !quoted, let number = Int64(text.replacingOccurrences(of: "_", with: "")) else {
+                problems.append((at, "expected an integer, got '\(text)'"))
+                return nil
+            }
+            return String(number)
+        case (.number, .scalar(let text, let quoted, _)):
+            guard !quoted, let number = Double(text), number.isFinite else {
+                problems.append((at, "expected a number, got '\(text)'"))
+                return nil
+            }
+            return String(number)
+        case (.boolean, .scalar(let text, let quoted, _)):
+            switch (quoted, text.lowercased()) {
+            case (false, "true"), (false, "yes"), (false, "on"): return "true"
+            case (false, "false"), (false, "no"), (false, "off"): return "false"
+            default:
+                problems.append((at, "expected true or false, got '\(text)'"))
+                return nil
+            }
+        case (.array, .list(let items, _)):
+            var parts: [String] = []
+            for item in items {
+                guard case .scalar(let text, _, _) = item else {
+                    problems.append((item.location, "expected a string"))
+                    continue
+                }
+                parts.append(jsonQuoted(text))
+            }
+            return "[" + parts.joined(separator: ",") + "]"
+        case (.any, _), (.object, .map):
+            return untyped(value)
+        default:
+            let wanted: String
+            switch option.kind {
+            case .string: wanted = "a string"
+            case .integer: wanted = "an integer"
+            case .number: wanted = "a number"
+            case .boolean: wanted = "true or false"
+            case .array: wanted = "a list"
+            case .object: wanted = "a mapping"
+            case .any: wanted = "a value"
+            }
+            problems.append((at, "expected \(wanted) for option '\(option.name)'"))
+            return nil
+        }
+    }
+
+    /// JSON for a value the schema does not type: plain scalars that look like numbers or booleans become those.
+    private func untyped(_ value: ConfigValue) -> String {
+        switch value {
+        case .null: return "null"
+        case .scalar(let text, let quoted, _):
+            if !quoted {
+                if Int64(text) != nil { return text }
+                if let number = Double(text), number.isFinite { return String(number) }
+                if text == "true" || text == "false" { return text }
+            }
+            return jsonQuoted(text)
+        case .list(let items, _): return "[" + items.map(untyped).joined(separator: ",") + "]"
+        case .map(let entries, _):
+            return "{" + entries.map { jsonQuoted($0.key) + ":" + untyped($0.value) }.joined(separator: ",") + "}"
+        }
+    }
+}

@@ -1,0 +1,74 @@
+import Foundation
+import SluiceCore
+import SluiceLoader
+import SluiceSDK
+
+extension PluginInstance: BatchSource, BatchTransform, BatchSink {}
+extension PluginCallError: RetryableError {}
+
+/// A resolved pipeline with live plugin instances wired into an operator graph.
+public final class PipelineInstance: @unchecked Sendable {  // immutable after init
+    public let resolved: ResolvedPipeline
+    public let graph: StreamGraph
+    /// Every instance, so they are destroyed when the pipeline is (sinks last).
+    private var instances: [PluginInstance]
+
+    /// Creates every plugin instance (sources, then stages, then sinks). A plugin that refuses its configuration
+    /// is reported at the location of its `config` block.
+    public init(_ resolved: ResolvedPipeline, parallelism: Int, log: @escaping PluginLogHandler) throws(PipelineErrors) {
+        self.resolved = resolved
+        var graph = StreamGraph()
+        var instances: [PluginInstance] = []
+        let spec = resolved.spec
+
+        func make(_ component: ResolvedPipeline.Component) throws(PipelineErrors) -> PluginInstance {
+            do {
+                let instance = try PluginInstance(
+                    plugin: component.plugin,
+                    name: component.name,
+                    configJSON: component.configJSON,
+                    log: log
+                )
+                instances.append(instance)
+                return instance
+            } catch {
+                let at = component.configLocation
+                throw PipelineErrors(errors: [
+                    PipelineError(
+                        file: spec.file,
+                        line: at.line,
+                        column: at.column,
+                        keyPath: at.keyPath,
+                        message: "plugin '\(component.plugin.name)' refused its configuration: \(error)"
+                    )
+                ])
+            }
+        }
+
+        for (source, component) in zip(spec.sources, resolved.sources) {
+            let instance = try make(component)
+            graph.add(source.name, .source(instance, maxRecordsPerPartition: source.maxRecordsPerPartition))
+        }
+        for (stage, component) in resolved.stages {
+            let inputs = stage.from.compactMap { graph.index(of: $0.name) }
+            switch stage.kind {
+            case .plugin:
+                guard let component else { continue }
+                graph.add(stage.name, .transform(try make(component), input: inputs[0]))
+            case .keyed(let operation, let partitions):
+                graph.add(stage.name, .keyed(operation, inputs: inputs, partitions: partitions ?? parallelism))
+            }
+        }
+        for (sink, component) in zip(spec.sinks, resolved.sinks) {
+            guard let input = graph.index(of: sink.from) else { continue }
+            graph.addSink(StreamGraph.Sink(name: sink.name, sink: try make(component), input: input))
+        }
+        self.graph = graph
+        self.instances = instances
+    }
+
+    /// Destroys the instances: sources first (stop reading), sinks last (after everything was written).
+    public func close() {
+        instances.removeAll()
+    }
+}

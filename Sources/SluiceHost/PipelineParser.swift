@@ -1,0 +1,449 @@
+import Foundation
+import SluiceCore
+import SluiceSDK
+import Yams
+
+/// Reads a pipeline file (YAML) into a `PipelineSpec`, collecting every problem with its file, line and key path.
+///
+/// ```yaml
+/// name: wordcount
+/// batch_interval: 1s
+/// sources:
+///   lines: {plugin: file-watch, config: {directory: ./inbox, start: earliest}}
+/// stages:
+///   words: {from: lines, plugin: split}
+///   counts: {from: words, op: countByValue}
+/// sinks:
+///   print: {from: counts, plugin: console}
+/// ```
+public struct PipelineParser {
+    public let file: String
+    private var errors: [PipelineError] = []
+
+    static let topKeys = ["name", "batch_interval", "sources", "stages", "sinks"]
+    static let sourceKeys = ["plugin", "max_records_per_partition", "config"]
+    static let stageKeys = ["from", "plugin", "op", "config", "partitions"]
+    static let sinkKeys = ["from", "plugin", "config"]
+
+    /// Parses the file at `path`.
+    public static func parse(path: String) throws(PipelineErrors) -> PipelineSpec {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            let reason = FileManager.default.fileExists(atPath: path) ? "cannot be read" : "does not exist"
+            throw PipelineErrors(errors: [
+                PipelineError(file: path, line: 1, column: 1, keyPath: "", message: "pipeline file \(reason)")
+            ])
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw PipelineErrors(errors: [
+                PipelineError(file: path, line: 1, column: 1, keyPath: "", message: "pipeline file is not UTF-8 text")
+            ])
+        }
+        return try parse(text: text, file: path)
+    }
+
+    /// Parses pipeline text; `file` names it in errors.
+    public static func parse(text: String, file: String) throws(PipelineErrors) -> PipelineSpec {
+        var parser = PipelineParser(file: file)
+        let spec = parser.run(text)
+        if let spec, parser.errors.isEmpty { return spec }
+        throw PipelineErrors(errors: parser.errors)
+    }
+
+    private init(file: String) { self.file = file }
+
+    // MARK: Errors
+
+    private mutating func fail(_ node: Node?, _ keyPath: String, _ message: String) {
+        let mark = node?.mark
+        errors.append(
+            PipelineError(file: file, line: mark?.line ?? 1, column: mark?.column ?? 1, keyPath: keyPath, message: message)
+        )
+    }
+
+    private func location(_ node: Node, _ keyPath: String) -> SourceLocation {
+        SourceLocation(line: node.mark?.line ?? 1, column: node.mark?.column ?? 1, keyPath: keyPath)
+    }
+
+    // MARK: Parsing
+
+    private mutating func run(_ text: String) -> PipelineSpec? {
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: text)
+        } catch let error as YamlError {
+            errors.append(yamlError(error))
+            return nil
+        } catch {
+            errors.append(PipelineError(file: file, line: 1, column: 1, keyPath: "", message: "invalid YAML: \(error)"))
+            return nil
+        }
+        guard let root, case .mapping(let top) = root else {
+            fail(root, "", "a pipeline file must be a mapping with the keys name, batch_interval, sources, stages, sinks")
+            return nil
+        }
+        let fields = entries(top, keyPath: "", allowed: Self.topKeys)
+
+        var name = ""
+        if let node = fields["name"] {
+            name = string(node.value, "name") ?? ""
+            if !name.isEmpty && !isValidName(name) {
+                fail(node.value, "name", "'\(name)' is not a valid pipeline name: use letters, digits, '-', '_' and '.'")
+            }
+        } else {
+            fail(root, "", "missing required key 'name'")
+        }
+
+        var interval = 1000
+        if let node = fields["batch_interval"] {
+            interval = duration(node.value, "batch_interval") ?? interval
+        } else {
+            fail(root, "", "missing required key 'batch_interval' (for example: batch_interval: 1s)")
+        }
+
+        var sources: [PipelineSpec.Source] = []
+        if let node = fields["sources"] {
+            for (key, value) in namedMapping(node.value, "sources", required: true) {
+                if let source = parseSource(key, value) { sources.append(source) }
+            }
+        } else {
+            fail(root, "", "missing required key 'sources': a pipeline needs at least one source")
+        }
+
+        var stages: [PipelineSpec.Stage] = []
+        if let node = fields["stages"] {
+            for (key, value) in namedMapping(node.value, "stages", required: false) {
+                if let stage = parseStage(key, value) { stages.append(stage) }
+            }
+        }
+
+        var sinks: [PipelineSpec.Sink] = []
+        if let node = fields["sinks"] {
+            for (key, value) in namedMapping(node.value, "sinks", required: true) {
+                if let sink = parseSink(key, value) { sinks.append(sink) }
+            }
+        } else {
+            fail(root, "", "missing required key 'sinks': a pipeline needs at least one sink")
+        }
+
+        checkNames(sources: sources, stages: stages, sinks: sinks)
+        return PipelineSpec(
+            file: file,
+            name: name,
+            batchIntervalMilliseconds: interval,
+            sources: sources,
+            stages: stages,
+            sinks: sinks
+        )
+    }
+
+    private func yamlError(_ error: YamlError) -> PipelineError {
+        switch error {
+        case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _),
+            .composer(_, let problem, let mark, _):
+            return PipelineError(
+                file: file,
+                line: mark.line,
+                column: mark.column,
+                keyPath: "",
+                message: "invalid YAML: \(problem)"
+            )
+        default:
+            return PipelineError(file: file, line: 1, column: 1, keyPath: "", message: "invalid YAML: \(error)")
+        }
+    }
+
+    /// The entries of a mapping by key, refusing unknown and repeated keys.
+    private mutating func entries(_ mapping: Node.Mapping, keyPath: String, allowed: [String]) -> [String: (
+        key: Node, value: Node
+    )] {
+        var result: [String: (key: Node, value: Node)] = [:]
+        for (keyNode, value) in mapping {
+            guard let key = keyNode.scalar?.string else {
+                fail(keyNode, keyPath, "keys must be plain strings")
+                continue
+            }
+            let path = join(keyPath, key)
+            if result[key] != nil {
+                fail(keyNode, path, "key '\(key)' appears twice")
+                continue
+            }
+            guard allowed.contains(key) else {
+                fail(keyNode, path, "unknown key '\(key)'" + didYouMean(key, among: allowed) + expected(allowed))
+                continue
+            }
+            result[key] = (keyNode, value)
+        }
+        return result
+    }
+
+    private func expected(_ allowed: [String]) -> String {
+        "; expected one of: " + allowed.joined(separator: ", ")
+    }
+
+    /// A mapping of named items (sources, stages, sinks), in file order.
+    private mutating func namedMapping(_ node: Node, _ keyPath: String, required: Bool) -> [(String, Node)] {
+        if case .scalar(let scalar) = node, scalar.string.isEmpty || scalar.string == "~" || scalar.string == "null",
+            !required
+        {
+            return []
+        }
+        guard case .mapping(let mapping) = node else {
+            fail(node, keyPath, "must be a mapping of names to definitions")
+            return []
+        }
+        if mapping.count == 0 && required { fail(node, keyPath, "must define at least one entry") }
+        var seen = Set<String>()
+        var result: [(String, Node)] = []
+        for (keyNode, value) in mapping {
+            guard let name = keyNode.scalar?.string else {
+                fail(keyNode, keyPath, "names must be plain strings")
+                continue
+            }
+            guard seen.insert(name).inserted else {
+                fail(keyNode, join(keyPath, name), "'\(name)' is defined twice")
+                continue
+            }
+            if !isValidName(name) {
+                fail(keyNode, join(keyPath, name), "'\(name)' is not a valid name: use letters, digits, '-', '_' and '.'")
+                continue
+            }
+            result.append((name, value))
+        }
+        return result
+    }
+
+    private mutating func parseSource(_ name: String, _ node: Node) -> PipelineSpec.Source? {
+        let path = "sources.\(name)"
+        guard case .mapping(let mapping) = node else {
+            fail(node, path, "must be a mapping with the keys " + Self.sourceKeys.joined(separator: ", "))
+            return nil
+        }
+        let fields = entries(mapping, keyPath: path, allowed: Self.sourceKeys)
+        guard let pluginNode = fields["plugin"] else {
+            fail(node, path, "missing required key 'plugin' (the source plugin to use, e.g. file-watch)")
+            return nil
+        }
+        guard let plugin = string(pluginNode.value, path + ".plugin") else { return nil }
+        var maxRecords = PipelineSpec.defaultMaxRecordsPerPartition
+        if let node = fields["max_records_per_partition"] {
+            maxRecords = positiveInteger(node.value, path + ".max_records_per_partition") ?? maxRecords
+        }
+        return PipelineSpec.Source(
+            name: name,
+            location: location(node, path),
+            plugin: plugin,
+            pluginLocation: location(pluginNode.value, path + ".plugin"),
+            maxRecordsPerPartition: maxRecords,
+            config: fields["config"].map { configValue($0.value, path + ".config") }
+        )
+    }
+
+    private mutating func parseStage(_ name: String, _ node: Node) -> PipelineSpec.Stage? {
+        let path = "stages.\(name)"
+        guard case .mapping(let mapping) = node else {
+            fail(node, path, "must be a mapping with the keys " + Self.stageKeys.joined(separator: ", "))
+            return nil
+        }
+        let fields = entries(mapping, keyPath: path, allowed: Self.stageKeys)
+        var from: [(String, SourceLocation)] = []
+        if let node = fields["from"] {
+            from = streamList(node.value, path + ".from")
+        } else {
+            fail(node, path, "missing required key 'from' (the stream this stage reads)")
+        }
+        let kind: PipelineSpec.Stage.Kind
+        let kindLocation: SourceLocation
+        switch (fields["plugin"], fields["op"]) {
+        case (let plugin?, nil):
+            if let partitions = fields["partitions"] {
+                fail(partitions.key, path + ".partitions", "'partitions' applies only to keyed operations ('op')")
+            }
+            guard let pluginName = string(plugin.value, path + ".plugin") else { return nil }
+            kind = .plugin(pluginName, config: fields["config"].map { configValue($0.value, path + ".config") })
+            kindLocation = location(plugin.value, path + ".plugin")
+        case (nil, let op?):
+            if let config = fields["config"] {
+                fail(config.key, path + ".config", "'config' applies only to plugin stages; built-in operations have none")
+            }
+            guard let opName = string(op.value, path + ".op") else { return nil }
+            guard let operation = KeyedOperation(rawValue: opName) else {
+                let known = KeyedOperation.allCases.map(\.rawValue)
+                fail(op.value, path + ".op", "unknown operation '\(opName)'" + didYouMean(opName, among: known) + expected(known))
+                return nil
+            }
+            var partitions: Int?
+            if let node = fields["partitions"] { partitions = positiveInteger(node.value, path + ".partitions") }
+            kind = .keyed(operation, partitions: partitions)
+            kindLocation = location(op.value, path + ".op")
+        case (.some(let plugin), .some):
+            fail(plugin.key, path, "a stage has either 'plugin' or 'op', not both")
+            return nil
+        case (nil, nil):
+            fail(node, path, "missing 'plugin' (a transform plugin) or 'op' (countByValue, reduceByKey)")
+            return nil
+        }
+        return PipelineSpec.Stage(
+            name: name,
+            location: location(node, path),
+            from: from,
+            kind: kind,
+            kindLocation: kindLocation
+        )
+    }
+
+    private mutating func parseSink(_ name: String, _ node: Node) -> PipelineSpec.Sink? {
+        let path = "sinks.\(name)"
+        guard case .mapping(let mapping) = node else {
+            fail(node, path, "must be a mapping with the keys " + Self.sinkKeys.joined(separator: ", "))
+            return nil
+        }
+        let fields = entries(mapping, keyPath: path, allowed: Self.sinkKeys)
+        guard let fromNode = fields["from"] else {
+            fail(node, path, "missing required key 'from' (the stream this sink writes)")
+            return nil
+        }
+        guard let pluginNode = fields["plugin"] else {
+            fail(node, path, "missing required key 'plugin' (the sink plugin to use, e.g. console)")
+            return nil
+        }
+        guard let from = string(fromNode.value, path + ".from"), let plugin = string(pluginNode.value, path + ".plugin")
+        else { return nil }
+        return PipelineSpec.Sink(
+            name: name,
+            location: location(node, path),
+            from: from,
+            fromLocation: location(fromNode.value, path + ".from"),
+            plugin: plugin,
+            pluginLocation: location(pluginNode.value, path + ".plugin"),
+            config: fields["config"].map { configValue($0.value, path + ".config") }
+        )
+    }
+
+    /// Names are unique across sources and stages (they name streams); sinks have their own names.
+    private mutating func checkNames(
+        sources: [PipelineSpec.Source],
+        stages: [PipelineSpec.Stage],
+        sinks: [PipelineSpec.Sink]
+    ) {
+        var streams: [String: SourceLocation] = [:]
+        for source in sources { streams[source.name] = source.location }
+        for stage in stages {
+            if let first = streams[stage.name] {
+                errors.append(
+                    PipelineError(
+                        file: file,
+                        line: stage.location.line,
+                        column: stage.location.column,
+                        keyPath: stage.location.keyPath,
+                        message: "'\(stage.name)' is already the name of a source (line \(first.line)); "
+                            + "stream names must be unique"
+                    )
+                )
+            }
+            streams[stage.name] = stage.location
+        }
+    }
+
+    // MARK: Scalars
+
+    private mutating func string(_ node: Node, _ keyPath: String) -> String? {
+        guard case .scalar(let scalar) = node, !scalar.string.isEmpty else {
+            fail(node, keyPath, "expected a non-empty string")
+            return nil
+        }
+        return scalar.string
+    }
+
+    private mutating func streamList(_ node: Node, _ keyPath: String) -> [(String, SourceLocation)] {
+        switch node {
+        case .scalar:
+            if let name = string(node, keyPath) { return [(name, location(node, keyPath))] }
+            return []
+        case .sequence(let sequence) where sequence.count > 0:
+            var result: [(String, SourceLocation)] = []
+            for (index, item) in sequence.enumerated() {
+                let path = "\(keyPath)[\(index)]"
+                if let name = string(item, path) { result.append((name, location(item, path))) }
+            }
+            return result
+        default:
+            fail(node, keyPath, "expected a stream name or a list of stream names")
+            return []
+        }
+    }
+
+    private mutating func positiveInteger(_ node: Node, _ keyPath: String) -> Int? {
+        guard case .scalar(let scalar) = node, let value = Int(scalar.string.replacingOccurrences(of: "_", with: "")),
+            value > 0
+        else {
+            fail(node, keyPath, "expected a positive integer, got '\(node.scalar?.string ?? "a collection")'")
+            return nil
+        }
+        return value
+    }
+
+    /// `250ms`, `1s`, `1.5s`, `2m`: milliseconds.
+    private mutating func duration(_ node: Node, _ keyPath: String) -> Int? {
+        guard case .scalar(let scalar) = node else {
+            fail(node, keyPath, "expected a duration such as 500ms, 1s or 2m")
+            return nil
+        }
+        guard let milliseconds = parseDuration(scalar.string) else {
+            let hint = Int(scalar.string) != nil ? " (add a unit: \(scalar.string)ms or \(scalar.string)s)" : ""
+            fail(node, keyPath, "'\(scalar.string)' is not a duration such as 500ms, 1s or 2m\(hint)")
+            return nil
+        }
+        guard milliseconds >= 1 else {
+            fail(node, keyPath, "must be at least 1ms")
+            return nil
+        }
+        return milliseconds
+    }
+
+    private func configValue(_ node: Node, _ keyPath: String) -> ConfigValue {
+        let here = location(node, keyPath)
+        switch node {
+        case .scalar(let scalar):
+            if scalar.style == .plain && (scalar.string == "~" || scalar.string == "null" || scalar.string.isEmpty) {
+                return .null(here)
+            }
+            return .scalar(scalar.string, quoted: scalar.style != .plain, here)
+        case .sequence(let sequence):
+            return .list(
+                sequence.enumerated().map { configValue($0.element, "\(keyPath)[\($0.offset)]") },
+                here
+            )
+        case .mapping(let mapping):
+            return .map(
+                mapping.map { key, value in
+                    let name = key.scalar?.string ?? "?"
+                    return (name, location(key, join(keyPath, name)), configValue(value, join(keyPath, name)))
+                },
+                here
+            )
+        case .alias:
+            return .null(here)
+        }
+    }
+
+    private func join(_ path: String, _ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
+}
+
+/// Parses `250ms`, `1s`, `1.5s`, `2m`, `1h` into milliseconds.
+public func parseDuration(_ text: String) -> Int? {
+    let units: [(String, Double)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000)]
+    let trimmed = text.trimmingCharacters(in: .whitespaces)
+    for (unit, scale) in units where trimmed.hasSuffix(unit) {
+        let number = trimmed.dropLast(unit.count).trimmingCharacters(in: .whitespaces)
+        guard let value = Double(number), value >= 0, value.isFinite else { return nil }
+        return Int((value * scale).rounded())
+    }
+    return nil
+}
+
+func isValidName(_ name: String) -> Bool {
+    !name.isEmpty
+        && name.unicodeScalars.allSatisfy {
+            CharacterSet.alphanumerics.contains($0) || $0 == "-" || $0 == "_" || $0 == "."
+        }
+}

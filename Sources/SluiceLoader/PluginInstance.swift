@@ -1,0 +1,180 @@
+import CSluice
+import SluiceSDK
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A failure reported by a plugin instance through the ABI.
+public struct PluginCallError: Error, CustomStringConvertible, Sendable {
+    /// The ABI status the plugin returned.
+    public var status: Int32
+    /// The plugin's `last_error`, or a description of the status.
+    public var message: String
+    /// Whether a sink asked for a retry.
+    public var isRetryable: Bool { status == SLUICE_RETRY }
+    public var description: String { message }
+}
+
+/// Receives the log messages of plugin instances.
+public typealias PluginLogHandler = @Sendable (_ instance: String, _ level: Int32, _ message: String) -> Void
+
+/// The per-instance host API and what it points to. Lives as long as the instance.
+final class HostContext {
+    let instanceName: UnsafeMutablePointer<CChar>
+    let logHandler: PluginLogHandler
+    let name: String
+    let api: UnsafeMutablePointer<sluice_host_api>
+
+    init(name: String, logHandler: @escaping PluginLogHandler) {
+        self.name = name
+        self.logHandler = logHandler
+        instanceName = strdup(name)
+        api = .allocate(capacity: 1)
+        var host = sluice_host_api()
+        host.struct_size = UInt32(MemoryLayout<sluice_host_api>.size)
+        host.abi_version = SLUICE_ABI_VERSION
+        host.instance_name = UnsafePointer(instanceName)
+        host.log = { context, level, message, length in
+            guard let context else { return }
+            let host = Unmanaged<HostContext>.fromOpaque(context).takeUnretainedValue()
+            let text = message.map { String(decoding: UnsafeRawBufferPointer(start: $0, count: length), as: UTF8.self) }
+            host.logHandler(host.name, level, text ?? "")
+        }
+        api.initialize(to: host)
+        api.pointee.host_ctx = Unmanaged.passUnretained(self).toOpaque()
+    }
+
+    deinit {
+        api.deallocate()
+        free(instanceName)
+    }
+}
+
+/// One live instance of a loaded plugin, with typed wrappers for the ABI functions of its kind.
+///
+/// Calls that the ABI lets the host make concurrently only when the plugin sets `SLUICE_FLAG_CONCURRENT`
+/// (`read`, `transform`) are serialised with `lock` otherwise.
+public final class PluginInstance: @unchecked Sendable {  // the raw instance is guarded by `lock` unless concurrent
+    public let plugin: LoadedPlugin
+    public let name: String
+    private let instance: UnsafeMutableRawPointer
+    private let host: HostContext
+    private let lock = Mutex<Void>(())
+    private var d: sluice_plugin_v1 { plugin.descriptor.pointee }
+
+    /// Creates an instance with a JSON configuration. Throws the plugin's own explanation when it refuses.
+    public init(plugin: LoadedPlugin, name: String, configJSON: String, log: @escaping PluginLogHandler) throws {
+        self.plugin = plugin
+        self.name = name
+        let host = HostContext(name: name, logHandler: log)
+        self.host = host
+        var made: UnsafeMutableRawPointer?
+        let d = plugin.descriptor.pointee
+        var json = configJSON
+        let status = json.withUTF8 { utf8 in
+            utf8.withMemoryRebound(to: CChar.self) { d.create!(plugin.descriptor, host.api, $0.baseAddress, $0.count, &made) }
+        }
+        guard status == SLUICE_OK, let made else {
+            var message = "plugin '\(plugin.name)' refused its configuration"
+            if let made {
+                if let text = d.last_error!(made) { message = String(cString: text) }
+                d.destroy!(made)
+            }
+            throw PluginCallError(status: status, message: message)
+        }
+        instance = made
+    }
+
+    deinit { d.destroy!(instance) }
+
+    private func failure(_ status: Int32, _ what: String) -> PluginCallError {
+        let text = d.last_error!(instance).map { String(cString: $0) }
+        return PluginCallError(status: status, message: text ?? "\(what) failed with status \(status)")
+    }
+
+    private func serialized<R>(_ body: () throws -> R) rethrows -> R {
+        if plugin.isConcurrent { return try body() }
+        return try lock.withLock { _ in try body() }
+    }
+
+    // MARK: Transform
+
+    /// Runs the transform on `input`. The output keeps `input` alive (it may point into it).
+    public func transform(_ input: OwnedBatch) throws -> OwnedBatch {
+        var out = sluice_batch()
+        let status = serialized { input.withUnsafePointer { d.transform!(instance, $0, &out) } }
+        guard status == SLUICE_OK else { throw failure(status, "transform") }
+        return OwnedBatch(taking: out, dependencies: [input])
+    }
+
+    // MARK: Source
+
+    public func partitionCount() throws -> Int {
+        var count: UInt32 = 0
+        let status = serialized { d.partitions!(instance, &count) }
+        guard status == SLUICE_OK else { throw failure(status, "partitions") }
+        return Int(count)
+    }
+
+    public func available(partition: Int) throws -> Range<UInt64> {
+        var start: UInt64 = 0
+        var end: UInt64 = 0
+        let status = serialized { d.available!(instance, UInt32(partition), &start, &end) }
+        guard status == SLUICE_OK else { throw failure(status, "available") }
+        guard start <= end else {
+            throw PluginCallError(status: SLUICE_ERR, message: "available() returned a reversed range [\(start), \(end))")
+        }
+        return start..<end
+    }
+
+    public func read(partition: Int, offsets: Range<UInt64>) throws -> OwnedBatch {
+        var out = sluice_batch()
+        let status = serialized {
+            d.read!(instance, UInt32(partition), offsets.lowerBound, offsets.upperBound, &out)
+        }
+        guard status == SLUICE_OK else { throw failure(status, "read") }
+        let batch = OwnedBatch(taking: out)
+        guard batch.count == offsets.count else {
+            throw PluginCallError(
+                status: SLUICE_ERR,
+                message: "read of partition \(partition) [\(offsets.lowerBound), \(offsets.upperBound)) "
+                    + "returned \(batch.count) records instead of \(offsets.count)"
+            )
+        }
+        return batch
+    }
+
+    public func commit(partition: Int, upTo offset: UInt64) throws {
+        let status = serialized { d.commit!(instance, UInt32(partition), offset) }
+        guard status == SLUICE_OK || status == SLUICE_UNSUPPORTED else { throw failure(status, "commit") }
+    }
+
+    // MARK: Sink
+
+    public func begin(_ info: BatchInfo) throws {
+        var raw = Self.rawInfo(info)
+        let status = serialized { d.sink_begin!(instance, &raw) }
+        guard status == SLUICE_OK else { throw failure(status, "begin") }
+    }
+
+    public func write(_ chunk: OwnedBatch) throws {
+        let status = serialized { chunk.withUnsafePointer { d.sink_write!(instance, $0) } }
+        guard status == SLUICE_OK else { throw failure(status, "write") }
+    }
+
+    public func commit(_ info: BatchInfo) throws {
+        var raw = Self.rawInfo(info)
+        let status = serialized { d.sink_commit!(instance, &raw) }
+        guard status == SLUICE_OK else { throw failure(status, "commit") }
+    }
+
+    private static func rawInfo(_ info: BatchInfo) -> sluice_batch_info {
+        var raw = sluice_batch_info()
+        raw.struct_size = UInt32(MemoryLayout<sluice_batch_info>.size)
+        raw.batch_id = info.id
+        raw.batch_time_ms = info.timeMilliseconds
+        return raw
+    }
+}
