@@ -1,0 +1,103 @@
+import Foundation
+import Testing
+
+/// Paths and process helpers shared by the end-to-end tests, which run the real `sluice` executable.
+enum Support {
+    /// The repository root (from this file's path).
+    static let repoRoot: URL = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+
+    /// The build products directory: the test bundle lives in it, next to `sluice` and the plugin .so files.
+    static let binDirectory: URL = {
+        let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        var dir = exe.deletingLastPathComponent()
+        // The test binary may sit inside a bundle directory (`*.xctest`); walk up to the directory with `sluice`.
+        while dir.path != "/" && !FileManager.default.fileExists(atPath: dir.appendingPathComponent("sluice").path) {
+            dir = dir.deletingLastPathComponent()
+        }
+        return dir
+    }()
+
+    static var sluice: URL { binDirectory.appendingPathComponent("sluice") }
+
+    /// A fresh temporary directory, removed by `cleanup()`.
+    static func makeTemporaryDirectory(_ label: String = "sluice-test") throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("\(label)-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    struct Result {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    /// A running child process whose output is collected into files (so pipes never fill up).
+    final class Child: @unchecked Sendable {
+        let process = Process()
+        let outURL: URL
+        let errURL: URL
+
+        init(_ executable: URL, _ arguments: [String], directory: URL? = nil, environment: [String: String] = [:]) throws {
+            let scratch = try Support.makeTemporaryDirectory("sluice-child")
+            outURL = scratch.appendingPathComponent("stdout")
+            errURL = scratch.appendingPathComponent("stderr")
+            _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
+            _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
+            process.executableURL = executable
+            process.arguments = arguments
+            if let directory { process.currentDirectoryURL = directory }
+            var env = ProcessInfo.processInfo.environment
+            env["SLUICE_PLUGIN_PATH"] = nil
+            for (key, value) in environment { env[key] = value }
+            process.environment = env
+            process.standardOutput = try FileHandle(forWritingTo: outURL)
+            process.standardError = try FileHandle(forWritingTo: errURL)
+            process.standardInput = FileHandle.nullDevice
+            try process.run()
+        }
+
+        var stdout: String { (try? String(contentsOf: outURL, encoding: .utf8)) ?? "" }
+        var stderr: String { (try? String(contentsOf: errURL, encoding: .utf8)) ?? "" }
+
+        /// Waits for exit up to `timeout` seconds; kills the process and records an issue when it does not exit.
+        func wait(timeout: Double) -> Result {
+            let deadline = Date().addingTimeInterval(timeout)
+            while process.isRunning && Date() < deadline { usleep(10_000) }
+            if process.isRunning {
+                Issue.record("process did not exit within \(timeout) s; killing it. stderr:\n\(stderr)")
+                kill(process.processIdentifier, SIGKILL)
+                process.waitUntilExit()
+            }
+            return Result(status: process.terminationStatus, stdout: stdout, stderr: stderr)
+        }
+
+        /// Polls `condition` every 20 ms until it holds or `timeout` passes.
+        func waitFor(timeout: Double, _ condition: () -> Bool) -> Bool {
+            let deadline = Date().addingTimeInterval(timeout)
+            while Date() < deadline {
+                if condition() { return true }
+                usleep(20_000)
+            }
+            return condition()
+        }
+    }
+
+    /// Runs `sluice` with `arguments` to completion (at most `timeout` seconds).
+    static func sluice(
+        _ arguments: [String],
+        directory: URL? = nil,
+        environment: [String: String] = [:],
+        timeout: Double = 120
+    ) throws -> Result {
+        try Child(sluice, arguments, directory: directory, environment: environment).wait(timeout: timeout)
+    }
+
+    /// Runs any program to completion.
+    static func run(_ executable: String, _ arguments: [String], directory: URL? = nil, timeout: Double = 600) throws
+        -> Result
+    {
+        try Child(URL(fileURLWithPath: executable), arguments, directory: directory).wait(timeout: timeout)
+    }
+}

@@ -1,0 +1,78 @@
+import SluiceCore
+import Testing
+
+struct ByteKeyTableTests {
+    /// A deterministic pseudo-random generator, so failures reproduce.
+    struct SplitMix: RandomNumberGenerator {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+
+    @Test(arguments: [1, 7, 1000, 50_000])
+    func agreesWithADictionary(distinct: Int) {
+        var random = SplitMix(state: UInt64(distinct))
+        let table = ByteKeyTable(expectedKeys: 4)
+        var reference: [[UInt8]: Int64] = [:]
+        var order: [[UInt8]] = []
+        for _ in 0..<(distinct * 3) {
+            let id = Int.random(in: 0..<distinct, using: &random)
+            // Keys of varied lengths, including the empty key and keys longer than 8 bytes.
+            let key = Array("k\(id)".utf8) + [UInt8](repeating: UInt8(id % 251), count: id % 19)
+            let amount = Int64.random(in: -5...5, using: &random)
+            if reference[key] == nil { order.append(key) }
+            reference[key, default: 0] += amount
+            key.withUnsafeBytes { table.add($0, hash: hashKey($0), amount: amount) }
+        }
+        #expect(table.count == reference.count)
+        var seen: [[UInt8]] = []
+        table.forEach { key, value in
+            let bytes = Array(key)
+            seen.append(bytes)
+            #expect(reference[bytes] == value)
+        }
+        #expect(seen == order, "iteration follows insertion order")
+    }
+
+    @Test func emptyKeyIsAKey() {
+        let table = ByteKeyTable()
+        let empty = UnsafeRawBufferPointer(start: nil, count: 0)
+        table.add(empty, hash: hashKey(empty), amount: 2)
+        table.add(empty, hash: hashKey(empty), amount: 3)
+        #expect(table.count == 1)
+        #expect(table.value(for: empty) == 5)
+    }
+
+    @Test func mergeAddsInOtherTablesOrder() {
+        let a = ByteKeyTable()
+        let b = ByteKeyTable()
+        for (table, words) in [(a, ["x", "y"]), (b, ["z", "x", "w"])] {
+            for word in words {
+                var word = word
+                word.withUTF8 { table.add(UnsafeRawBufferPointer($0), hash: hashKey(UnsafeRawBufferPointer($0)), amount: 1) }
+            }
+        }
+        a.merge(b)
+        var result: [String: Int64] = [:]
+        var keys: [String] = []
+        a.forEach { key, value in
+            let text = String(decoding: key, as: UTF8.self)
+            keys.append(text)
+            result[text] = value
+        }
+        #expect(keys == ["x", "y", "z", "w"])
+        #expect(result == ["x": 2, "y": 1, "z": 1, "w": 1])
+    }
+
+    @Test func hashDependsOnEveryByte() {
+        // Keys differing only in the tail, or only in length, hash differently.
+        let keys = ["abcdefgh", "abcdefgi", "abcdefghi", "abcdefgh\u{0}", "a", "b", ""]
+        let hashes = Set(keys.map { key in Array(key.utf8).withUnsafeBytes { hashKey($0) } })
+        #expect(hashes.count == keys.count)
+    }
+}
