@@ -109,7 +109,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SluiceHostTests",
-            dependencies: ["SluiceHost", "SluiceLoader", "SluiceTesting"],
+            dependencies: ["SluiceHost", "SluiceLoader", "SluiceSDK", "SluiceTesting"],
             path: "Tests/SluiceHostTests",
             swiftSettings: strictSettings
         ),

@@ -1,0 +1,150 @@
+import Foundation
+import SluiceHost
+import SluiceLoader
+import Testing
+
+/// Every class of pipeline-file error names the file, the line and the key path.
+struct PipelineFileErrorTests {
+    static let valid = """
+        name: wc
+        batch_interval: 1s
+        sources:
+          lines:
+            plugin: file-watch
+            config: {directory: /tmp, start: earliest}
+        stages:
+          words: {from: lines, plugin: split}
+          counts: {from: words, op: countByValue}
+        sinks:
+          out: {from: counts, plugin: console}
+        """
+
+    struct Case: CustomTestStringConvertible, Sendable {
+        var name: String
+        var yaml: String
+        var line: Int
+        var keyPath: String
+        var message: String
+        var testDescription: String { name }
+    }
+
+    /// `valid` with one line replaced.
+    static func replacing(_ line: Int, with text: String) -> String {
+        var lines = valid.components(separatedBy: "\n")
+        lines[line - 1] = text
+        return lines.joined(separator: "\n")
+    }
+
+    static let cases: [Case] = [
+        Case(name: "YAML syntax", yaml: replacing(8, with: "  words: {from: lines, plugin: split"), line: 9, keyPath: "",
+             message: "invalid YAML"),
+        Case(name: "not a mapping", yaml: "- just\n- a list\n", line: 1, keyPath: "", message: "must be a mapping"),
+        Case(name: "unknown top-level key", yaml: replacing(2, with: "batch_intervall: 1s"), line: 2,
+             keyPath: "batch_intervall", message: "did you mean 'batch_interval'?"),
+        Case(name: "missing required key", yaml: replacing(1, with: "# no name"), line: 2, keyPath: "",
+             message: "missing required key 'name'"),
+        Case(name: "bad duration", yaml: replacing(2, with: "batch_interval: 10"), line: 2, keyPath: "batch_interval",
+             message: "add a unit"),
+        Case(name: "repeated key", yaml: valid + "\nname: again", line: 12, keyPath: "name", message: "appears twice"),
+        Case(name: "invalid stream name", yaml: replacing(8, with: "  my words: {from: lines, plugin: split}"), line: 8,
+             keyPath: "stages.my words", message: "not a valid name"),
+        Case(name: "source without plugin", yaml: replacing(5, with: "    max_records_per_partition: 10"), line: 5,
+             keyPath: "sources.lines", message: "missing required key 'plugin'"),
+        Case(name: "unknown source key", yaml: replacing(6, with: "    confg: {directory: /tmp}"), line: 6,
+             keyPath: "sources.lines.confg", message: "did you mean 'config'?"),
+        Case(name: "bad max records", yaml: replacing(6, with: "    max_records_per_partition: -3"), line: 6,
+             keyPath: "sources.lines.max_records_per_partition", message: "positive integer"),
+        Case(name: "unknown plugin", yaml: replacing(5, with: "    plugin: file-wach"), line: 5,
+             keyPath: "sources.lines.plugin", message: "did you mean 'file-watch'?"),
+        Case(name: "plugin of the wrong kind", yaml: replacing(11, with: "  out: {from: counts, plugin: split}"), line: 11,
+             keyPath: "sinks.out.plugin", message: "is a transform, but sinks need a sink plugin"),
+        Case(name: "unknown plugin option",
+             yaml: replacing(6, with: "    config: {directry: /tmp, start: earliest}"), line: 6,
+             keyPath: "sources.lines.config.directry", message: "did you mean 'directory'?"),
+        Case(name: "missing required option", yaml: replacing(6, with: "    config: {start: earliest}"), line: 6,
+             keyPath: "sources.lines.config", message: "missing required option 'directory'"),
+        Case(name: "option of the wrong type",
+             yaml: replacing(11, with: "  out: {from: counts, plugin: console, config: {limit: many}}"), line: 11,
+             keyPath: "sinks.out.config.limit", message: "expected an integer, got 'many'"),
+        Case(name: "option value not allowed",
+             yaml: replacing(6, with: "    config: {directory: /tmp, start: earlyest}"), line: 6,
+             keyPath: "sources.lines.config.start", message: "did you mean 'earliest'?"),
+        Case(name: "unknown operation", yaml: replacing(9, with: "  counts: {from: words, op: countByVal}"), line: 9,
+             keyPath: "stages.counts.op", message: "did you mean 'countByValue'?"),
+        Case(name: "plugin and op together",
+             yaml: replacing(9, with: "  counts: {from: words, op: countByValue, plugin: split}"), line: 9,
+             keyPath: "stages.counts", message: "either 'plugin' or 'op'"),
+        Case(name: "stage without plugin or op", yaml: replacing(9, with: "  counts: {from: words}"), line: 9,
+             keyPath: "stages.counts", message: "missing 'plugin'"),
+        Case(name: "unknown input stream", yaml: replacing(8, with: "  words: {from: line, plugin: split}"), line: 8,
+             keyPath: "stages.words.from", message: "did you mean 'lines'?"),
+        Case(name: "sink reads an unknown stream", yaml: replacing(11, with: "  out: {from: count, plugin: console}"),
+             line: 11, keyPath: "sinks.out.from", message: "did you mean 'counts'?"),
+        Case(name: "cycle", yaml: replacing(8, with: "  words: {from: counts, plugin: split}"), line: 8,
+             keyPath: "stages.words", message: "cycle"),
+        Case(name: "stage named like a source", yaml: replacing(8, with: "  lines: {from: lines, plugin: split}"),
+             line: 8, keyPath: "stages.lines", message: "reads from itself"),
+        Case(name: "config on a built-in op",
+             yaml: replacing(9, with: "  counts: {from: words, op: countByValue, config: {x: 1}}"), line: 9,
+             keyPath: "stages.counts.config", message: "applies only to plugin stages"),
+    ]
+
+    @Test(arguments: cases)
+    func errorNamesFileLineAndKeyPath(_ c: Case) throws {
+        let file = "/pipelines/\(c.name.replacingOccurrences(of: " ", with: "-")).yaml"
+        let errors: [PipelineError]
+        do {
+            let spec = try PipelineParser.parse(text: c.yaml, file: file)
+            _ = try PipelineBuilder.resolve(spec, catalog: TestPaths.catalog)
+            Issue.record("expected an error for \(c.name)")
+            return
+        } catch let error as PipelineErrors {
+            errors = error.errors
+        }
+        let match = errors.first { $0.message.contains(c.message) }
+        let found = try #require(match, "no error mentions \"\(c.message)\"; got:\n\(errors.map(\.description).joined(separator: "\n"))")
+        #expect(found.file == file)
+        #expect(found.line == c.line, "\(found)")
+        #expect(found.keyPath == c.keyPath, "\(found)")
+        #expect(found.description.hasPrefix("\(file):\(c.line):"))
+        if !c.keyPath.isEmpty { #expect(found.description.contains(" \(c.keyPath): ")) }
+    }
+
+    @Test func theValidPipelineResolves() throws {
+        let spec = try PipelineParser.parse(text: Self.valid, file: "/pipelines/ok.yaml")
+        let resolved = try PipelineBuilder.resolve(spec, catalog: TestPaths.catalog)
+        #expect(resolved.stages.map(\.stage.name) == ["words", "counts"])
+        #expect(spec.batchIntervalMilliseconds == 1000)
+        // Defaults are not injected by the host; the plugin fills them. The schema-typed value is JSON.
+        #expect(resolved.sources[0].configJSON.contains("\"start\":\"earliest\""))
+    }
+
+    @Test func everyProblemIsReportedAtOnce() throws {
+        let yaml = Self.replacing(5, with: "    plugin: nope").replacingOccurrences(of: "plugin: console", with: "plugin: nada")
+        let spec = try PipelineParser.parse(text: yaml, file: "/p.yaml")
+        let error = #expect(throws: PipelineErrors.self) { try PipelineBuilder.resolve(spec, catalog: TestPaths.catalog) }
+        #expect(error?.errors.map(\.line) == [5, 11])
+    }
+
+    @Test func relativePathOptionsResolveAgainstThePipelineFile() throws {
+        let yaml = Self.valid.replacingOccurrences(of: "directory: /tmp", with: "directory: inbox")
+        let spec = try PipelineParser.parse(text: yaml, file: "/srv/pipelines/wc.yaml")
+        let resolved = try PipelineBuilder.resolve(spec, catalog: TestPaths.catalog)
+        #expect(resolved.sources[0].configJSON.contains("\"directory\":\"/srv/pipelines/inbox\""))
+    }
+
+    @Test func aMissingFileIsNamed() {
+        let error = #expect(throws: PipelineErrors.self) { try PipelineParser.parse(path: "/no/such/pipeline.yaml") }
+        #expect(error?.description == "/no/such/pipeline.yaml:1:1: error: pipeline file does not exist")
+    }
+
+    @Test(arguments: [("250ms", 250), ("1s", 1000), ("1.5s", 1500), ("2m", 120_000), ("1h", 3_600_000)])
+    func durations(text: String, milliseconds: Int) {
+        #expect(parseDuration(text) == milliseconds)
+    }
+
+    @Test(arguments: ["10", "s", "-1s", "1 parsec", "ms"])
+    func notDurations(text: String) {
+        #expect(parseDuration(text) == nil)
+    }
+}

@@ -1,0 +1,111 @@
+import Foundation
+import SluiceLoader
+import SluiceSDK
+import Testing
+
+/// Every refusal the loader makes: one line naming the file and the cause, and the good plugins still load.
+@Suite(.serialized)
+struct PluginLoaderTests {
+    /// Compiles a fixture C file into `directory/name.so` with gcc.
+    static func compile(_ fixture: String, into directory: URL, as name: String) throws -> String {
+        let output = directory.appendingPathComponent("\(name).so").path
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = [
+            "gcc", "-std=c11", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC", "-fvisibility=hidden",
+            "-I", TestPaths.repoRoot.appendingPathComponent("SDK/CSluice/include").path,
+            "-o", output, TestPaths.fixtures.appendingPathComponent(fixture).path,
+        ]
+        try process.run()
+        process.waitUntilExit()
+        try #require(process.terminationStatus == 0, "gcc failed on \(fixture)")
+        return output
+    }
+
+    /// A plugin directory with one good C plugin, one good Swift plugin, and one file per refusal.
+    static func makeDirectory() throws -> (URL, [String: String]) {
+        let directory = try TestPaths.temporaryDirectory()
+        var paths: [String: String] = [:]
+        paths["good"] = try compile("good_c_transform.c", into: directory, as: "good")
+        for (fixture, name) in [
+            ("no_entry.c", "no-entry"), ("abi_major.c", "abi-major"), ("too_small.c", "too-small"),
+            ("toolchain_mismatch.c", "old-toolchain"), ("sdk_mismatch.c", "old-sdk"), ("bad_schema.c", "bad-schema"),
+            ("refuses_host.c", "refuses-host"), ("null_name.c", "null-name"),
+        ] {
+            paths[name] = try compile(fixture, into: directory, as: name)
+        }
+        let broken = directory.appendingPathComponent("broken.so").path
+        try FileManager.default.copyItem(atPath: TestPaths.fixtures.appendingPathComponent("not_a_plugin.txt").path, toPath: broken)
+        paths["broken"] = broken
+        // The same Swift plugin twice under two file names: the second is a duplicate name.
+        let split = TestPaths.binDirectory + "/libSluiceSplit.so"
+        for name in ["a-split", "b-split"] {
+            let path = directory.appendingPathComponent("\(name).so").path
+            try FileManager.default.copyItem(atPath: split, toPath: path)
+            paths[name] = path
+        }
+        return (directory, paths)
+    }
+
+    @Test func refusesEachBadFileWithOneLineAndLoadsTheRest() throws {
+        let (directory, paths) = try Self.makeDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let catalog = PluginCatalog.scan(directories: [directory.path])
+
+        // The good ones load.
+        #expect(catalog.plugins["c-identity"]?.path == paths["good"])
+        #expect(catalog.plugins["c-identity"]?.kind == .transform)
+        #expect(catalog.plugins["split"]?.path == paths["a-split"])
+
+        let expected: [(String, PluginLoadError.Code, String)] = [
+            ("broken", .notSharedObject, "cannot be loaded as a shared object"),
+            ("no-entry", .missingEntry, "no entry symbol 'sluice_plugin_entry_v1'"),
+            ("abi-major", .abiMajorMismatch, "built for plugin ABI 2.0, this host speaks ABI 1.x"),
+            ("too-small", .descriptorTooSmall, "descriptor is 16 bytes"),
+            ("old-toolchain", .toolchainMismatch, "built with swift-5.9"),
+            ("old-sdk", .sdkMismatch, "Sluice SDK 9.0.0"),
+            ("bad-schema", .invalidSchema, "configuration schema is not valid JSON"),
+            ("refuses-host", .refusedHost, "refused this host's ABI 1.0"),
+            ("null-name", .invalidDescriptor, "descriptor has no name"),
+            ("b-split", .duplicateName, "plugin name 'split' is already provided by \(paths["a-split"]!)"),
+        ]
+        for (name, code, cause) in expected {
+            let path = try #require(paths[name])
+            let refusal = try #require(catalog.refusals.first { $0.path == path }, "\(name) was not refused")
+            #expect(refusal.code == code, "\(refusal)")
+            #expect(refusal.cause.contains(cause), "\(refusal)")
+            #expect(refusal.description.hasPrefix("refused plugin \(path): "))
+            #expect(!refusal.description.contains("\n"), "one line")
+        }
+        #expect(catalog.refusals.count == expected.count)
+        #expect(catalog.plugins.count == 2)
+    }
+
+    @Test func aRefusedFileDoesNotBreakLaterLoads() throws {
+        // Loading after failures (which must never dlclose a Swift image) still works, and loading twice is stable.
+        let (directory, _) = try Self.makeDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let first = PluginCatalog.scan(directories: [directory.path])
+        let second = PluginCatalog.scan(directories: [directory.path, TestPaths.binDirectory])
+        #expect(second.plugins["c-identity"]?.path == first.plugins["c-identity"]?.path)
+        #expect(second.plugins["split"]?.path == first.plugins["split"]?.path, "earlier directories win")
+        #expect(second.plugins["noop"] != nil, "the later directory still contributes")
+    }
+
+    @Test func searchPathOrder() {
+        let path = PluginCatalog.searchPath(explicit: ["/a", "/b"], environment: ["SLUICE_PLUGIN_PATH": "/c::/d"])
+        #expect(Array(path.prefix(4)) == ["/a", "/b", "/c", "/d"])
+        #expect(path.count == 5, "then the executable's directory")
+    }
+
+    @Test func aGoodCPluginRunsThroughTheHostAdapters() throws {
+        let (directory, paths) = try Self.makeDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let plugin = try PluginLoader.load(path: try #require(paths["good"]))
+        let instance = try PluginInstance(plugin: plugin, name: "identity", configJSON: "{}") { _, _, _ in }
+        var builder = BatchBuilder()
+        for word in ["alpha", "", "gamma"] { builder.append(word) }
+        let output = try instance.transform(OwnedBatch(builder))
+        #expect((0..<output.count).map { output.view.valueString(at: $0) } == ["alpha", "", "gamma"])
+    }
+}
