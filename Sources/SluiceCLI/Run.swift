@@ -57,6 +57,8 @@ struct Run: ParsableCommand {
         options.shutdownTimeoutSeconds = shutdownTimeout
         if let parallelism { options.parallelism = parallelism }
 
+        // A sink writing to a closed pipe gets EPIPE (and reports it) instead of killing the process.
+        signal(SIGPIPE, SIG_IGN)
         let resolved = try loadPipeline(file, catalog: plugins.catalog())
         let reporter = ProgressReporter(mode: progress)
         let threshold = logLevel.abi

@@ -99,7 +99,7 @@ public final class PipelineRunner: @unchecked Sendable {  // `stop` is atomic; t
                 end = .signal(stopSignal.load(ordering: .sequentiallyConsistent))
                 break
             }
-            let began = Self.nowMilliseconds()
+            let began = Self.nowPrecise()
             let info = BatchInfo(id: batchID, timeMilliseconds: due)
             let outcome: BatchOutcome
             let plan: BatchPlan
@@ -114,7 +114,7 @@ public final class PipelineRunner: @unchecked Sendable {  // `stop` is atomic; t
                 break
             }
             positions.merge(plan.endPositions) { $1 }
-            let finished = Self.nowMilliseconds()
+            let finished = Self.nowPrecise()
             if outcome.discarded > 0, let reason = outcome.firstDiscardReason {
                 progress.message("sluice: batch \(batchID): \(outcome.discarded) records discarded; first: \(reason)\n")
             }
@@ -123,9 +123,9 @@ public final class PipelineRunner: @unchecked Sendable {  // `stop` is atomic; t
                     id: batchID,
                     timeMilliseconds: due,
                     records: outcome.inputRecords,
-                    schedulingDelayMilliseconds: Double(began - due),
-                    processingMilliseconds: Double(finished - began),
-                    totalDelayMilliseconds: Double(finished - due),
+                    schedulingDelayMilliseconds: max(0, began - Double(due)),
+                    processingMilliseconds: finished - began,
+                    totalDelayMilliseconds: max(0, finished - Double(due)),
                     discarded: outcome.discarded
                 )
             )
@@ -173,6 +173,13 @@ public final class PipelineRunner: @unchecked Sendable {  // `stop` is atomic; t
             if now >= due { return false }
             _ = wake.wait(until: Date(timeIntervalSince1970: Double(due) / 1000))
         }
+    }
+
+    /// Milliseconds since the epoch with sub-millisecond precision.
+    static func nowPrecise() -> Double {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Double(now.tv_sec) * 1000 + Double(now.tv_nsec) / 1_000_000
     }
 
     static func nowMilliseconds() -> Int64 {

@@ -1,0 +1,297 @@
+import SluiceSDK
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `file-watch`: Spark's `textFileStream`. Every file that appears in a directory (matching a glob) is read once,
+/// one record per line.
+///
+/// One partition. Its offsets number the lines of all files in the order they were discovered (files found in the
+/// same scan by name), so a range of offsets always means the same lines. Discovery runs on a background thread:
+/// inotify (`IN_CLOSE_WRITE`, `IN_MOVED_TO`) with a rescan every `poll_interval_ms` as a safety net, or polling
+/// alone. A file found by a scan rather than an inotify completion event is indexed once its size and
+/// modification time are the same in two scans in a row, so a file still being written in place is not read early.
+public final class FileWatchSource: SourcePlugin {
+    public struct Configuration: Decodable, Sendable {
+        var directory: String
+        var glob: String
+        var start: String
+        var poll_interval_ms: Int
+        var use_inotify: Bool
+    }
+
+    public static let info = PluginInfo(
+        name: "file-watch",
+        version: "1.0.0",
+        description: "Reads each new file in a directory once, a record per line (Spark's textFileStream)",
+        options: [
+            .path("directory", description: "The directory to watch", required: true),
+            .string("glob", description: "Names of the files to read (fnmatch pattern)", default: "*"),
+            .string(
+                "start",
+                description: "Files present at start: read them (earliest) or skip them (latest)",
+                default: "latest",
+                allowed: ["earliest", "latest"]
+            ),
+            .integer("poll_interval_ms", description: "Rescan period; the only discovery when inotify is off", default: 250),
+            .boolean("use_inotify", description: "Watch the directory with inotify (Linux)", default: true),
+        ],
+        concurrent: true
+    )
+
+    /// What the watcher thread and readers share. Guarded by `state`'s mutex.
+    struct State {
+        var files: [IndexedFile] = []
+        var total: UInt64 = 0
+        /// Names already indexed or deliberately skipped.
+        var known: Set<String> = []
+        /// Names seen by a scan but not yet stable: (size, modification time).
+        var candidates: [String: (Int, Int)] = [:]
+        var lastError: String?
+    }
+
+    private let directory: String
+    private let glob: String
+    private let pollMilliseconds: Int32
+    private let context: PluginContext
+    private let state = Mutex(State())
+    private let stopping = Atomic<Bool>(false)
+    /// Writing a byte wakes the watcher thread to stop.
+    private let wakeRead: Int32
+    private let wakeWrite: Int32
+    private var inotifyFD: Int32 = -1
+    private var thread: pthread_t?
+
+    public init(configuration: Configuration, context: PluginContext) throws {
+        self.context = context
+        directory = configuration.directory
+        glob = configuration.glob
+        guard configuration.poll_interval_ms > 0 else {
+            throw PluginError("configuration key 'poll_interval_ms': must be positive")
+        }
+        pollMilliseconds = Int32(min(configuration.poll_interval_ms, 3_600_000))
+        var info = stat()
+        guard stat(directory, &info) == 0 else {
+            throw PluginError("configuration key 'directory': '\(directory)' does not exist or cannot be read (\(errorText()))")
+        }
+        guard info.st_mode & S_IFMT == S_IFDIR else {
+            throw PluginError("configuration key 'directory': '\(directory)' is not a directory")
+        }
+        var fds: [Int32] = [0, 0]
+        guard pipe(&fds) == 0 else { throw PluginError("cannot create a pipe: \(errorText())") }
+        for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        wakeRead = fds[0]
+        wakeWrite = fds[1]
+
+        if configuration.use_inotify {
+            let fd = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
+            if fd >= 0 && inotify_add_watch(fd, directory, UInt32(IN_CLOSE_WRITE | IN_MOVED_TO)) >= 0 {
+                inotifyFD = fd
+            } else {
+                if fd >= 0 { close(fd) }
+                context.log(.info, "inotify unavailable for '\(directory)' (\(errorText())); polling every \(pollMilliseconds) ms")
+            }
+        }
+
+        // The files present now: indexed before init returns (earliest) or remembered as skipped (latest).
+        let present = try listDirectory()
+        if configuration.start == "earliest" {
+            try state.withLock { state in
+                for name in present {
+                    let file = try IndexedFile.index(path: directory + "/" + name, firstOffset: state.total)
+                    state.files.append(file)
+                    state.total = file.endOffset
+                    state.known.insert(name)
+                }
+            }
+        } else {
+            state.withLock { $0.known.formUnion(present) }
+        }
+        startWatcher()
+    }
+
+    deinit {
+        stopping.store(true, ordering: .sequentiallyConsistent)
+        var byte: UInt8 = 1
+        _ = Glibc.write(wakeWrite, &byte, 1)
+        if let thread { pthread_join(thread, nil) }
+        if inotifyFD >= 0 { close(inotifyFD) }
+        close(wakeRead)
+        close(wakeWrite)
+    }
+
+    // MARK: SourcePlugin
+
+    public func partitionCount() throws -> Int { 1 }
+
+    public func available(partition: Int) throws -> Range<UInt64> {
+        state.withLock { state in
+            if let error = state.lastError {
+                state.lastError = nil
+                context.log(.warning, error)
+            }
+            _ = partition
+            return 0..<state.total
+        }
+    }
+
+    public func read(partition: Int, offsets: Range<UInt64>, into output: inout BatchBuilder) throws {
+        // Find the files covering the range; read outside the lock (the file list is append-only).
+        let files: [IndexedFile] = state.withLock { state in
+            var first = 0
+            var last = state.files.count
+            while first < last {  // the first file whose end is past the range's start
+                let middle = (first + last) / 2
+                if state.files[middle].endOffset <= offsets.lowerBound { first = middle + 1 } else { last = middle }
+            }
+            var covering: [IndexedFile] = []
+            var index = first
+            while index < state.files.count && state.files[index].firstOffset < offsets.upperBound {
+                covering.append(state.files[index])
+                index += 1
+            }
+            return covering
+        }
+        var position = offsets.lowerBound
+        for file in files where file.lineCount > 0 {
+            let from = Int(max(position, file.firstOffset) - file.firstOffset)
+            let to = Int(min(offsets.upperBound, file.endOffset) - file.firstOffset)
+            try file.read(lines: from, to: to, into: &output)
+            position = file.firstOffset + UInt64(to)
+        }
+        guard position == offsets.upperBound else {
+            throw PluginError("offsets \(offsets.lowerBound)..<\(offsets.upperBound) are beyond the \(files.count) indexed files")
+        }
+    }
+
+    // MARK: Discovery
+
+    /// The matching file names in the directory, sorted.
+    private func listDirectory() throws -> [String] {
+        guard let dir = opendir(directory) else {
+            throw PluginError("cannot list '\(directory)': \(errorText())")
+        }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            guard isCandidate(name) else { continue }
+            var info = stat()
+            guard stat(directory + "/" + name, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { continue }
+            names.append(name)
+        }
+        return names.sorted()
+    }
+
+    private func isCandidate(_ name: String) -> Bool {
+        !name.hasPrefix(".") && !name.hasSuffix(".tmp") && !name.hasSuffix("._COPYING_") && fnmatch(glob, name, 0) == 0
+    }
+
+    private func startWatcher() {
+        let box = Unmanaged.passUnretained(self).toOpaque()
+        var handle = pthread_t()
+        if pthread_create(&handle, nil, { argument in
+            let source = Unmanaged<FileWatchSource>.fromOpaque(argument!).takeUnretainedValue()
+            source.watch()
+            return nil
+        }, box) == 0 {
+            thread = handle
+        }
+    }
+
+    /// The watcher thread: waits for inotify events, the stop pipe, or the rescan timeout.
+    private func watch() {
+        var completed: Set<String> = []
+        while !stopping.load(ordering: .sequentiallyConsistent) {
+            var fds = [pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)]
+            if inotifyFD >= 0 { fds.append(pollfd(fd: inotifyFD, events: Int16(POLLIN), revents: 0)) }
+            let ready = poll(&fds, nfds_t(fds.count), pollMilliseconds)
+            if stopping.load(ordering: .sequentiallyConsistent) { return }
+            if ready > 0 && inotifyFD >= 0 && fds[1].revents & Int16(POLLIN) != 0 {
+                completed.formUnion(drainInotify())
+            }
+            scan(completed: completed)
+            completed.removeAll()
+        }
+    }
+
+    /// The names inotify reported as completely written or moved in.
+    private func drainInotify() -> Set<String> {
+        var names: Set<String> = []
+        let size = 64 * 1024
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 8)
+        defer { buffer.deallocate() }
+        while true {
+            let n = Glibc.read(inotifyFD, buffer, size)
+            if n <= 0 { break }
+            var offset = 0
+            while offset + MemoryLayout<inotify_event>.size <= n {
+                let event = buffer.load(fromByteOffset: offset, as: inotify_event.self)
+                let nameStart = buffer + offset + MemoryLayout<inotify_event>.size
+                let length = Int(event.len)
+                if length > 0 {
+                    let raw = UnsafeRawBufferPointer(start: nameStart, count: length)
+                    names.insert(String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self))
+                }
+                offset += MemoryLayout<inotify_event>.size + length
+            }
+        }
+        return names
+    }
+
+    /// Indexes new files: those inotify said are complete, and those whose size and mtime held still for a scan.
+    private func scan(completed: Set<String>) {
+        let names: [String]
+        do {
+            names = try listDirectory()
+        } catch {
+            state.withLock { $0.lastError = "\(error)" }
+            return
+        }
+        let fresh = state.withLock { state in names.filter { !state.known.contains($0) } }
+        guard !fresh.isEmpty else { return }
+        var ready: [String] = []
+        var observed: [String: (Int, Int)] = [:]
+        for name in fresh {
+            var info = stat()
+            guard stat(directory + "/" + name, &info) == 0 else { continue }
+            let signature = (Int(info.st_size), Int(info.st_mtim.tv_sec) * 1_000_000_000 + Int(info.st_mtim.tv_nsec))
+            let previous = state.withLock { $0.candidates[name] }
+            if completed.contains(name) || (previous.map { $0 == signature } ?? false) {
+                ready.append(name)
+            } else {
+                observed[name] = signature
+            }
+        }
+        // Index outside the lock (it reads whole files), then append in name order.
+        var indexed: [IndexedFile] = []
+        for name in ready.sorted() {
+            do {
+                indexed.append(try IndexedFile.index(path: directory + "/" + name, firstOffset: 0))
+            } catch {
+                state.withLock { $0.lastError = "skipping '\(name)': \(error)" }
+            }
+        }
+        state.withLock { state in
+            for (name, signature) in observed { state.candidates[name] = signature }
+            for var file in indexed {
+                let name = String(file.path.split(separator: "/").last ?? "")
+                file.firstOffset = state.total
+                state.files.append(file)
+                state.total = file.endOffset
+                state.known.insert(name)
+                state.candidates[name] = nil
+            }
+            for name in ready { state.known.insert(name) }
+        }
+    }
+}
+
+@c(sluice_plugin_entry_v1)
+public func sluicePluginEntry(_ hostABI: UInt32) -> UnsafePointer<sluice_plugin_v1>? {
+    PluginExport.descriptor(for: FileWatchSource.self, hostABI: hostABI)
+}
