@@ -1,0 +1,50 @@
+/// Received lines, numbered from 0 since the source started, kept in chunks so that forgetting committed lines is
+/// cheap. Not thread-safe: the source guards it with its mutex.
+struct LineBuffer {
+    struct Chunk {
+        var firstOffset: UInt64
+        var data: [UInt8] = []
+        /// End (exclusive) of each line in `data`.
+        var ends: [Int] = []
+        var endOffset: UInt64 { firstOffset + UInt64(ends.count) }
+    }
+
+    static let linesPerChunk = 65_536
+    private(set) var chunks: [Chunk] = [Chunk(firstOffset: 0)]
+
+    /// The offsets still held.
+    var range: Range<UInt64> { chunks[0].firstOffset..<chunks[chunks.count - 1].endOffset }
+    var count: Int { Int(range.count) }
+
+    mutating func append(_ line: UnsafeRawBufferPointer) {
+        if chunks[chunks.count - 1].ends.count >= Self.linesPerChunk {
+            chunks.append(Chunk(firstOffset: chunks[chunks.count - 1].endOffset))
+        }
+        let last = chunks.count - 1
+        chunks[last].data.append(contentsOf: line)
+        chunks[last].ends.append(chunks[last].data.count)
+    }
+
+    /// Forgets whole chunks that lie entirely below `offset`.
+    mutating func forget(below offset: UInt64) {
+        while chunks.count > 1 && chunks[0].endOffset <= offset { chunks.removeFirst() }
+    }
+
+    /// Calls `body` with each line in `offsets`, in order. The range must lie within `range`.
+    func forEach(in offsets: Range<UInt64>, _ body: (UnsafeRawBufferPointer) -> Void) {
+        var offset = offsets.lowerBound
+        var index = chunks.firstIndex { $0.endOffset > offset } ?? chunks.count
+        while offset < offsets.upperBound && index < chunks.count {
+            let chunk = chunks[index]
+            chunk.data.withUnsafeBytes { bytes in
+                while offset < offsets.upperBound && offset < chunk.endOffset {
+                    let line = Int(offset - chunk.firstOffset)
+                    let start = line == 0 ? 0 : chunk.ends[line - 1]
+                    body(UnsafeRawBufferPointer(rebasing: bytes[start..<chunk.ends[line]]))
+                    offset += 1
+                }
+            }
+            index += 1
+        }
+    }
+}
