@@ -111,6 +111,7 @@ let package = Package(
             name: "SluiceHostTests",
             dependencies: ["SluiceHost", "SluiceLoader", "SluiceSDK", "SluiceTesting"],
             path: "Tests/SluiceHostTests",
+            exclude: ["Fixtures"],
             swiftSettings: strictSettings
         ),
         .testTarget(

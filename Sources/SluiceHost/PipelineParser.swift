@@ -147,6 +147,15 @@ public struct PipelineParser {
                 keyPath: "",
                 message: "invalid YAML: \(problem)"
             )
+        case .duplicatedKeysInMapping(let duplicates, let context):
+            let names = duplicates.map { "'\($0)'" }.joined(separator: ", ")
+            return PipelineError(
+                file: file,
+                line: context.mark.line,
+                column: context.mark.column,
+                keyPath: "",
+                message: "key \(names) appears more than once in the same mapping (first here)"
+            )
         default:
             return PipelineError(file: file, line: 1, column: 1, keyPath: "", message: "invalid YAML: \(error)")
         }

@@ -24,9 +24,9 @@ struct CLITests {
         let result = try Support.sluice(["plugins", "inspect", "file-watch"])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.contains("file-watch"))
-        let directory = try #require(result.stdout.split(separator: "\n").first { $0.contains("directory") })
+        let directory = try #require(result.stdout.split(separator: "\n").first { $0.hasPrefix("  directory ") })
         #expect(directory.contains("(required)"))
-        let start = try #require(result.stdout.split(separator: "\n").first { $0.contains(" start ") })
+        let start = try #require(result.stdout.split(separator: "\n").first { $0.hasPrefix("  start ") })
         #expect(start.contains("earliest|latest"))
         #expect(start.contains("default \"latest\""))
     }

@@ -17,7 +17,7 @@ final class LineServer: @unchecked Sendable {  // `lines` and `connections` are 
 
     init(lines: [String]) throws {
         pending = lines
-        listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var one: Int32 = 1
         setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
         var address = sockaddr_in()
@@ -33,6 +33,7 @@ final class LineServer: @unchecked Sendable {  // `lines` and `connections` are 
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) }
         }
         port = UInt16(bigEndian: address.sin_port)
+        self.listener = listener
         let thread = Thread { [self] in serve() }
         self.thread = thread
         thread.start()
@@ -49,12 +50,14 @@ final class LineServer: @unchecked Sendable {  // `lines` and `connections` are 
                 defer { pending = [] }
                 return pending.map { $0 + "\n" }.joined()
             }
-            var bytes = Array(text.utf8)
-            var offset = 0
-            while offset < bytes.count {
-                let written = send(client, &bytes[offset], bytes.count - offset, Int32(MSG_NOSIGNAL))
-                if written <= 0 { break }
-                offset += written
+            let bytes = Array(text.utf8)
+            bytes.withUnsafeBytes { raw in
+                var offset = 0
+                while offset < raw.count {
+                    let written = send(client, raw.baseAddress! + offset, raw.count - offset, Int32(MSG_NOSIGNAL))
+                    if written <= 0 { break }
+                    offset += written
+                }
             }
             // Keep the connection open, like a live feed, until the server stops.
             while lock.withLock({ !stopped }) { usleep(20_000) }
