@@ -1,0 +1,163 @@
+import SluiceLoader
+import SluiceSDK
+
+/// The result of checking a built plugin file.
+public struct ConformanceReport: CustomStringConvertible, Sendable {
+    public struct Check: Sendable {
+        public var name: String
+        public var passed: Bool
+        public var detail: String
+    }
+
+    public var path: String
+    public var checks: [Check] = []
+    /// True when every check passed.
+    public var passed: Bool { checks.allSatisfy(\.passed) }
+    /// The checks that failed.
+    public var failures: [Check] { checks.filter { !$0.passed } }
+
+    mutating func record(_ name: String, _ passed: Bool, _ detail: String = "") {
+        checks.append(Check(name: name, passed: passed, detail: detail))
+    }
+
+    public var description: String {
+        var lines = ["conformance of \(path): \(passed ? "passed" : "FAILED")"]
+        for check in checks {
+            lines.append("  [\(check.passed ? "ok" : "FAIL")] \(check.name)" + (check.detail.isEmpty ? "" : ": \(check.detail)"))
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// Checks that a built `.so` plays by the ABI: it loads the way the host loads it, describes itself, accepts a
+/// configuration, refuses an unknown option by name, and behaves correctly for its kind.
+public enum PluginConformance {
+    /// Loads `path` with the host's loader and exercises the plugin. `config` must be a valid configuration.
+    public static func check(path: String, config: String = "{}") -> ConformanceReport {
+        var report = ConformanceReport(path: path)
+        let plugin: LoadedPlugin
+        do {
+            plugin = try PluginLoader.load(path: path)
+            report.record("loads", true, "\(plugin.name) \(plugin.version), \(plugin.kind.rawValue), ABI \(plugin.abiDescription)")
+        } catch {
+            report.record("loads", false, error.cause)
+            return report
+        }
+        report.record("has a version", !plugin.version.isEmpty && plugin.version != "?")
+        report.record("has a description", !plugin.summary.isEmpty)
+        let log: PluginLogHandler = { _, _, _ in }
+
+        if plugin.schema.closed {
+            do {
+                _ = try PluginInstance(plugin: plugin, name: "conformance", configJSON: #"{"no_such_option_x":1}"#, log: log)
+                report.record("refuses an unknown option", false, "an unknown option was accepted")
+            } catch {
+                report.record("refuses an unknown option", "\(error)".contains("no_such_option_x"), "\(error)")
+            }
+        }
+
+        let instance: PluginInstance
+        do {
+            instance = try PluginInstance(plugin: plugin, name: "conformance", configJSON: config, log: log)
+            report.record("accepts the configuration", true, config)
+        } catch {
+            report.record("accepts the configuration", false, "\(error)")
+            return report
+        }
+
+        switch plugin.kind {
+        case .transform: checkTransform(instance, &report)
+        case .source: checkSource(instance, &report)
+        case .sink: checkSink(instance, &report)
+        }
+        return report
+    }
+
+    /// Structural problems of a batch, or nil when it is well formed.
+    public static func problems(in batch: OwnedBatch, expectedCount: Int? = nil) -> String? {
+        let raw = batch.raw
+        if let expectedCount, Int(raw.count) != expectedCount { return "has \(raw.count) records, expected \(expectedCount)" }
+        if raw.struct_size < UInt32(MemoryLayout<sluice_batch>.size) { return "struct_size \(raw.struct_size) is too small" }
+        switch raw.value_type {
+        case SLUICE_VALUE_BYTES:
+            guard raw.count == 0 || raw.value_offsets != nil else { return "no value offsets" }
+            if let problem = offsetProblem(raw.value_offsets, count: Int(raw.count), length: raw.value_data_len, "value") {
+                return problem
+            }
+        case SLUICE_VALUE_INT64:
+            if raw.count > 0 && raw.value_data == nil { return "no integer values" }
+            if raw.value_data_len < raw.count * 8 { return "value_data_len \(raw.value_data_len) < 8 × count" }
+        default:
+            return "unknown value type \(raw.value_type)"
+        }
+        if raw.key_offsets != nil,
+            let problem = offsetProblem(raw.key_offsets, count: Int(raw.count), length: raw.key_data_len, "key")
+        {
+            return problem
+        }
+        return nil
+    }
+
+    private static func offsetProblem(_ offsets: UnsafePointer<UInt32>?, count: Int, length: UInt64, _ column: String)
+        -> String?
+    {
+        guard let offsets else { return count == 0 ? nil : "no \(column) offsets" }
+        for i in 0..<count where offsets[i] > offsets[i + 1] {
+            return "\(column) offsets decrease at record \(i)"
+        }
+        if UInt64(offsets[count]) > length && UInt64(offsets[count]) - UInt64(offsets[0]) > length {
+            return "\(column) offsets end at \(offsets[count]), past the data (\(length) bytes)"
+        }
+        return nil
+    }
+
+    private static func checkTransform(_ instance: PluginInstance, _ report: inout ConformanceReport) {
+        for (name, records) in [("an empty batch", [Record]()), ("a small batch", [Record("alpha beta"), Record(""), Record("γ δ")])] {
+            do {
+                let output = try instance.transform(.of(records))
+                let problem = problems(in: output)
+                report.record("transforms \(name)", problem == nil, problem ?? "\(output.count) records out")
+                report.record("sets release on \(name)", output.raw.release != nil)
+            } catch {
+                report.record("transforms \(name)", false, "\(error)")
+            }
+        }
+    }
+
+    private static func checkSource(_ instance: PluginInstance, _ report: inout ConformanceReport) {
+        do {
+            let partitions = try instance.partitionCount()
+            report.record("has partitions", partitions >= 1, "\(partitions)")
+            for partition in 0..<min(partitions, 4) {
+                let available = try instance.available(partition: partition)
+                let range = available.lowerBound..<min(available.upperBound, available.lowerBound + 1000)
+                let first = try instance.read(partition: partition, offsets: range)
+                let second = try instance.read(partition: partition, offsets: range)
+                let problem = problems(in: first, expectedCount: range.count)
+                report.record("reads partition \(partition) \(range)", problem == nil, problem ?? "")
+                report.record("re-reading partition \(partition) gives the same records", first.records == second.records)
+            }
+        } catch {
+            report.record("source calls succeed", false, "\(error)")
+        }
+    }
+
+    private static func checkSink(_ instance: PluginInstance, _ report: inout ConformanceReport) {
+        do {
+            let first = BatchInfo(id: 0, timeMilliseconds: 1_000)
+            try instance.begin(first)
+            try instance.write(.of([]))
+            try instance.commit(first)
+            report.record("writes and commits an empty batch", true)
+            let second = BatchInfo(id: 1, timeMilliseconds: 2_000)
+            try instance.begin(second)
+            try instance.write(.of([Record("one")]))
+            try instance.begin(second)  // a replay of an uncommitted batch
+            try instance.write(.of([Record("one")]))
+            try instance.commit(second)
+            report.record("accepts a replayed begin", true)
+        } catch {
+            report.record("sink calls succeed", false, "\(error)")
+        }
+    }
+}
