@@ -52,74 +52,14 @@ public final class FileWatchSource: SourcePlugin {
         var lastError: String?
     }
 
-    private let directory: String
-    private let glob: String
-    private let pollMilliseconds: Int32
-    private let context: PluginContext
-    private let state = Mutex(State())
-    private let stopping = Atomic<Bool>(false)
-    /// Writing a byte wakes the watcher thread to stop.
-    private let wakeRead: Int32
-    private let wakeWrite: Int32
-    private var inotifyFD: Int32 = -1
-    private var thread: pthread_t?
+    private let watcher: Watcher
+    private let thread: PluginThread
 
     public init(configuration: Configuration, context: PluginContext) throws {
-        self.context = context
-        directory = configuration.directory
-        glob = configuration.glob
-        guard configuration.poll_interval_ms > 0 else {
-            throw PluginError("configuration key 'poll_interval_ms': must be positive")
-        }
-        pollMilliseconds = Int32(min(configuration.poll_interval_ms, 3_600_000))
-        var info = stat()
-        guard stat(directory, &info) == 0 else {
-            throw PluginError("configuration key 'directory': '\(directory)' does not exist or cannot be read (\(errorText()))")
-        }
-        guard info.st_mode & S_IFMT == S_IFDIR else {
-            throw PluginError("configuration key 'directory': '\(directory)' is not a directory")
-        }
-        var fds: [Int32] = [0, 0]
-        guard pipe(&fds) == 0 else { throw PluginError("cannot create a pipe: \(errorText())") }
-        for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
-        wakeRead = fds[0]
-        wakeWrite = fds[1]
-
-        if configuration.use_inotify {
-            let fd = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
-            if fd >= 0 && inotify_add_watch(fd, directory, UInt32(IN_CLOSE_WRITE | IN_MOVED_TO)) >= 0 {
-                inotifyFD = fd
-            } else {
-                if fd >= 0 { close(fd) }
-                context.log(.info, "inotify unavailable for '\(directory)' (\(errorText())); polling every \(pollMilliseconds) ms")
-            }
-        }
-
-        // The files present now: indexed before init returns (earliest) or remembered as skipped (latest).
-        let present = try listDirectory()
-        if configuration.start == "earliest" {
-            try state.withLock { state in
-                for name in present {
-                    let file = try IndexedFile.index(path: directory + "/" + name, firstOffset: state.total)
-                    state.files.append(file)
-                    state.total = file.endOffset
-                    state.known.insert(name)
-                }
-            }
-        } else {
-            state.withLock { $0.known.formUnion(present) }
-        }
-        startWatcher()
-    }
-
-    deinit {
-        stopping.store(true, ordering: .sequentiallyConsistent)
-        var byte: UInt8 = 1
-        _ = Glibc.write(wakeWrite, &byte, 1)
-        if let thread { pthread_join(thread, nil) }
-        if inotifyFD >= 0 { close(inotifyFD) }
-        close(wakeRead)
-        close(wakeWrite)
+        let watcher = try Watcher(configuration: configuration, context: context)
+        self.watcher = watcher
+        // The thread holds the watcher, never this object: destroying the instance stops and joins the thread.
+        thread = try PluginThread { stop in watcher.watch(stop) }
     }
 
     // MARK: SourcePlugin
@@ -127,10 +67,10 @@ public final class FileWatchSource: SourcePlugin {
     public func partitionCount() throws -> Int { 1 }
 
     public func available(partition: Int) throws -> Range<UInt64> {
-        state.withLock { state in
+        watcher.state.withLock { state in
             if let error = state.lastError {
                 state.lastError = nil
-                context.log(.warning, error)
+                watcher.context.log(.warning, error)
             }
             _ = partition
             return 0..<state.total
@@ -139,7 +79,7 @@ public final class FileWatchSource: SourcePlugin {
 
     public func read(partition: Int, offsets: Range<UInt64>, into output: inout BatchBuilder) throws {
         // Find the files covering the range; read outside the lock (the file list is append-only).
-        let files: [IndexedFile] = state.withLock { state in
+        let files: [IndexedFile] = watcher.state.withLock { state in
             var first = 0
             var last = state.files.count
             while first < last {  // the first file whose end is past the range's start
@@ -165,8 +105,64 @@ public final class FileWatchSource: SourcePlugin {
             throw PluginError("offsets \(offsets.lowerBound)..<\(offsets.upperBound) are beyond the \(files.count) indexed files")
         }
     }
+}
 
-    // MARK: Discovery
+/// Discovery, run by the source's background thread; shares `state` with the readers.
+private final class Watcher: Sendable {
+    let directory: String
+    let glob: String
+    let pollMilliseconds: Int32
+    let context: PluginContext
+    let state = Mutex(FileWatchSource.State())
+    /// The inotify descriptor, or -1 when polling only.
+    private let inotifyFD: Int32
+
+    init(configuration: FileWatchSource.Configuration, context: PluginContext) throws {
+        self.context = context
+        directory = configuration.directory
+        glob = configuration.glob
+        guard configuration.poll_interval_ms > 0 else {
+            throw PluginError("configuration key 'poll_interval_ms': must be positive")
+        }
+        pollMilliseconds = Int32(min(configuration.poll_interval_ms, 3_600_000))
+        var info = stat()
+        guard stat(directory, &info) == 0 else {
+            throw PluginError("configuration key 'directory': '\(directory)' does not exist or cannot be read (\(errorText()))")
+        }
+        guard info.st_mode & S_IFMT == S_IFDIR else {
+            throw PluginError("configuration key 'directory': '\(directory)' is not a directory")
+        }
+        var watchFD: Int32 = -1
+        if configuration.use_inotify {
+            let fd = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
+            if fd >= 0 && inotify_add_watch(fd, directory, UInt32(IN_CLOSE_WRITE | IN_MOVED_TO)) >= 0 {
+                watchFD = fd
+            } else {
+                if fd >= 0 { close(fd) }
+                context.log(.info, "inotify unavailable for '\(directory)' (\(errorText())); polling every \(pollMilliseconds) ms")
+            }
+        }
+        inotifyFD = watchFD
+
+        // The files present now: indexed before init returns (earliest) or remembered as skipped (latest).
+        let present = try listDirectory()
+        if configuration.start == "earliest" {
+            try state.withLock { state in
+                for name in present {
+                    let file = try IndexedFile.index(path: directory + "/" + name, firstOffset: state.total)
+                    state.files.append(file)
+                    state.total = file.endOffset
+                    state.known.insert(name)
+                }
+            }
+        } else {
+            state.withLock { $0.known.formUnion(present) }
+        }
+    }
+
+    deinit {
+        if inotifyFD >= 0 { close(inotifyFD) }
+    }
 
     /// The matching file names in the directory, sorted.
     private func listDirectory() throws -> [String] {
@@ -191,26 +187,14 @@ public final class FileWatchSource: SourcePlugin {
         !name.hasPrefix(".") && !name.hasSuffix(".tmp") && !name.hasSuffix("._COPYING_") && fnmatch(glob, name, 0) == 0
     }
 
-    private func startWatcher() {
-        let box = Unmanaged.passUnretained(self).toOpaque()
-        var handle = pthread_t()
-        if pthread_create(&handle, nil, { argument in
-            let source = Unmanaged<FileWatchSource>.fromOpaque(argument!).takeUnretainedValue()
-            source.watch()
-            return nil
-        }, box) == 0 {
-            thread = handle
-        }
-    }
-
     /// The watcher thread: waits for inotify events, the stop pipe, or the rescan timeout.
-    private func watch() {
+    func watch(_ stop: StopSignal) {
         var completed: Set<String> = []
-        while !stopping.load(ordering: .sequentiallyConsistent) {
-            var fds = [pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)]
+        while !stop.isStopping {
+            var fds = [pollfd(fd: stop.fileDescriptor, events: Int16(POLLIN), revents: 0)]
             if inotifyFD >= 0 { fds.append(pollfd(fd: inotifyFD, events: Int16(POLLIN), revents: 0)) }
             let ready = poll(&fds, nfds_t(fds.count), pollMilliseconds)
-            if stopping.load(ordering: .sequentiallyConsistent) { return }
+            if stop.isStopping { return }
             if ready > 0 && inotifyFD >= 0 && fds[1].revents & Int16(POLLIN) != 0 {
                 completed.formUnion(drainInotify())
             }

@@ -41,14 +41,8 @@ public final class SocketSource: SourcePlugin {
         concurrent: true
     )
 
-    private let configuration: Configuration
-    private let context: PluginContext
-    /// Lines received and not yet forgotten; guarded by the mutex.
-    private let lines = Mutex(LineBuffer())
-    private let stopping = Atomic<Bool>(false)
-    private let wakeRead: Int32
-    private let wakeWrite: Int32
-    private var thread: pthread_t?
+    private let receiver: Receiver
+    private let thread: PluginThread
 
     public init(configuration: Configuration, context: PluginContext) throws {
         guard (1...65535).contains(configuration.port) else {
@@ -61,39 +55,20 @@ public final class SocketSource: SourcePlugin {
         guard configuration.max_buffered_records > 0, configuration.max_line_bytes > 0 else {
             throw PluginError("configuration keys 'max_buffered_records' and 'max_line_bytes' must be positive")
         }
-        self.configuration = configuration
-        self.context = context
-        var fds: [Int32] = [0, 0]
-        guard pipe(&fds) == 0 else { throw PluginError("cannot create a pipe: \(String(cString: strerror(errno)))") }
-        for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
-        wakeRead = fds[0]
-        wakeWrite = fds[1]
-        var handle = pthread_t()
-        if pthread_create(&handle, nil, { argument in
-            Unmanaged<SocketSource>.fromOpaque(argument!).takeUnretainedValue().receive()
-            return nil
-        }, Unmanaged.passUnretained(self).toOpaque()) == 0 {
-            thread = handle
-        }
-    }
-
-    deinit {
-        stopping.store(true, ordering: .sequentiallyConsistent)
-        var byte: UInt8 = 1
-        _ = Glibc.write(wakeWrite, &byte, 1)
-        if let thread { pthread_join(thread, nil) }
-        close(wakeRead)
-        close(wakeWrite)
+        let receiver = Receiver(configuration: configuration, context: context)
+        self.receiver = receiver
+        // The thread holds the receiver, never this object: destroying the instance stops and joins the thread.
+        thread = try PluginThread { stop in receiver.run(stop) }
     }
 
     // MARK: SourcePlugin
 
     public func partitionCount() throws -> Int { 1 }
 
-    public func available(partition: Int) throws -> Range<UInt64> { lines.withLock { $0.range } }
+    public func available(partition: Int) throws -> Range<UInt64> { receiver.lines.withLock { $0.range } }
 
     public func read(partition: Int, offsets: Range<UInt64>, into output: inout BatchBuilder) throws {
-        try lines.withLock { buffer in
+        try receiver.lines.withLock { buffer in
             guard offsets.lowerBound >= buffer.range.lowerBound, offsets.upperBound <= buffer.range.upperBound else {
                 throw PluginError(
                     "lines \(offsets.lowerBound)..<\(offsets.upperBound) are not held (held: "
@@ -105,24 +80,36 @@ public final class SocketSource: SourcePlugin {
     }
 
     public func commit(partition: Int, upTo offset: UInt64) throws {
-        lines.withLock { $0.forget(below: offset) }
+        receiver.lines.withLock { $0.forget(below: offset) }
+    }
+}
+
+/// The connection side of the socket source, run by its background thread.
+private final class Receiver: Sendable {
+    let configuration: SocketSource.Configuration
+    let context: PluginContext
+    /// Lines received and not yet forgotten.
+    let lines = Mutex(LineBuffer())
+
+    init(configuration: SocketSource.Configuration, context: PluginContext) {
+        self.configuration = configuration
+        self.context = context
     }
 
-    // MARK: Receiving
 
     /// The background thread: connect, read until the connection ends, wait, reconnect.
-    private func receive() {
+    func run(_ stop: StopSignal) {
         var delay = configuration.reconnect_initial_ms
         var lastFailure = ""
-        while !stopping.load(ordering: .sequentiallyConsistent) {
+        while !stop.isStopping {
             switch connect() {
             case .success(let fd):
                 context.log(.info, "connected to \(configuration.host):\(configuration.port)")
                 delay = configuration.reconnect_initial_ms
                 lastFailure = ""
-                let reason = readLines(from: fd)
+                let reason = readLines(from: fd, stop)
                 close(fd)
-                if stopping.load(ordering: .sequentiallyConsistent) { return }
+                if stop.isStopping { return }
                 context.log(.info, "connection to \(configuration.host):\(configuration.port) ended: \(reason)")
             case .failure(let message):
                 // Log a failure once, not on every retry.
@@ -131,7 +118,7 @@ public final class SocketSource: SourcePlugin {
                     lastFailure = message
                 }
             }
-            if sleepOrStop(milliseconds: delay) { return }
+            if stop.sleep(milliseconds: delay) { return }
             delay = min(delay * 2, configuration.reconnect_max_ms)
         }
     }
@@ -166,7 +153,7 @@ public final class SocketSource: SourcePlugin {
     }
 
     /// Reads lines until the peer closes, an error, or stop. Returns why it ended.
-    private func readLines(from fd: Int32) -> String {
+    private func readLines(from fd: Int32, _ stop: StopSignal) -> String {
         let size = 256 * 1024
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 16)
         defer { buffer.deallocate() }
@@ -177,13 +164,13 @@ public final class SocketSource: SourcePlugin {
             // A last line without a newline is still a line.
             if !partial.isEmpty { lines.withLock { buffer in partial.withUnsafeBytes { buffer.append($0) } } }
         }
-        while !stopping.load(ordering: .sequentiallyConsistent) {
+        while !stop.isStopping {
             // Back-pressure: while too many lines wait for a commit, do not read.
             if lines.withLock({ $0.count }) >= configuration.max_buffered_records {
-                if sleepOrStop(milliseconds: 20) { return "stopping" }
+                if stop.sleep(milliseconds: 20) { return "stopping" }
                 continue
             }
-            var fds = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0), pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)]
+            var fds = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0), pollfd(fd: stop.fileDescriptor, events: Int16(POLLIN), revents: 0)]
             if poll(&fds, 2, -1) < 0 {
                 if errno == EINTR { continue }
                 return String(cString: strerror(errno))
@@ -242,12 +229,6 @@ public final class SocketSource: SourcePlugin {
         line.withUnsafeBytes { buffer.append($0) }
     }
 
-    /// Sleeps, returning true early if the source is stopping.
-    private func sleepOrStop(milliseconds: Int) -> Bool {
-        var fds = [pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)]
-        _ = poll(&fds, 1, Int32(milliseconds))
-        return stopping.load(ordering: .sequentiallyConsistent)
-    }
 }
 
 @c(sluice_plugin_entry_v1)

@@ -72,7 +72,7 @@ public struct BatchBuilder: ~Copyable {
     }
 
     /// Appends a record whose value is `bytes`.
-    @inlinable
+    @inlinable @inline(__always)
     public mutating func append(_ bytes: UnsafeRawBufferPointer) {
         precondition(valueType == .bytes, "Sluice SDK: append(bytes) on an .int64 batch")
         valueData.append(contentsOf: bytes)

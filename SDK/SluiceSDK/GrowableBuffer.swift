@@ -64,5 +64,5 @@ struct GrowableBuffer<Element: BitwiseCopyable>: ~Copyable {
         nonmutating set { base.unsafelyUnwrapped[i] = newValue }
     }
 
-    deinit { free(base) }
+    @inlinable deinit { free(base) }
 }

@@ -105,7 +105,7 @@ public enum PluginConformance {
         for i in 0..<count where offsets[i] > offsets[i + 1] {
             return "\(column) offsets decrease at record \(i)"
         }
-        if UInt64(offsets[count]) > length && UInt64(offsets[count]) - UInt64(offsets[0]) > length {
+        if UInt64(offsets[count]) > length {
             return "\(column) offsets end at \(offsets[count]), past the data (\(length) bytes)"
         }
         return nil

@@ -58,6 +58,7 @@ public final class BatchExecutor: @unchecked Sendable {  // used from one schedu
         }
         for (index, sink) in graph.sinks.enumerated() { consumers[sink.input].append(.sink(index)) }
         self.consumers = consumers
+        keyHints = [Int](repeating: 0, count: graph.nodes.count)
     }
 
     // MARK: Planning
@@ -125,10 +126,18 @@ public final class BatchExecutor: @unchecked Sendable {  // used from one schedu
         for (index, node) in graph.nodes.enumerated() {
             guard case .keyed(let operation, _, let partitions) = node else { continue }
             let partials = finished.compactMap { $0.partials.removeValue(forKey: index) }
+            keyHints[index] = partials.map(\.table.count).max() ?? 0
             let keyedStates = parallelMap(partitions) { p -> TaskState in
                 let state = TaskState()
-                let merged = partials.first?.tables[p] ?? ByteKeyTable(expectedKeys: 16)
-                for other in partials.dropFirst() { merged.merge(other.tables[p]) }
+                let merged: ByteKeyTable
+                if partitions == 1, let first = partials.first {
+                    merged = first.table
+                    for other in partials.dropFirst() { merged.merge(other.table) }
+                } else {
+                    let largest = partials.map(\.table.count).max() ?? 0
+                    merged = ByteKeyTable(expectedKeys: largest / partitions + 16)
+                    for other in partials { merged.merge(other.table, partition: p, of: partitions) }
+                }
                 var builder = BatchBuilder(valueType: .int64, keyed: true, expectedCount: merged.count)
                 merged.forEach { key, value in builder.append(key: key, value: value) }
                 push(OwnedBatch(builder), from: index, into: state)
@@ -159,6 +168,12 @@ public final class BatchExecutor: @unchecked Sendable {  // used from one schedu
     }
 
     private var discardCount = 0
+    /// For each keyed node, the most distinct keys one task saw in the last batch: the next tables start that big
+    /// instead of growing through every size again. Written between the parallel segments only.
+    private var keyHints: [Int]
+
+    private func keyHint(_ node: Int) -> Int { max(1024, keyHints[node]) }
+
     private var discardReason: String?
 
     private func discardedTotals(_ partials: [KeyedPartials], into count: inout Int, reason: inout String?) {
@@ -190,8 +205,8 @@ public final class BatchExecutor: @unchecked Sendable {  // used from one schedu
                     } catch {
                         state.error = BatchError(stage: graph.names[next], message: "\(error)")
                     }
-                case .keyed(let operation, _, let partitions):
-                    let partials = state.partials[next] ?? KeyedPartials(operation: operation, partitions: partitions)
+                case .keyed(let operation, _, _):
+                    let partials = state.partials[next] ?? KeyedPartials(operation: operation, expectedKeys: keyHint(next))
                     state.partials[next] = partials
                     partials.add(batch.view)
                 case .source:

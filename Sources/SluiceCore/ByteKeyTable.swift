@@ -17,15 +17,18 @@ public final class ByteKeyTable {
         @usableFromInline var value: Int64
     }
 
-    @usableFromInline var slots: UnsafeMutablePointer<Int32>
-    @usableFromInline var mask: Int
-    @usableFromInline var entries: UnsafeMutablePointer<Entry>
-    @usableFromInline var entryCapacity: Int
-    @usableFromInline var arena: UnsafeMutablePointer<UInt8>
-    @usableFromInline var arenaCapacity: Int
-    @usableFromInline var arenaCount = 0
+    // A table is used by one thread at a time and never hands out references to its storage, so the dynamic
+    // exclusivity checks Swift would otherwise make on every property access (a sixth of the word count's time)
+    // are switched off.
+    @usableFromInline @exclusivity(unchecked) var slots: UnsafeMutablePointer<Int32>
+    @usableFromInline @exclusivity(unchecked) var mask: Int
+    @usableFromInline @exclusivity(unchecked) var entries: UnsafeMutablePointer<Entry>
+    @usableFromInline @exclusivity(unchecked) var entryCapacity: Int
+    @usableFromInline @exclusivity(unchecked) var arena: UnsafeMutablePointer<UInt8>
+    @usableFromInline @exclusivity(unchecked) var arenaCapacity: Int
+    @usableFromInline @exclusivity(unchecked) var arenaCount = 0
     /// The number of distinct keys.
-    public private(set) var count = 0
+    @exclusivity(unchecked) public private(set) var count = 0
 
     public init(expectedKeys: Int = 1024) {
         var slotCount = 16
@@ -45,6 +48,12 @@ public final class ByteKeyTable {
         arena.deallocate()
     }
 
+    /// Adds `amount` to the accumulator of `key`, inserting it with 0 first if new.
+    @inlinable @inline(__always)
+    public func add(_ key: UnsafeRawBufferPointer, amount: Int64) {
+        add(key, hash: hashKey(key), amount: amount)
+    }
+
     /// Adds `amount` to the accumulator of `key`, inserting it with 0 first if new. `hash` must be `hashKey(key)`.
     @inlinable
     public func add(_ key: UnsafeRawBufferPointer, hash: UInt64, amount: Int64) {
@@ -55,7 +64,7 @@ public final class ByteKeyTable {
             if slot < 0 { break }
             let entry = entries[slot]
             if entry.hash == hash && Int(entry.length) == length
-                && (length == 0 || memcmp(arena + Int(entry.start), key.baseAddress!, length) == 0)
+                && bytesEqual(arena + Int(entry.start), key.baseAddress, length)
             {
                 entries[slot].value &+= amount
                 return
@@ -110,8 +119,15 @@ public final class ByteKeyTable {
 
     /// Adds every entry of `other` into this table, in `other`'s insertion order.
     public func merge(_ other: ByteKeyTable) {
+        merge(other, partition: 0, of: 1)
+    }
+
+    /// Adds the entries of `other` whose key falls in hash partition `partition` of `partitions`, in `other`'s
+    /// insertion order.
+    public func merge(_ other: ByteKeyTable, partition: Int, of partitions: Int) {
         for i in 0..<other.count {
             let entry = other.entries[i]
+            if partitions > 1 && hashPartition(entry.hash, partitions) != partition { continue }
             let key = UnsafeRawBufferPointer(start: other.arena + Int(entry.start), count: Int(entry.length))
             add(key, hash: entry.hash, amount: entry.value)
         }
@@ -132,7 +148,7 @@ public final class ByteKeyTable {
         while slots[index] >= 0 {
             let entry = entries[Int(slots[index])]
             if entry.hash == hash && Int(entry.length) == key.count
-                && (key.count == 0 || memcmp(arena + Int(entry.start), key.baseAddress!, key.count) == 0)
+                && bytesEqual(arena + Int(entry.start), key.baseAddress, key.count)
             {
                 return entry.value
             }
@@ -140,6 +156,36 @@ public final class ByteKeyTable {
         }
         return nil
     }
+}
+
+/// The partition of `partitions` a key with this hash belongs to (bits the table's slot index does not use first).
+@inlinable @inline(__always)
+public func hashPartition(_ hash: UInt64, _ partitions: Int) -> Int {
+    Int((hash >> 40) % UInt64(partitions))
+}
+
+/// Whether `length` bytes at `a` and `b` are equal: word by word, since keys are mostly a few bytes long and a call
+/// to `memcmp` costs more than the comparison.
+@inlinable @inline(__always)
+func bytesEqual(_ a: UnsafePointer<UInt8>, _ b: UnsafeRawPointer?, _ length: Int) -> Bool {
+    guard length > 0, let b else { return true }
+    let a = UnsafeRawPointer(a)
+    var offset = 0
+    while offset + 8 <= length {
+        if a.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
+            != b.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
+        {
+            return false
+        }
+        offset += 8
+    }
+    while offset < length {
+        if a.load(fromByteOffset: offset, as: UInt8.self) != b.load(fromByteOffset: offset, as: UInt8.self) {
+            return false
+        }
+        offset += 1
+    }
+    return true
 }
 
 /// A fast 64-bit hash of a byte string (multiply-xorshift over 8-byte words). Not for adversarial input.
@@ -156,8 +202,21 @@ public func hashKey(_ key: UnsafeRawBufferPointer) -> UInt64 {
         remaining -= 8
     }
     if remaining > 0 {
+        // The last 1...7 bytes, little-endian; never reads past the key (it may end at a page boundary).
         var tail: UInt64 = 0
-        withUnsafeMutableBytes(of: &tail) { $0.baseAddress!.copyMemory(from: p, byteCount: remaining) }
+        var shift: UInt64 = 0
+        if remaining >= 4 {
+            tail = UInt64(p.loadUnaligned(as: UInt32.self))
+            shift = 32
+            p += 4
+            remaining -= 4
+        }
+        while remaining > 0 {
+            tail |= UInt64(p.load(as: UInt8.self)) << shift
+            shift += 8
+            p += 1
+            remaining -= 1
+        }
         h = (h ^ tail) &* multiplier
         h ^= h >> 29
     }

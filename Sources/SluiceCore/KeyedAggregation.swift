@@ -1,30 +1,31 @@
 import SluiceSDK
 
-/// The per-task, per-output-partition partial aggregates of one keyed stage (Spark's map-side combine).
+/// The partial aggregates of one keyed stage in one task (Spark's map-side combine): one table for all keys; the
+/// keyed stage's partition `p` later takes the keys whose hash maps to `p` from every task's table.
 final class KeyedPartials {
     let operation: KeyedOperation
-    let tables: [ByteKeyTable]
+    let table: ByteKeyTable
     /// Records that could not be aggregated (no key, or a value that is not an integer).
     var discarded = 0
     var firstDiscardReason: String?
 
-    init(operation: KeyedOperation, partitions: Int) {
+    init(operation: KeyedOperation, expectedKeys: Int) {
         self.operation = operation
-        tables = (0..<partitions).map { _ in ByteKeyTable(expectedKeys: 4096) }
+        table = ByteKeyTable(expectedKeys: expectedKeys)
     }
 
-    /// Folds a batch into the partial tables.
+    /// Folds a batch into the partial table.
     func add(_ batch: BatchView) {
-        let partitions = UInt64(tables.count)
+        let table = self.table
         switch operation {
         case .countByValue:
             if batch.valueType == .int64 {
                 for i in 0..<batch.count {
                     var text = String(batch.int64Value(at: i))
-                    text.withUTF8 { addOne(UnsafeRawBufferPointer($0), 1, partitions) }
+                    text.withUTF8 { table.add(UnsafeRawBufferPointer($0), amount: 1) }
                 }
             } else {
-                for i in 0..<batch.count { addOne(batch.value(at: i), 1, partitions) }
+                for i in 0..<batch.count { table.add(batch.value(at: i), amount: 1) }
             }
         case .reduceByKey:
             for i in 0..<batch.count {
@@ -41,16 +42,9 @@ final class KeyedPartials {
                     discard("value '\(batch.valueString(at: i))' of key '\(batch.keyString(at: i) ?? "")' is not an integer")
                     continue
                 }
-                addOne(key, amount, partitions)
+                table.add(key, amount: amount)
             }
         }
-    }
-
-    @inline(__always)
-    private func addOne(_ key: UnsafeRawBufferPointer, _ amount: Int64, _ partitions: UInt64) {
-        let hash = hashKey(key)
-        let partition = partitions == 1 ? 0 : Int((hash >> 40) % partitions)
-        tables[partition].add(key, hash: hash, amount: amount)
     }
 
     private func discard(_ reason: String) {

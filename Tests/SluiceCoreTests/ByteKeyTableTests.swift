@@ -1,4 +1,4 @@
-import SluiceCore
+@testable import SluiceCore
 import Testing
 
 struct ByteKeyTableTests {
@@ -74,5 +74,28 @@ struct ByteKeyTableTests {
         let keys = ["abcdefgh", "abcdefgi", "abcdefghi", "abcdefgh\u{0}", "a", "b", ""]
         let hashes = Set(keys.map { key in Array(key.utf8).withUnsafeBytes { hashKey($0) } })
         #expect(hashes.count == keys.count)
+    }
+
+    @Test func everyTailLengthHashesEveryByteAndIgnoresAlignment() {
+        // Keys of 0...24 bytes: flipping any one byte changes the hash (the 1...7-byte tail is read in pieces),
+        // and the same key at another address hashes the same (loads are unaligned).
+        let buffer = (0..<64).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ 11) }
+        buffer.withUnsafeBytes { raw in
+            for length in 0...24 {
+                let key = UnsafeRawBufferPointer(rebasing: raw[3..<(3 + length)])
+                let original = raw.baseAddress!.assumingMemoryBound(to: UInt8.self) + 3
+                var copy = Array(key)  // the same bytes at another (aligned) address
+                #expect(copy.withUnsafeBytes { hashKey($0) } == hashKey(key), "length \(length)")
+                #expect(copy.withUnsafeBytes { bytesEqual(original, $0.baseAddress, length) })
+                for index in 0..<length {
+                    copy[index] ^= 0x40
+                    let changed = copy.withUnsafeBytes { hashKey($0) }
+                    let equal = copy.withUnsafeBytes { bytesEqual(original, $0.baseAddress, length) }
+                    #expect(changed != hashKey(key), "length \(length), byte \(index)")
+                    #expect(!equal, "length \(length), byte \(index)")
+                    copy[index] ^= 0x40
+                }
+            }
+        }
     }
 }

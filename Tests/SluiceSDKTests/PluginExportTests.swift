@@ -1,6 +1,8 @@
+import Foundation
 import SluiceLoader
 import SluiceSDK
 import SluiceTesting
+import Synchronization
 import Testing
 
 struct PluginExportTests {
@@ -99,5 +101,21 @@ struct PluginExportTests {
         #expect(error?.status == status)
         #expect(error?.message == message)
         #expect(error?.isRetryable == (mode == "retry"))
+    }
+
+    @Test func destroyingAnInstanceJoinsItsThread() throws {
+        var harness: PluginHarness? = try PluginHarness(TickingSource.self)
+        let made = TickingSource.lastTicker.withLock { $0 }
+        let ticker = try #require(made)
+        // Wait until the thread has logged through the host at least once.
+        let deadline = ContinuousClock.now + .seconds(10)
+        while ticker.ticks.load(ordering: .relaxed) == 0 && ContinuousClock.now < deadline { Thread.sleep(forTimeInterval: 0.001) }
+        #expect(ticker.ticks.load(ordering: .relaxed) > 0)
+        #expect(harness?.logs.contains { $0.message == "tick" } == true)
+        let returnedBefore = ticker.returned.load(ordering: .sequentiallyConsistent)
+        #expect(!returnedBefore)
+        harness = nil  // destroy: must not return before the thread has
+        let returnedAfter = ticker.returned.load(ordering: .sequentiallyConsistent)
+        #expect(returnedAfter, "the plugin's thread was still running after destroy returned")
     }
 }

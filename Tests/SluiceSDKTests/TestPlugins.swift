@@ -84,3 +84,41 @@ final class ScriptedSink: SinkPlugin {
     }
     func commit(_ batch: BatchInfo) throws { committed[batch.id] = pending }
 }
+
+/// A source whose background thread logs until stopped: destroying an instance must stop and join the thread
+/// before `destroy` returns (the host frees the log function's context then).
+final class TickingSource: SourcePlugin {
+    struct Configuration: Decodable {}
+    static let info = PluginInfo(name: "test-ticking", version: "1.0.0", description: "Logs from a thread", options: [])
+
+    /// The worker of the instance made last, for the test to inspect after the instance is gone.
+    static let lastTicker = Mutex<Ticker?>(nil)
+
+    final class Ticker: Sendable {
+        let ticks = Atomic<Int>(0)
+        let returned = Atomic<Bool>(false)
+        let context: PluginContext
+        init(context: PluginContext) { self.context = context }
+
+        func run(_ stop: StopSignal) {
+            while !stop.isStopping {
+                context.log(.debug, "tick")
+                ticks.add(1, ordering: .relaxed)
+                _ = stop.sleep(milliseconds: 1)
+            }
+            returned.store(true, ordering: .sequentiallyConsistent)
+        }
+    }
+
+    private let thread: PluginThread
+
+    init(configuration: Configuration, context: PluginContext) throws {
+        let ticker = Ticker(context: context)
+        Self.lastTicker.withLock { $0 = ticker }
+        thread = try PluginThread { stop in ticker.run(stop) }
+    }
+
+    func partitionCount() throws -> Int { 1 }
+    func available(partition: Int) throws -> Range<UInt64> { 0..<0 }
+    func read(partition: Int, offsets: Range<UInt64>, into output: inout BatchBuilder) throws {}
+}
