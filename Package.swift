@@ -87,7 +87,9 @@ let package = Package(
         ),
         .target(
             name: "SluiceCLI",
-            dependencies: ["SluiceHost", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: [
+                "SluiceHost", "SluiceTesting", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             path: "Sources/SluiceCLI",
             swiftSettings: strictSettings
         ),

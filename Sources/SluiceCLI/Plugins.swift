@@ -3,16 +3,45 @@ import Foundation
 import SluiceHost
 import SluiceLoader
 import SluiceSDK
+import SluiceTesting
 
 struct Plugins: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "List and inspect the plugins sluice can load.",
-        subcommands: [List.self, Inspect.self],
+        subcommands: [List.self, Inspect.self, Check.self],
         defaultSubcommand: List.self
     )
 }
 
 extension Plugins {
+    struct Check: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check a built plugin file against the ABI (the test kit's conformance checks).",
+            discussion: """
+                Loads the file as the host does, then exercises it: descriptor, schema, configuration handling \
+                (an unknown option must be refused by name), and the calls of its kind: a transform gets sample \
+                batches, a source is read twice over the same range, a sink writes and commits a batch. Exits 1 \
+                when a check fails. Sources and sinks usually need --config with their required options.
+                """
+        )
+
+        @Argument(help: "The plugin's .so file.")
+        var path: String
+
+        @Option(help: "The configuration to create the instance with, as JSON.")
+        var config = "{}"
+
+        func run() throws {
+            guard FileManager.default.fileExists(atPath: path) else {
+                printError("sluice: \(path): no such file")
+                throw ExitCode(2)
+            }
+            let report = PluginConformance.check(path: PluginLoader.absolutePath(path), config: config)
+            print(report)
+            if !report.passed { throw ExitCode(1) }
+        }
+    }
+
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "List loadable plugins (name, kind, version, ABI, path); refused files are reported on stderr."

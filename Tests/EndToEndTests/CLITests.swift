@@ -37,6 +37,24 @@ struct CLITests {
         #expect(result.stderr.contains("no plugin named 'splitt' (did you mean 'split'?)"))
     }
 
+    @Test func pluginsCheckPassesAGoodPluginAndFailsAMisconfiguredOne() throws {
+        let split = Support.binDirectory.appendingPathComponent("libSluiceSplit.so").path
+        let good = try Support.sluice(["plugins", "check", split])
+        #expect(good.status == 0, "\(good.stdout)\(good.stderr)")
+        #expect(good.stdout.contains("passed"))
+        #expect(good.stdout.contains("[ok] refuses an unknown option"))
+
+        // The files sink needs a prefix: without --config the check fails, naming the key, and exits 1.
+        let files = Support.binDirectory.appendingPathComponent("libSluiceFiles.so").path
+        let bad = try Support.sluice(["plugins", "check", files])
+        #expect(bad.status == 1)
+        #expect(bad.stdout.contains("[FAIL] accepts the configuration: missing required configuration key 'prefix'"))
+
+        let missing = try Support.sluice(["plugins", "check", "/nonexistent/libX.so"])
+        #expect(missing.status == 2)
+        #expect(missing.stderr.contains("/nonexistent/libX.so: no such file"))
+    }
+
     @Test func validateReportsEveryErrorAndExits2() throws {
         let work = try Support.makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: work) }
