@@ -9,6 +9,7 @@ import PackageDescription
 
 let argumentParser = Package.Dependency.package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
 let yams = Package.Dependency.package(url: "https://github.com/jpsim/Yams", from: "6.2.2")
+let propertyBased = Package.Dependency.package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1")
 
 // MARK: - Settings shared by every Swift target
 
@@ -51,7 +52,7 @@ let package = Package(
         .library(name: "SluiceCore", targets: ["SluiceCore"]),
         .library(name: "SluiceHost", targets: ["SluiceHost"]),
     ] + firstPartyPlugins.map(\.1),
-    dependencies: [argumentParser, yams],
+    dependencies: [argumentParser, yams, propertyBased],
     targets: [
         // The C ABI: SDK/CSluice/include/sluice.h is the single source of truth.
         .target(name: "CSluice", path: "SDK/CSluice"),
@@ -105,7 +106,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SluiceCoreTests",
-            dependencies: ["SluiceCore", "SluiceSDK"],
+            dependencies: ["SluiceCore", "SluiceSDK", .product(name: "PropertyBased", package: "swift-property-based")],
             path: "Tests/SluiceCoreTests",
             swiftSettings: strictSettings
         ),

@@ -53,7 +53,7 @@ public final class BatchExecutor: @unchecked Sendable {  // used from one schedu
             switch node {
             case .source: break
             case .transform(_, let input): consumers[input].append(.node(index))
-            case .keyed(_, let inputs, _): for input in Set(inputs) { consumers[input].append(.node(index)) }
+            case .keyed(_, let inputs): for input in Set(inputs) { consumers[input].append(.node(index)) }
             }
         }
         for (index, sink) in graph.sinks.enumerated() { consumers[sink.input].append(.sink(index)) }
@@ -124,27 +124,26 @@ public final class BatchExecutor: @unchecked Sendable {  // used from one schedu
         // Then each keyed stage, in graph order: merge the partials of every task so far, partition by partition,
         // and push each partition's output through the stages after it.
         for (index, node) in graph.nodes.enumerated() {
-            guard case .keyed(let operation, _, let partitions) = node else { continue }
+            guard case .keyed(let stage, _) = node else { continue }
             let partials = finished.compactMap { $0.partials.removeValue(forKey: index) }
-            keyHints[index] = partials.map(\.table.count).max() ?? 0
+            keyHints[index] = partials.map(\.keyCount).max() ?? 0
+            let partitions = stage.partitions
             let keyedStates = parallelMap(partitions) { p -> TaskState in
                 let state = TaskState()
-                let merged: ByteKeyTable
-                if partitions == 1, let first = partials.first {
-                    merged = first.table
-                    for other in partials.dropFirst() { merged.merge(other.table) }
+                let output: OwnedBatch?
+                if stage.op.isPlainCountByValue {
+                    output = Self.mergeCounts(partials.compactMap(\.counts), partition: p, of: partitions)
                 } else {
-                    let largest = partials.map(\.table.count).max() ?? 0
-                    merged = ByteKeyTable(expectedKeys: largest / partitions + 16)
-                    for other in partials { merged.merge(other.table, partition: p, of: partitions) }
+                    let tables = partials.compactMap(\.accumulators)
+                    let merged = KeyTable<Accumulator>(expectedKeys: (tables.map(\.count).max() ?? 0) / partitions + 16)
+                    for table in tables { merged.fold(table, stage.op.function, partition: p, of: partitions) }
+                    output = stage.render(stage.step(partition: p, batch: merged, id: info.id))
                 }
-                var builder = BatchBuilder(valueType: .int64, keyed: true, expectedCount: merged.count)
-                merged.forEach { key, value in builder.append(key: key, value: value) }
-                push(OwnedBatch(builder), from: index, into: state)
+                if let output { push(output, from: index, into: state) }
                 return state
             }
+            stage.finish(batch: info.id)
             try firstError(keyedStates)
-            _ = operation
             discardedTotals(partials, into: &discardCount, reason: &discardReason)
             finished += keyedStates
         }
@@ -183,6 +182,21 @@ public final class BatchExecutor: @unchecked Sendable {  // used from one schedu
         }
     }
 
+    /// The plain countByValue's output for partition `p`: the counts of its keys from every task, in task order.
+    private static func mergeCounts(_ tables: [KeyTable<Int64>], partition p: Int, of partitions: Int) -> OwnedBatch {
+        let merged: KeyTable<Int64>
+        if partitions == 1, let first = tables.first {
+            merged = first
+            for other in tables.dropFirst() { merged.merge(other) }
+        } else {
+            merged = KeyTable<Int64>(expectedKeys: (tables.map(\.count).max() ?? 0) / partitions + 16)
+            for other in tables { merged.merge(other, partition: p, of: partitions) }
+        }
+        var builder = BatchBuilder(valueType: .int64, keyed: true, expectedCount: merged.count)
+        merged.forEach { key, value in builder.append(key: key, value: value) }
+        return OwnedBatch(builder)
+    }
+
     /// Tasks big enough to amortise their cost, small enough that every core gets work.
     private func effectiveTaskSize(_ plan: BatchPlan) -> Int {
         let total = plan.recordCount
@@ -205,8 +219,8 @@ public final class BatchExecutor: @unchecked Sendable {  // used from one schedu
                     } catch {
                         state.error = BatchError(stage: graph.names[next], message: "\(error)")
                     }
-                case .keyed(let operation, _, _):
-                    let partials = state.partials[next] ?? KeyedPartials(operation: operation, expectedKeys: keyHint(next))
+                case .keyed(let stage, _):
+                    let partials = state.partials[next] ?? KeyedPartials(op: stage.op, expectedKeys: keyHint(next))
                     state.partials[next] = partials
                     partials.add(batch.view)
                 case .source:

@@ -2,47 +2,72 @@ import SluiceSDK
 
 /// The partial aggregates of one keyed stage in one task (Spark's map-side combine): one table for all keys; the
 /// keyed stage's partition `p` later takes the keys whose hash maps to `p` from every task's table.
+///
+/// The plain `countByValue` (the word count) keeps bare counts; every other operator keeps an ``Accumulator`` per
+/// key.
 final class KeyedPartials {
-    let operation: KeyedOperation
-    let table: ByteKeyTable
-    /// Records that could not be aggregated (no key, or a value that is not an integer).
+    let op: KeyedOperator
+    let counts: KeyTable<Int64>?
+    let accumulators: KeyTable<Accumulator>?
+    /// Records that could not be aggregated (no key, or a value the function cannot use).
     var discarded = 0
     var firstDiscardReason: String?
 
-    init(operation: KeyedOperation, expectedKeys: Int) {
-        self.operation = operation
-        table = ByteKeyTable(expectedKeys: expectedKeys)
+    init(op: KeyedOperator, expectedKeys: Int) {
+        self.op = op
+        if op.isPlainCountByValue {
+            counts = KeyTable<Int64>(expectedKeys: expectedKeys)
+            accumulators = nil
+        } else {
+            counts = nil
+            accumulators = KeyTable<Accumulator>(expectedKeys: expectedKeys)
+        }
     }
+
+    /// The number of distinct keys so far.
+    var keyCount: Int { counts?.count ?? accumulators?.count ?? 0 }
 
     /// Folds a batch into the partial table.
     func add(_ batch: BatchView) {
-        let table = self.table
-        switch operation {
-        case .countByValue:
+        if let counts {
             if batch.valueType == .int64 {
                 for i in 0..<batch.count {
                     var text = String(batch.int64Value(at: i))
-                    text.withUTF8 { table.add(UnsafeRawBufferPointer($0), amount: 1) }
+                    text.withUTF8 { counts.add(UnsafeRawBufferPointer($0), amount: 1) }
                 }
             } else {
-                for i in 0..<batch.count { table.add(batch.value(at: i), amount: 1) }
+                for i in 0..<batch.count { counts.add(batch.value(at: i), amount: 1) }
             }
-        case .reduceByKey:
-            for i in 0..<batch.count {
+            return
+        }
+        guard let table = accumulators else { return }
+        let function = op.function
+        let empty = UnsafeRawBufferPointer(start: nil, count: 0)
+        for i in 0..<batch.count {
+            let value = ParsedValue.of(batch, at: i)
+            guard let lifted = table.lift(value, function) else {
+                discard("value '\(batch.valueString(at: i))' is not a number (\(function.rawValue) needs numbers)")
+                continue
+            }
+            let fold = { (key: UnsafeRawBufferPointer) -> Void in
+                table.upsert(key, hash: hashKey(key), initial: { lifted }, update: { table.combine(&$0, lifted, function) })
+            }
+            switch op.kind.grouping {
+            case .nothing:
+                fold(empty)
+            case .key:
                 guard let key = batch.key(at: i) else {
-                    discard("a record has no key (reduceByKey needs keyed records, e.g. split with output: pairs)")
+                    discard("a record has no key (\(op.kind.rawValue) needs keyed records, e.g. split with output: pairs)")
                     continue
                 }
-                let amount: Int64
+                fold(key)
+            case .value:
                 if batch.valueType == .int64 {
-                    amount = batch.int64Value(at: i)
-                } else if let parsed = parseInteger(batch.value(at: i)) {
-                    amount = parsed
+                    var text = String(batch.int64Value(at: i))
+                    text.withUTF8 { fold(UnsafeRawBufferPointer($0)) }
                 } else {
-                    discard("value '\(batch.valueString(at: i))' of key '\(batch.keyString(at: i) ?? "")' is not an integer")
-                    continue
+                    fold(batch.value(at: i))
                 }
-                table.add(key, amount: amount)
             }
         }
     }

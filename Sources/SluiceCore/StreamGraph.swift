@@ -20,14 +20,6 @@ public protocol BatchSink: AnyObject, Sendable {
     func commit(_ info: BatchInfo) throws
 }
 
-/// A built-in stage that needs all records of a key: the engine hash-partitions its input by key.
-public enum KeyedOperation: String, Sendable, CaseIterable {
-    /// Counts each distinct value: output (value, count).
-    case countByValue
-    /// Sums the integer values of each key: output (key, sum).
-    case reduceByKey
-}
-
 /// The operator graph of a pipeline: what the pipeline file and the Swift API both build.
 ///
 ///     source ──▶ transform ──▶ transform ──▶ keyed ──▶ transform ──▶ sink
@@ -39,7 +31,8 @@ public struct StreamGraph: Sendable {
     public enum Node: Sendable {
         case source(any BatchSource, maxRecordsPerPartition: Int)
         case transform(any BatchTransform, input: Int)
-        case keyed(KeyedOperation, inputs: [Int], partitions: Int)
+        /// A built-in operator over all records of a key (or of the stream); `inputs` are unioned.
+        case keyed(KeyedStage, inputs: [Int])
     }
 
     public struct Sink: Sendable {
@@ -65,9 +58,8 @@ public struct StreamGraph: Sendable {
         switch node {
         case .source: break
         case .transform(_, let input): precondition(input < nodes.count, "input of '\(name)' added after it")
-        case .keyed(_, let inputs, let partitions):
+        case .keyed(_, let inputs):
             precondition(inputs.allSatisfy { $0 < nodes.count }, "input of '\(name)' added after it")
-            precondition(partitions > 0, "a keyed stage needs at least one partition")
         }
         names.append(name)
         nodes.append(node)

@@ -56,7 +56,7 @@ public final class PipelineInstance: @unchecked Sendable {  // immutable after i
                 guard let component else { continue }
                 graph.add(stage.name, .transform(try make(component), input: inputs[0]))
             case .keyed(let operation, let partitions):
-                graph.add(stage.name, .keyed(operation, inputs: inputs, partitions: partitions ?? parallelism))
+                graph.add(stage.name, .keyed(KeyedStage(operation, partitions: partitions ?? parallelism), inputs: inputs))
             }
         }
         for (sink, component) in zip(spec.sinks, resolved.sinks) {

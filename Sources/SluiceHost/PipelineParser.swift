@@ -22,7 +22,11 @@ public struct PipelineParser {
 
     static let topKeys = ["name", "batch_interval", "sources", "stages", "sinks"]
     static let sourceKeys = ["plugin", "max_records_per_partition", "config"]
-    static let stageKeys = ["from", "plugin", "op", "config", "partitions"]
+    static let stageKeys = ["from", "plugin", "op", "config", "partitions", "function", "window", "slide", "inverse", "drop_zero"]
+    /// The keys only some built-in operations take.
+    static let operatorKeys = ["partitions", "function", "window", "slide", "inverse", "drop_zero"]
+    /// The batch interval, once parsed (windows must be multiples of it); nil when it is missing or invalid.
+    private var interval: Int?
     static let sinkKeys = ["from", "plugin", "config"]
 
     /// Parses the file at `path`.
@@ -93,9 +97,8 @@ public struct PipelineParser {
             fail(root, "", "missing required key 'name'")
         }
 
-        var interval = 1000
         if let node = fields["batch_interval"] {
-            interval = duration(node.value, "batch_interval") ?? interval
+            interval = duration(node.value, "batch_interval")
         } else {
             fail(root, "", "missing required key 'batch_interval' (for example: batch_interval: 1s)")
         }
@@ -129,7 +132,7 @@ public struct PipelineParser {
         return PipelineSpec(
             file: file,
             name: name,
-            batchIntervalMilliseconds: interval,
+            batchIntervalMilliseconds: interval ?? 1000,
             sources: sources,
             stages: stages,
             sinks: sinks
@@ -264,8 +267,10 @@ public struct PipelineParser {
         let kindLocation: SourceLocation
         switch (fields["plugin"], fields["op"]) {
         case (let plugin?, nil):
-            if let partitions = fields["partitions"] {
-                fail(partitions.key, path + ".partitions", "'partitions' applies only to keyed operations ('op')")
+            for key in Self.operatorKeys {
+                if let field = fields[key] {
+                    fail(field.key, path + "." + key, "'\(key)' applies only to built-in operations ('op'), not to plugin stages")
+                }
             }
             guard let pluginName = string(plugin.value, path + ".plugin") else { return nil }
             kind = .plugin(pluginName, config: fields["config"].map { configValue($0.value, path + ".config") })
@@ -275,20 +280,19 @@ public struct PipelineParser {
                 fail(config.key, path + ".config", "'config' applies only to plugin stages; built-in operations have none")
             }
             guard let opName = string(op.value, path + ".op") else { return nil }
-            guard let operation = KeyedOperation(rawValue: opName) else {
-                let known = KeyedOperation.allCases.map(\.rawValue)
+            guard let operatorKind = KeyedOperator.Kind(rawValue: opName) else {
+                let known = KeyedOperator.Kind.allCases.map(\.rawValue)
                 fail(op.value, path + ".op", "unknown operation '\(opName)'" + didYouMean(opName, among: known) + expected(known))
                 return nil
             }
-            var partitions: Int?
-            if let node = fields["partitions"] { partitions = positiveInteger(node.value, path + ".partitions") }
-            kind = .keyed(operation, partitions: partitions)
+            guard let built = keyedOperator(operatorKind, fields, node, path) else { return nil }
+            kind = .keyed(built.op, partitions: built.partitions)
             kindLocation = location(op.value, path + ".op")
         case (.some(let plugin), .some):
             fail(plugin.key, path, "a stage has either 'plugin' or 'op', not both")
             return nil
         case (nil, nil):
-            fail(node, path, "missing 'plugin' (a transform plugin) or 'op' (countByValue, reduceByKey)")
+            fail(node, path, "missing 'plugin' (a transform plugin) or 'op' (a built-in operation such as countByValue)")
             return nil
         }
         return PipelineSpec.Stage(
@@ -298,6 +302,98 @@ public struct PipelineParser {
             kind: kind,
             kindLocation: kindLocation
         )
+    }
+
+    /// The operator of an `op:` stage from its keys, checking which keys the operation takes and that windows are
+    /// multiples of the batch interval.
+    private mutating func keyedOperator(
+        _ kind: KeyedOperator.Kind,
+        _ fields: [String: (key: Node, value: Node)],
+        _ node: Node,
+        _ path: String
+    ) -> (op: KeyedOperator, partitions: Int?)? {
+        var ok = true
+        func refuse(_ key: String, _ reason: String) {
+            if let field = fields[key] {
+                fail(field.key, path + "." + key, "'\(key)' \(reason)")
+                ok = false
+            }
+        }
+        if !kind.isKeyed { refuse("partitions", "does not apply to \(kind.rawValue): its output is one record") }
+        if !kind.takesFunction {
+            refuse("function", "does not apply to \(kind.rawValue), which counts; use reduce, reduceByKey, "
+                + "reduceByWindow, reduceByKeyAndWindow or updateStateByKey for other functions")
+        }
+        if !kind.isWindowed {
+            for key in ["window", "slide", "inverse"] { refuse(key, "applies only to windowed operations (...Window)") }
+        }
+
+        var partitions: Int?
+        if kind.isKeyed, let field = fields["partitions"] { partitions = positiveInteger(field.value, path + ".partitions") }
+
+        var function: ReduceFunction?
+        if kind.takesFunction, let field = fields["function"] {
+            if let name = string(field.value, path + ".function") {
+                function = ReduceFunction(rawValue: name)
+                if function == nil {
+                    let known = ReduceFunction.allCases.map(\.rawValue)
+                    fail(field.value, path + ".function", "unknown function '\(name)'" + didYouMean(name, among: known) + expected(known))
+                    ok = false
+                }
+            } else {
+                ok = false
+            }
+        }
+
+        var windowBatches = 1
+        var slideBatches = 1
+        var inverse = false
+        if kind.isWindowed {
+            if let field = fields["window"] {
+                windowBatches = batches(field.value, path + ".window") ?? { ok = false; return 1 }()
+            } else {
+                fail(node, path, "missing required key 'window' (the window length, a multiple of batch_interval)")
+                ok = false
+            }
+            if let field = fields["slide"] {
+                slideBatches = batches(field.value, path + ".slide") ?? { ok = false; return 1 }()
+            }
+            if let field = fields["inverse"] {
+                inverse = boolean(field.value, path + ".inverse") ?? false
+                let effective = function ?? (kind.takesFunction ? .sum : .count)
+                if inverse && !effective.hasInverse {
+                    let invertible = ReduceFunction.allCases.filter(\.hasInverse).map(\.rawValue).joined(separator: ", ")
+                    fail(field.value, path + ".inverse", "\(effective.rawValue) has no inverse; inverse: true works with \(invertible)")
+                    ok = false
+                }
+            }
+        }
+        var dropZero = false
+        if let field = fields["drop_zero"] { dropZero = boolean(field.value, path + ".drop_zero") ?? false }
+        guard ok else { return nil }
+        let op = KeyedOperator(kind, function: function, window: windowBatches, slide: slideBatches, inverse: inverse, dropZero: dropZero)
+        return (op, partitions)
+    }
+
+    /// A window length or slide: a duration that is a whole number of batch intervals, as a number of batches.
+    private mutating func batches(_ node: Node, _ keyPath: String) -> Int? {
+        guard let milliseconds = duration(node, keyPath) else { return nil }
+        guard let interval else { return 1 }  // batch_interval itself is reported
+        guard milliseconds % interval == 0 else {
+            fail(node, keyPath, "\(formatDuration(milliseconds)) is not a multiple of batch_interval (\(formatDuration(interval)))")
+            return nil
+        }
+        return milliseconds / interval
+    }
+
+    private mutating func boolean(_ node: Node, _ keyPath: String) -> Bool? {
+        switch node.scalar?.string.lowercased() {
+        case "true", "yes", "on": return true
+        case "false", "no", "off": return false
+        default:
+            fail(node, keyPath, "expected true or false, got '\(node.scalar?.string ?? "a collection")'")
+            return nil
+        }
     }
 
     private mutating func parseSink(_ name: String, _ node: Node) -> PipelineSpec.Sink? {
@@ -455,4 +551,12 @@ func isValidName(_ name: String) -> Bool {
         && name.unicodeScalars.allSatisfy {
             CharacterSet.alphanumerics.contains($0) || $0 == "-" || $0 == "_" || $0 == "."
         }
+}
+
+/// Milliseconds in the largest unit that writes them whole: `1500ms`, `2s`, `3m`, `1h`.
+public func formatDuration(_ milliseconds: Int) -> String {
+    for (unit, scale) in [("h", 3_600_000), ("m", 60_000), ("s", 1000)] where milliseconds % scale == 0 && milliseconds > 0 {
+        return "\(milliseconds / scale)\(unit)"
+    }
+    return "\(milliseconds)ms"
 }

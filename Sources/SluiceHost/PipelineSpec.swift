@@ -36,7 +36,7 @@ public struct PipelineSpec: Sendable {
     public struct Stage: Sendable {
         public enum Kind: Sendable {
             case plugin(String, config: ConfigValue?)
-            case keyed(KeyedOperation, partitions: Int?)
+            case keyed(KeyedOperator, partitions: Int?)
         }
         public var name: String
         public var location: SourceLocation

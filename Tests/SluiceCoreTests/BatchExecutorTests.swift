@@ -89,7 +89,7 @@ struct BatchExecutorTests {
         let words = graph.add("words", .transform(WordsTransform(pairs: pairs), input: source))
         let counts = graph.add(
             "counts",
-            .keyed(pairs ? .reduceByKey : .countByValue, inputs: [words], partitions: keyedPartitions)
+            .keyed(KeyedStage(KeyedOperator(pairs ? .reduceByKey : .countByValue), partitions: keyedPartitions), inputs: [words])
         )
         let sink = CollectingSink()
         graph.addSink(.init(name: "out", sink: sink, input: counts))
@@ -157,7 +157,7 @@ struct BatchExecutorTests {
         }
         var graph = StreamGraph()
         let source = graph.add("pairs", .source(Pairs(), maxRecordsPerPartition: 10))
-        let sums = graph.add("sums", .keyed(.reduceByKey, inputs: [source], partitions: 1))
+        let sums = graph.add("sums", .keyed(KeyedStage(KeyedOperator(.reduceByKey), partitions: 1), inputs: [source]))
         let sink = CollectingSink()
         graph.addSink(.init(name: "out", sink: sink, input: sums))
         let executor = BatchExecutor(graph: graph, parallelism: 1)

@@ -98,4 +98,12 @@ struct ByteKeyTableTests {
             }
         }
     }
+
+    @Test func anEmptyKeyHashesTheSameWithOrWithoutAnAddress() {
+        let withoutAddress = UnsafeRawBufferPointer(start: nil, count: 0)
+        let bytes: [UInt8] = [1, 2, 3]
+        let withAddress = bytes.withUnsafeBytes { UnsafeRawBufferPointer(rebasing: $0[1..<1]) }
+        #expect(withAddress.baseAddress != nil)
+        #expect(hashKey(withoutAddress) == hashKey(withAddress))
+    }
 }

@@ -1,0 +1,280 @@
+import SluiceSDK
+
+/// A keyed operator at run time: its per-partition state (windows, keyed state) and the step that turns a batch's
+/// aggregates into the operator's output.
+///
+/// Each partition's state is touched by one thread at a time (the executor runs one task per partition), so the
+/// stage needs no locks. `snapshot()`/`restore(_:)` write and read the whole state in a versioned format tagged with
+/// the operator's fingerprint; a snapshot can be restored into a different number of partitions.
+public final class KeyedStage: @unchecked Sendable {  // per-partition state, each partition used by one task at a time
+    public let op: KeyedOperator
+    public let partitions: Int
+    private var states: [PartitionState]
+    /// The id of the last batch stepped, if any.
+    public private(set) var lastBatchID: UInt64?
+
+    public init(_ op: KeyedOperator, partitions: Int) {
+        precondition(partitions >= 1)
+        self.op = op
+        self.partitions = op.kind.isKeyed ? partitions : 1
+        states = (0..<self.partitions).map { _ in PartitionState() }
+    }
+
+    /// Whether batch `id` ends a slide, so that the operator emits.
+    func emits(batch id: UInt64) -> Bool { (id + 1) % UInt64(op.slide) == 0 }
+
+    /// Runs partition `p` of batch `id` on that partition's aggregates of the batch. Returns the table to emit, or
+    /// nil when the operator emits nothing this batch (a window between slides).
+    func step(partition p: Int, batch table: KeyTable<Accumulator>, id: UInt64) -> KeyTable<Accumulator>? {
+        let state = states[p]
+        let function = op.function
+        switch op.kind {
+        case .countByValue, .reduceByKey, .count, .reduce:
+            return table
+        case .updateStateByKey:
+            let running = state.running(expectedKeys: table.count)
+            running.fold(table, function)
+            running.compactValueBytesIfWasteful()
+            return running
+        case .countByWindow, .reduceByWindow, .countByValueAndWindow, .reduceByKeyAndWindow:
+            state.ring.append(table)
+            if op.inverse { state.running(expectedKeys: table.count).fold(table, function) }
+            if state.ring.count > op.window {
+                let leaving = state.ring.removeFirst()
+                if op.inverse { state.running(expectedKeys: 0).unfold(leaving, function) }
+            }
+            guard emits(batch: id) else { return nil }
+            if op.inverse { return state.running(expectedKeys: 0) }
+            let largest = state.ring.map(\.count).max() ?? 0
+            let window = KeyTable<Accumulator>(expectedKeys: largest)
+            for batch in state.ring { window.fold(batch, function) }
+            return window
+        }
+    }
+
+    /// Records that the batch `id` has been stepped in every partition.
+    func finish(batch id: UInt64) { lastBatchID = id }
+
+    // MARK: Output
+
+    /// The output records of one emitting step.
+    func render(_ table: KeyTable<Accumulator>?) -> OwnedBatch? {
+        guard let table else { return nil }
+        let keyed = op.kind.isKeyed
+        if !keyed && table.count == 0 {
+            // count and countByWindow say 0 for nothing; reduce and reduceByWindow say nothing.
+            var builder = BatchBuilder(valueType: .int64)
+            if (op.kind == .count || op.kind == .countByWindow) && !op.dropZero { builder.append(Int64(0)) }
+            return OwnedBatch(builder)
+        }
+        var allIntegers = true
+        table.forEachIndex { i in
+            let kind = result(table.value(at: i)).kind
+            if kind != .int { allIntegers = false }
+        }
+        var builder = BatchBuilder(valueType: allIntegers ? .int64 : .bytes, keyed: keyed, expectedCount: table.count)
+        table.forEachIndex { i in
+            let value = result(table.value(at: i))
+            if op.dropZero && value.kind != .text && value.asDouble == 0 { return }
+            let key: UnsafeRawBufferPointer? = keyed ? table.key(at: i) : nil
+            if allIntegers {
+                if let key { builder.append(key: key, value: value.int) } else { builder.append(value.int) }
+                return
+            }
+            var text: String
+            switch value.kind {
+            case .int: text = String(value.int)
+            case .double: text = String(value.double)
+            case .text:
+                let bytes = table.text(of: value)
+                if let key { builder.append(key: key, value: bytes) } else { builder.append(bytes) }
+                return
+            }
+            text.withUTF8 { utf8 in
+                let bytes = UnsafeRawBufferPointer(utf8)
+                if let key { builder.append(key: key, value: bytes) } else { builder.append(bytes) }
+            }
+        }
+        return OwnedBatch(builder)
+    }
+
+    /// The value the function reports for an accumulator.
+    func result(_ accumulator: Accumulator) -> Accumulator {
+        switch op.function {
+        case .count:
+            return Accumulator(records: accumulator.records, int: accumulator.records)
+        case .mean:
+            return Accumulator(records: accumulator.records, double: accumulator.asDouble / Double(accumulator.records), kind: .double)
+        case .sum, .min, .max, .first, .last:
+            return accumulator
+        }
+    }
+
+    // MARK: Snapshots
+
+    static let snapshotMagic = Array("SLSTATE1".utf8)
+
+    /// The whole state of the stage, in a versioned format: partitions are merged (keys are disjoint across them).
+    public func snapshot() -> [UInt8] {
+        var out = SnapshotWriter()
+        out.bytes(Self.snapshotMagic)
+        out.string(op.fingerprint)
+        out.u64(lastBatchID.map { $0 + 1 } ?? 0)
+        let ringLength = states.first?.ring.count ?? 0
+        out.u32(UInt32(ringLength))
+        for slot in 0..<ringLength { out.tables(states.map { $0.ring[slot] }) }
+        let hasRunning = states.contains { $0.runningTable != nil }
+        out.u8(hasRunning ? 1 : 0)
+        if hasRunning { out.tables(states.map { $0.running(expectedKeys: 0) }) }
+        return out.data
+    }
+
+    /// Replaces the state with a snapshot taken by a stage of the same fingerprint, re-partitioned by key hash.
+    public func restore(_ snapshot: [UInt8]) throws(SnapshotError) {
+        var input = SnapshotReader(snapshot)
+        guard try input.bytes(Self.snapshotMagic.count) == Self.snapshotMagic else {
+            throw SnapshotError("not a Sluice operator state snapshot (bad magic)")
+        }
+        let fingerprint = try input.string()
+        guard fingerprint == op.fingerprint else {
+            throw SnapshotError("the snapshot is of \(fingerprint), this stage is \(op.fingerprint)")
+        }
+        let last = try input.u64()
+        let ringLength = Int(try input.u32())
+        let fresh = (0..<partitions).map { _ in PartitionState() }
+        for _ in 0..<ringLength {
+            let tables = try input.table(partitions: partitions)
+            for p in 0..<partitions { fresh[p].ring.append(tables[p]) }
+        }
+        if try input.u8() == 1 {
+            let tables = try input.table(partitions: partitions)
+            for p in 0..<partitions { fresh[p].runningTable = tables[p] }
+        }
+        guard input.atEnd else { throw SnapshotError("\(input.remaining) unexpected bytes after the state") }
+        states = fresh
+        lastBatchID = last == 0 ? nil : last - 1
+    }
+}
+
+/// One partition's state of a keyed stage.
+final class PartitionState {
+    /// Windows: the aggregates of the last `window` batches, oldest first.
+    var ring: [KeyTable<Accumulator>] = []
+    /// An inverse window's running aggregate, or updateStateByKey's state.
+    var runningTable: KeyTable<Accumulator>?
+
+    func running(expectedKeys: Int) -> KeyTable<Accumulator> {
+        if let runningTable { return runningTable }
+        let table = KeyTable<Accumulator>(expectedKeys: max(16, expectedKeys))
+        runningTable = table
+        return table
+    }
+}
+
+/// A snapshot that cannot be restored, and why.
+public struct SnapshotError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    init(_ description: String) { self.description = description }
+}
+
+struct SnapshotWriter {
+    var data: [UInt8] = []
+
+    mutating func u8(_ v: UInt8) { data.append(v) }
+    mutating func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { data.append(contentsOf: $0) } }
+    mutating func u64(_ v: UInt64) { withUnsafeBytes(of: v.littleEndian) { data.append(contentsOf: $0) } }
+    mutating func bytes(_ v: some Sequence<UInt8>) { data.append(contentsOf: v) }
+    mutating func string(_ s: String) {
+        let utf8 = Array(s.utf8)
+        u32(UInt32(utf8.count))
+        bytes(utf8)
+    }
+
+    /// The entries of several tables as one table (their keys are disjoint): key, accumulator, text.
+    mutating func tables(_ tables: [KeyTable<Accumulator>]) {
+        u32(UInt32(tables.reduce(0) { $0 + $1.count }))
+        for table in tables {
+            table.forEachIndex { i in
+                let key = table.key(at: i)
+                u32(UInt32(key.count))
+                bytes(key)
+                let value = table.value(at: i)
+                u64(UInt64(bitPattern: value.records))
+                u8(value.kind.rawValue)
+                switch value.kind {
+                case .int: u64(UInt64(bitPattern: value.int))
+                case .double: u64(value.double.bitPattern)
+                case .text:
+                    let text = table.text(of: value)
+                    u32(UInt32(text.count))
+                    bytes(text)
+                }
+            }
+        }
+    }
+}
+
+struct SnapshotReader {
+    private let data: [UInt8]
+    private var position = 0
+
+    init(_ data: [UInt8]) { self.data = data }
+
+    var atEnd: Bool { position == data.count }
+    var remaining: Int { data.count - position }
+
+    mutating func bytes(_ n: Int) throws(SnapshotError) -> [UInt8] {
+        guard n >= 0, n <= remaining else { throw SnapshotError("the snapshot is truncated at byte \(position)") }
+        defer { position += n }
+        return Array(data[position..<(position + n)])
+    }
+
+    mutating func u8() throws(SnapshotError) -> UInt8 { try bytes(1)[0] }
+    mutating func u32() throws(SnapshotError) -> UInt32 {
+        try bytes(4).withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(as: UInt32.self)) }
+    }
+    mutating func u64() throws(SnapshotError) -> UInt64 {
+        try bytes(8).withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
+    }
+    mutating func string() throws(SnapshotError) -> String {
+        let n = Int(try u32())
+        return String(decoding: try bytes(n), as: UTF8.self)
+    }
+
+    /// A table written by `SnapshotWriter.tables`, split into `partitions` tables by key hash.
+    mutating func table(partitions: Int) throws(SnapshotError) -> [KeyTable<Accumulator>] {
+        let count = Int(try u32())
+        let tables = (0..<partitions).map { _ in KeyTable<Accumulator>(expectedKeys: count / partitions + 16) }
+        for _ in 0..<count {
+            let key = try bytes(Int(try u32()))
+            let records = Int64(bitPattern: try u64())
+            guard let kind = Accumulator.Kind(rawValue: try u8()) else {
+                throw SnapshotError("unknown value kind at byte \(position - 1)")
+            }
+            var value = Accumulator(records: records, kind: kind)
+            let text: [UInt8]
+            switch kind {
+            case .int:
+                value.int = Int64(bitPattern: try u64())
+                text = []
+            case .double:
+                value.double = Double(bitPattern: try u64())
+                text = []
+            case .text:
+                text = try bytes(Int(try u32()))
+            }
+            let hash = key.withUnsafeBytes { hashKey($0) }
+            let table = tables[partitions == 1 ? 0 : hashPartition(hash, partitions)]
+            if key.withUnsafeBytes({ table.find($0, hash: hash) }) != nil {
+                throw SnapshotError("key repeated in a snapshot table")
+            }
+            if kind == .text {
+                value.textStart = text.withUnsafeBytes { table.valueBytes.append($0) }
+                value.textLength = UInt32(text.count)
+            }
+            let entry = value
+            key.withUnsafeBytes { _ = table.upsert($0, hash: hash, initial: { entry }, update: { _ in }) }
+        }
+        return tables
+    }
+}

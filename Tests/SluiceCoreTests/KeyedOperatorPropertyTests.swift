@@ -1,0 +1,220 @@
+import PropertyBased
+import SluiceCore
+import SluiceSDK
+import Synchronization
+import Testing
+
+/// Every keyed operator, run by the engine over random streams, against a naive reference that recomputes each
+/// output from the raw records (no state, no partial aggregates, no inverses).
+struct KeyedOperatorPropertyTests {
+    /// One record of a generated stream: a key of a few, a small signed integer value.
+    struct Rec: Sendable, CustomStringConvertible {
+        var key: String
+        var value: Int64
+        init(_ code: Int) {
+            key = "k\(code % 6)"
+            value = Int64(code / 6) - 5
+        }
+        var description: String { "\(key)=\(value)" }
+    }
+
+    /// Random streams: 1...12 batches of 0...9 records.
+    static let streams = Gen.int(in: 0...65).array(of: 0...9).array(of: 1...12)
+        .map { batches in batches.map { $0.map(Rec.init) } }
+
+    // MARK: The engine
+
+    /// A source that serves the stream batch by batch: `available` reaches the end of batch `n` once the test says so.
+    final class StreamSource: BatchSource {
+        let records: [Rec]
+        let ends: [Int]
+        let released = Atomic<Int>(0)
+        init(_ batches: [[Rec]]) {
+            records = batches.flatMap { $0 }
+            var end = 0
+            ends = batches.map { batch in
+                end += batch.count
+                return end
+            }
+        }
+        func partitionCount() throws -> Int { 1 }
+        func available(partition: Int) throws -> Range<UInt64> {
+            0..<UInt64(ends[released.load(ordering: .relaxed)])
+        }
+        func read(partition: Int, offsets: Range<UInt64>) throws -> OwnedBatch {
+            var builder = BatchBuilder(keyed: true)
+            for i in offsets { builder.append(key: records[Int(i)].key, value: String(records[Int(i)].value)) }
+            return OwnedBatch(builder)
+        }
+        func commit(partition: Int, upTo offset: UInt64) throws {}
+    }
+
+    /// Runs `stage` over batches `range` of `batches` and returns each batch's output, sorted.
+    static func run(_ stage: KeyedStage, _ batches: [[Rec]], _ range: Range<Int>) throws -> [[String]] {
+        let source = StreamSource(batches)
+        var graph = StreamGraph()
+        let input = graph.add("records", .source(source, maxRecordsPerPartition: 1_000))
+        let keyed = graph.add("op", .keyed(stage, inputs: [input]))
+        let sink = CollectingSink()
+        graph.addSink(.init(name: "out", sink: sink, input: keyed))
+        let executor = BatchExecutor(graph: graph, parallelism: 2, taskSize: 3)
+        var positions: [PartitionKey: UInt64] = [PartitionKey(source: input, partition: 0): UInt64(range.lowerBound == 0 ? 0 : source.ends[range.lowerBound - 1])]
+        for n in range {
+            source.released.store(n, ordering: .relaxed)
+            let plan = try executor.plan(positions: positions)
+            _ = try executor.run(plan, info: BatchInfo(id: UInt64(n), timeMilliseconds: Int64(n) * 1000))
+            positions.merge(plan.endPositions) { $1 }
+        }
+        return range.map { (sink.batches[UInt64($0)] ?? []).sorted() }
+    }
+
+    // MARK: The reference
+
+    static func reduce(_ values: [Int64], _ function: ReduceFunction) -> String {
+        switch function {
+        case .sum: return String(values.reduce(0, +))
+        case .count: return String(values.count)
+        case .min: return String(values.min()!)
+        case .max: return String(values.max()!)
+        case .mean: return String(Double(values.reduce(0, +)) / Double(values.count))
+        case .first: return String(values.first!)
+        case .last: return String(values.last!)
+        }
+    }
+
+    /// What `op` must emit for batch `n`, sorted; recomputed from the raw records.
+    static func expected(_ op: KeyedOperator, _ batches: [[Rec]], _ n: Int) -> [String] {
+        if op.kind.isWindowed && (n + 1) % op.slide != 0 { return [] }
+        let covered: ArraySlice<[Rec]>
+        switch op.kind {
+        case .updateStateByKey: covered = batches[0...n]
+        case _ where op.kind.isWindowed: covered = batches[max(0, n - op.window + 1)...n]
+        default: covered = batches[n...n]
+        }
+        let records = covered.flatMap { $0 }
+        let isZero = { (text: String) in op.dropZero && Double(text) == 0 }
+        switch op.kind {
+        case .count, .countByWindow:
+            let text = String(records.count)
+            return isZero(text) ? [] : [text]
+        case .reduce, .reduceByWindow:
+            guard !records.isEmpty else { return [] }
+            let text = reduce(records.map(\.value), op.function)
+            return isZero(text) ? [] : [text]
+        case .countByValue, .countByValueAndWindow:
+            let groups = Dictionary(grouping: records, by: { String($0.value) })
+            return groups.map { ($0.key, String($0.value.count)) }.filter { !isZero($0.1) }.map { "(\($0.0),\($0.1))" }.sorted()
+        case .reduceByKey, .reduceByKeyAndWindow, .updateStateByKey:
+            let groups = Dictionary(grouping: records, by: \.key)
+            return groups.map { ($0.key, reduce($0.value.map(\.value), op.function)) }.filter { !isZero($0.1) }
+                .map { "(\($0.0),\($0.1))" }.sorted()
+        }
+    }
+
+    static func operators(kind: KeyedOperator.Kind, function: ReduceFunction, window: Int, slide: Int, dropZero: Bool)
+        -> [KeyedOperator]
+    {
+        var result = [KeyedOperator(kind, function: function, window: window, slide: slide, dropZero: dropZero)]
+        if kind.isWindowed && result[0].function.hasInverse {
+            result.append(KeyedOperator(kind, function: function, window: window, slide: slide, inverse: true, dropZero: dropZero))
+        }
+        return result
+    }
+
+    // MARK: Properties
+
+    @Test(arguments: KeyedOperator.Kind.allCases)
+    func operatorAgreesWithTheNaiveReference(kind: KeyedOperator.Kind) async {
+        await propertyCheck(
+            count: 60,
+            input: Self.streams,
+            Gen.element(of: ReduceFunction.allCases).map { $0 ?? .sum },
+            Gen.int(in: 1...4),
+            Gen.int(in: 1...3),
+            Gen.int(in: 1...3),
+            Gen.bool
+        ) { batches, function, window, slide, partitions, dropZero in
+            for op in Self.operators(kind: kind, function: function, window: window, slide: slide, dropZero: dropZero) {
+                let got = try #require(try? Self.run(KeyedStage(op, partitions: partitions), batches, 0..<batches.count))
+                for n in batches.indices {
+                    #expect(got[n] == Self.expected(op, batches, n), "\(op), partitions \(partitions), batch \(n) of \(batches)")
+                }
+            }
+        }
+    }
+
+    @Test(arguments: [KeyedOperator.Kind.reduceByKeyAndWindow, .countByValueAndWindow, .countByWindow, .reduceByWindow])
+    func inverseAndRecomputedWindowsAgree(kind: KeyedOperator.Kind) async {
+        await propertyCheck(count: 60, input: Self.streams, Gen.int(in: 1...6), Gen.int(in: 1...3), Gen.element(of: [ReduceFunction.sum, .count, .mean]).map { $0 ?? .sum }) {
+            batches, window, slide, function in
+            let plain = KeyedOperator(kind, function: function, window: window, slide: slide)
+            let inverse = KeyedOperator(kind, function: function, window: window, slide: slide, inverse: true)
+            let a = try #require(try? Self.run(KeyedStage(plain, partitions: 2), batches, 0..<batches.count))
+            let b = try #require(try? Self.run(KeyedStage(inverse, partitions: 2), batches, 0..<batches.count))
+            #expect(a == b, "\(kind) window \(window) slide \(slide) \(function) over \(batches)")
+        }
+    }
+
+    @Test(arguments: [KeyedOperator.Kind.updateStateByKey, .reduceByKeyAndWindow, .countByValueAndWindow, .reduceByWindow])
+    func snapshotRestoreContinueEqualsNeverStopping(kind: KeyedOperator.Kind) async {
+        await propertyCheck(
+            count: 50,
+            input: Self.streams,
+            Gen.int(in: 0...12),
+            Gen.int(in: 1...3),
+            Gen.int(in: 1...3),
+            Gen.element(of: [ReduceFunction.sum, .max, .last, .mean]).map { $0 ?? .sum },
+            Gen.bool
+        ) { batches, cut, partitionsBefore, partitionsAfter, function, inverse in
+            let op = KeyedOperator(kind, function: function, window: 3, slide: 2, inverse: inverse && function.hasInverse)
+            let split = min(cut, batches.count)
+            let whole = try #require(try? Self.run(KeyedStage(op, partitions: partitionsBefore), batches, 0..<batches.count))
+            let before = KeyedStage(op, partitions: partitionsBefore)
+            let first = try #require(try? Self.run(before, batches, 0..<split))
+            let after = KeyedStage(op, partitions: partitionsAfter)
+            #expect(throws: Never.self) { try after.restore(before.snapshot()) }
+            let second = try #require(try? Self.run(after, batches, split..<batches.count))
+            #expect(first + second == whole, "\(op), cut after \(split), partitions \(partitionsBefore) -> \(partitionsAfter)")
+        }
+    }
+
+    // MARK: Examples
+
+    @Test func textValuesForMinMaxFirstLast() throws {
+        final class Words: BatchSource {
+            func partitionCount() throws -> Int { 1 }
+            func available(partition: Int) throws -> Range<UInt64> { 0..<5 }
+            func read(partition: Int, offsets: Range<UInt64>) throws -> OwnedBatch {
+                var builder = BatchBuilder(keyed: true)
+                for (key, value) in [("a", "pear"), ("a", "apple"), ("b", "7"), ("a", "zoo"), ("b", "fig")][Int(offsets.lowerBound)..<Int(offsets.upperBound)] {
+                    builder.append(key: key, value: value)
+                }
+                return OwnedBatch(builder)
+            }
+            func commit(partition: Int, upTo offset: UInt64) throws {}
+        }
+        for (function, expected) in [
+            (ReduceFunction.min, ["(a,apple)", "(b,7)"]), (.max, ["(a,zoo)", "(b,fig)"]),
+            (.first, ["(a,pear)", "(b,7)"]), (.last, ["(a,zoo)", "(b,fig)"]),
+        ] {
+            var graph = StreamGraph()
+            let source = graph.add("words", .source(Words(), maxRecordsPerPartition: 100))
+            let op = graph.add("op", .keyed(KeyedStage(KeyedOperator(.reduceByKey, function: function), partitions: 2), inputs: [source]))
+            let sink = CollectingSink()
+            graph.addSink(.init(name: "out", sink: sink, input: op))
+            let executor = BatchExecutor(graph: graph, parallelism: 2, taskSize: 1)
+            _ = try executor.run(try executor.plan(positions: [:]), info: BatchInfo(id: 0, timeMilliseconds: 0))
+            #expect(sink.batches[0]?.sorted() == expected, "\(function)")
+        }
+    }
+
+    @Test func aSnapshotOfAnotherOperatorIsRefused() throws {
+        let a = KeyedStage(KeyedOperator(.reduceByKeyAndWindow, function: .sum, window: 3), partitions: 1)
+        let b = KeyedStage(KeyedOperator(.reduceByKeyAndWindow, function: .sum, window: 4), partitions: 1)
+        let error = #expect(throws: SnapshotError.self) { try b.restore(a.snapshot()) }
+        #expect(error?.description.contains("window=3") == true)
+        let truncated = Array(a.snapshot().dropLast(3))
+        #expect(throws: SnapshotError.self) { try a.restore(truncated) }
+        #expect(throws: SnapshotError.self) { try a.restore(Array("not a snapshot".utf8)) }
+    }
+}
