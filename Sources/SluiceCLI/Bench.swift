@@ -8,7 +8,7 @@ import SluiceSDK
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Micro-benchmarks of the host (see docs/benchmarks.md).",
-        subcommands: [Boundary.self]
+        subcommands: [Boundary.self, Window.self, State.self]
     )
 }
 
@@ -88,4 +88,149 @@ final class HostCopyTransform: BatchTransform {
         }
         return OwnedBatch(output)
     }
+}
+
+// MARK: - Stateful operators
+
+/// A source of synthetic keyed records for the operator benchmarks: `perBatch` records per batch, keys drawn with a
+/// multiplicative stride from `keys` distinct keys, small integer values.
+final class SyntheticPairs: BatchSource, @unchecked Sendable {  // `released` is set between batches only
+    let perBatch: Int
+    let keys: Int
+    var released = 0
+    private let keyNames: [[UInt8]]
+
+    init(perBatch: Int, keys: Int) {
+        self.perBatch = perBatch
+        self.keys = keys
+        keyNames = (0..<keys).map { Array("key-\($0)".utf8) }
+    }
+
+    func partitionCount() throws -> Int { 1 }
+    func available(partition: Int) throws -> Range<UInt64> { 0..<UInt64(released * perBatch) }
+    func read(partition: Int, offsets: Range<UInt64>) throws -> OwnedBatch {
+        var builder = BatchBuilder(valueType: .int64, keyed: true, expectedCount: offsets.count)
+        for offset in offsets {
+            // A multiplicative stride visits every key and mixes batches.
+            let key = Int((offset &* 2_654_435_761) % UInt64(keys))
+            keyNames[key].withUnsafeBytes { builder.append(key: $0, value: Int64(offset % 7) - 3) }
+        }
+        return OwnedBatch(builder)
+    }
+    func commit(partition: Int, upTo offset: UInt64) throws {}
+}
+
+/// Runs `batches` batches of `op` over synthetic pairs; returns the processing time of each batch in milliseconds,
+/// the resident memory after the last batch (with the operator's state still alive), and the stage.
+func runSynthetic(_ op: KeyedOperator, perBatch: Int, keys: Int, batches: Int, partitions: Int) throws
+    -> (milliseconds: [Double], residentAtEnd: Int, stage: KeyedStage)
+{
+    let source = SyntheticPairs(perBatch: perBatch, keys: keys)
+    var graph = StreamGraph()
+    let input = graph.add("pairs", .source(source, maxRecordsPerPartition: perBatch))
+    let keyed = KeyedStage(op, partitions: partitions)
+    let stage = graph.add("op", .keyed(keyed, inputs: [input]))
+    graph.addSink(.init(name: "discard", sink: DiscardSink(), input: stage))
+    let executor = BatchExecutor(graph: graph, parallelism: ProcessInfo.processInfo.activeProcessorCount)
+    var positions: [PartitionKey: UInt64] = [:]
+    var times: [Double] = []
+    for n in 0..<batches {
+        source.released = n + 1
+        let start = DispatchTime.now().uptimeNanoseconds
+        let plan = try executor.plan(positions: positions)
+        _ = try executor.run(plan, info: BatchInfo(id: UInt64(n), timeMilliseconds: Int64(n) * 1000))
+        positions = plan.endPositions
+        times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+    }
+    return (times, residentBytes(), keyed)
+}
+
+/// Counts what it is given and keeps nothing.
+final class DiscardSink: BatchSink, @unchecked Sendable {  // written from the scheduling thread only
+    var records = 0
+    func begin(_ info: BatchInfo) throws {}
+    func write(_ chunk: OwnedBatch) throws { records += chunk.count }
+    func commit(_ info: BatchInfo) throws {}
+}
+
+func median(_ values: some Collection<Double>) -> Double {
+    let sorted = values.sorted()
+    return sorted.isEmpty ? 0 : sorted[sorted.count / 2]
+}
+
+extension Bench {
+    /// reduceByKeyAndWindow: per-batch time for a short and a long window, with and without the inverse function.
+    struct Window: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Per-batch time of reduceByKeyAndWindow for windows of 2 and 60 batches, with and without inverse.",
+            discussion: """
+                Feeds synthetic keyed records through reduceByKeyAndWindow (sum, slide 1) and reports the median \
+                processing time per batch once the window is full. With the inverse function the cost should not \
+                grow with the window; without it, it grows with the window length (the window is recomputed).
+                """
+        )
+
+        @Option(name: .customLong("records"), help: "Records per batch.") var perBatch = 100_000
+        @Option(help: "Distinct keys.") var keys = 20_000
+        @Option(help: "Batches measured after the window is full.") var batches = 40
+
+        func run() throws {
+            print("reduceByKeyAndWindow(sum), slide 1 batch: \(perBatch) records/batch over \(keys) keys, median of \(batches) batches")
+            var results: [String: Double] = [:]
+            for inverse in [true, false] {
+                for window in [2, 60] {
+                    let op = KeyedOperator(.reduceByKeyAndWindow, function: .sum, window: window, slide: 1, inverse: inverse)
+                    let times = try runSynthetic(op, perBatch: perBatch, keys: keys, batches: window + batches, partitions: 2)
+                        .milliseconds
+                    let steady = median(times.dropFirst(window))
+                    results["\(inverse)-\(window)"] = steady
+                    print(
+                        "  \(inverse ? "inverse   " : "recompute ") window \(String(window).padding(toLength: 3, withPad: " ", startingAt: 0))"
+                            + String(format: "%9.2f ms/batch", steady)
+                    )
+                }
+            }
+            print(String(format: "window 60 / window 2: %.2fx with inverse, %.2fx recomputing",
+                         results["true-60"]! / results["true-2"]!, results["false-60"]! / results["false-2"]!))
+        }
+    }
+
+    /// updateStateByKey over many keys: memory per key and per-batch time.
+    struct State: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Memory per key and per-batch time of updateStateByKey with 1 M keys.",
+            discussion: """
+                Fills the state with --keys distinct keys, then runs more batches that update a part of them. \
+                Memory per key is the state's allocated bytes over its keys (and, for comparison, the growth of \
+                the process's resident memory); per-batch time is the median over the update batches (the whole \
+                state is emitted every batch, as in Spark).
+                """
+        )
+
+        @Option(help: "Distinct keys in the state.") var keys = 1_000_000
+        @Option(name: .customLong("records"), help: "Records per batch.") var perBatch = 250_000
+        @Option(help: "Batches after the state is full.") var batches = 10
+
+        func run() throws {
+            let fill = (keys + perBatch - 1) / perBatch
+            let before = residentBytes()
+            let op = KeyedOperator(.updateStateByKey, function: .sum)
+            let (times, after, stage) = try runSynthetic(op, perBatch: perBatch, keys: keys, batches: fill + batches, partitions: 2)
+            print("updateStateByKey(sum): \(keys) keys, \(perBatch) records/batch, \(fill) batches to fill, then \(batches)")
+            print(String(format: "  state: %d keys in %.1f MiB allocated = %.0f bytes per key (keys are 9-10 bytes)",
+                         stage.stateKeys, Double(stage.stateBytes) / 1_048_576, Double(stage.stateBytes) / Double(stage.stateKeys)))
+            print(String(format: "  resident memory growth of the process: %.1f MiB = %.0f bytes per key (state, one batch in flight, malloc slack)",
+                         Double(after - before) / 1_048_576, Double(after - before) / Double(keys)))
+            print(String(format: "  per-batch time with the state full: median %.1f ms (%.0f ns per key held)",
+                         median(times.dropFirst(fill)), median(times.dropFirst(fill)) * 1e6 / Double(keys)))
+        }
+    }
+}
+
+/// This process's resident set size in bytes (from /proc/self/statm).
+func residentBytes() -> Int {
+    guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
+    let fields = text.split(separator: " ")
+    guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }
+    return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
 }

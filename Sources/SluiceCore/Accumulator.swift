@@ -29,8 +29,8 @@ public struct Accumulator: BitwiseCopyable, Sendable, Equatable {
     public enum Kind: UInt8, Sendable, BitwiseCopyable { case int = 0, double = 1, text = 2 }
     /// Records folded in, minus those inverted out: a key whose count returns to 0 has left its window.
     public var records: Int64
-    public var int: Int64
-    public var double: Double
+    /// The integer or the double's bits, as `kind` says (one field keeps an entry at 48 bytes).
+    private var payload: UInt64
     public var kind: Kind
     /// For text: where the bytes are in the owning table's value arena.
     var textStart: UInt32
@@ -38,11 +38,22 @@ public struct Accumulator: BitwiseCopyable, Sendable, Equatable {
 
     init(records: Int64, int: Int64 = 0, double: Double = 0, kind: Kind = .int, textStart: UInt32 = 0, textLength: UInt32 = 0) {
         self.records = records
-        self.int = int
-        self.double = double
+        payload = kind == .double ? double.bitPattern : UInt64(bitPattern: int)
         self.kind = kind
         self.textStart = textStart
         self.textLength = textLength
+    }
+
+    /// The value when `kind` is `.int`.
+    public var int: Int64 {
+        get { Int64(bitPattern: payload) }
+        set { payload = UInt64(bitPattern: newValue) }
+    }
+
+    /// The value when `kind` is `.double`.
+    public var double: Double {
+        get { Double(bitPattern: payload) }
+        set { payload = newValue.bitPattern }
     }
 
     var asDouble: Double { kind == .double ? double : Double(int) }
@@ -151,8 +162,9 @@ extension KeyTable where Value == Accumulator {
                 return
             }
         }
-        a.double = a.asDouble + Double(sign) * b.asDouble
+        let sum = a.asDouble + Double(sign) * b.asDouble
         a.kind = .double
+        a.double = sum
     }
 
     /// Orders accumulators for min/max: numbers before text; numbers by value; text by bytes, then length.

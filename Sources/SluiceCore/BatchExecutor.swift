@@ -275,7 +275,11 @@ public final class BatchExecutor: @unchecked Sendable {  // used from one schedu
         guard count > 1 else { return (0..<count).map(body) }
         let results = UnsafeMutableBufferPointer<TaskState?>.allocate(capacity: count)
         results.initialize(repeating: nil)
-        defer { results.deallocate() }
+        defer {
+            // The slots hold references: release them before freeing the memory (deallocate alone leaks them).
+            results.deinitialize()
+            results.deallocate()
+        }
         let slots = SendableBuffer(results)
         withoutActuallyEscaping(body) { body in
             let work = UncheckedSendable(body)

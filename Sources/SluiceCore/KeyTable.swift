@@ -148,6 +148,12 @@ public final class KeyTable<Value: BitwiseCopyable> {
         }
     }
 
+    /// Bytes the table has allocated: slots, entries, key arena and value bytes (capacity, not use).
+    public var allocatedBytes: Int {
+        (mask + 1) * MemoryLayout<Int32>.stride + entryCapacity * MemoryLayout<Entry>.stride + arenaCapacity
+            + valueBytes.capacityBytes
+    }
+
     // MARK: Entries
 
     /// The live entry indices, in insertion order.
@@ -263,6 +269,7 @@ struct ByteArena: ~Copyable {
     private(set) var base: UnsafeMutablePointer<UInt8>?
     private(set) var count = 0
     private var capacity = 0
+    var capacityBytes: Int { capacity }
 
     init() {}
     deinit { base?.deallocate() }

@@ -52,6 +52,16 @@ public final class KeyedStage: @unchecked Sendable {  // per-partition state, ea
         }
     }
 
+    /// Bytes the operator's state holds across batches (window rings, running aggregates, keyed state).
+    public var stateBytes: Int {
+        states.reduce(0) { total, state in
+            total + state.ring.reduce(0) { $0 + $1.allocatedBytes } + (state.runningTable?.allocatedBytes ?? 0)
+        }
+    }
+
+    /// Keys in the operator's running state (an inverse window's or updateStateByKey's).
+    public var stateKeys: Int { states.reduce(0) { $0 + ($1.runningTable?.count ?? 0) } }
+
     /// Records that the batch `id` has been stepped in every partition.
     func finish(batch id: UInt64) { lastBatchID = id }
 

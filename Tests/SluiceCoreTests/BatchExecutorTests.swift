@@ -191,4 +191,32 @@ struct BatchExecutorTests {
         #expect(error?.stage == "archive")
         #expect(sink.batches.isEmpty, "nothing was committed")
     }
+
+    @Test func aBatchFreesEverythingItMadeOnceItIsDone() throws {
+        /// Keeps weak references to every chunk it is given.
+        final class WeakSink: BatchSink, @unchecked Sendable {  // used from the scheduling thread only
+            struct Weak { weak var batch: OwnedBatch? }
+            var seen: [Weak] = []
+            func begin(_ info: BatchInfo) throws {}
+            func write(_ chunk: OwnedBatch) throws { seen.append(Weak(batch: chunk)) }
+            func commit(_ info: BatchInfo) throws {}
+        }
+        var graph = StreamGraph()
+        let lines = (0..<200).map { "w\($0 % 17) w\($0 % 5)" }
+        let source = graph.add("lines", .source(MemorySource([lines, lines]), maxRecordsPerPartition: 1_000))
+        let words = graph.add("words", .transform(WordsTransform(), input: source))
+        let counts = graph.add("counts", .keyed(KeyedStage(KeyedOperator(.countByValue), partitions: 2), inputs: [words]))
+        let sums = graph.add(
+            "sums", .keyed(KeyedStage(KeyedOperator(.reduceByKeyAndWindow, window: 2, inverse: true), partitions: 2), inputs: [counts])
+        )
+        let sink = WeakSink()
+        graph.addSink(.init(name: "words", sink: sink, input: words))
+        graph.addSink(.init(name: "counts", sink: sink, input: counts))
+        graph.addSink(.init(name: "sums", sink: sink, input: sums))
+        let executor = BatchExecutor(graph: graph, parallelism: 2, taskSize: 16)
+        _ = try executor.run(try executor.plan(positions: [:]), info: BatchInfo(id: 0, timeMilliseconds: 0))
+        #expect(sink.seen.count > 6, "several tasks and partitions wrote chunks")
+        let alive = sink.seen.filter { $0.batch != nil }.count
+        #expect(alive == 0, "\(alive) of \(sink.seen.count) chunks outlived their batch")
+    }
 }
