@@ -53,7 +53,10 @@ public final class BatchExecutor: @unchecked Sendable {  // used from one schedu
             switch node {
             case .source: break
             case .transform(_, let input): consumers[input].append(.node(index))
-            case .keyed(_, let inputs): for input in Set(inputs) { consumers[input].append(.node(index)) }
+            case .keyed(_, let inputs), .union(let inputs):
+                for input in Set(inputs) { consumers[input].append(.node(index)) }
+            case .collecting(_, let inputs):
+                for input in Set(inputs) { consumers[input].append(.node(index)) }
             }
         }
         for (index, sink) in graph.sinks.enumerated() { consumers[sink.input].append(.sink(index)) }
@@ -93,6 +96,7 @@ public final class BatchExecutor: @unchecked Sendable {  // used from one schedu
     /// The working state of one task: partial aggregates and sink chunks it produced.
     private final class TaskState {
         var partials: [Int: KeyedPartials] = [:]
+        var collected: [Int: [CollectedChunk]] = [:]
         var sinkChunks: [Int: [OwnedBatch]] = [:]
         var error: BatchError?
     }
@@ -124,6 +128,27 @@ public final class BatchExecutor: @unchecked Sendable {  // used from one schedu
         // Then each keyed stage, in graph order: merge the partials of every task so far, partition by partition,
         // and push each partition's output through the stages after it.
         for (index, node) in graph.nodes.enumerated() {
+            if case .collecting(let stage, _) = node {
+                let chunks = finished.flatMap { $0.collected.removeValue(forKey: index) ?? [] }
+                let states = parallelMap(stage.partitions) { p -> TaskState in
+                    let state = TaskState()
+                    do {
+                        for output in try stage.run(partition: p, chunks: chunks, id: info.id) {
+                            push(output, from: index, into: state)
+                        }
+                    } catch {
+                        state.error = BatchError(stage: graph.names[index], message: "\(error)")
+                    }
+                    return state
+                }
+                stage.finish(batch: info.id)
+                try firstError(states)
+                let discarded = stage.discardedInLastBatch
+                discardCount += discarded.count
+                if discardReason == nil { discardReason = discarded.reason }
+                finished += states
+                continue
+            }
             guard case .keyed(let stage, _) = node else { continue }
             let partials = finished.compactMap { $0.partials.removeValue(forKey: index) }
             keyHints[index] = partials.map(\.keyCount).max() ?? 0
@@ -223,6 +248,11 @@ public final class BatchExecutor: @unchecked Sendable {  // used from one schedu
                     let partials = state.partials[next] ?? KeyedPartials(op: stage.op, expectedKeys: keyHint(next))
                     state.partials[next] = partials
                     partials.add(batch.view)
+                case .collecting(_, let inputs):
+                    let input = inputs.firstIndex(of: index) ?? 0
+                    state.collected[next, default: []].append(CollectedChunk(input: input, batch: batch))
+                case .union:
+                    push(batch, from: next, into: state)
                 case .source:
                     break
                 }

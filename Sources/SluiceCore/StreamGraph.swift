@@ -33,6 +33,10 @@ public struct StreamGraph: Sendable {
         case transform(any BatchTransform, input: Int)
         /// A built-in operator over all records of a key (or of the stream); `inputs` are unioned.
         case keyed(KeyedStage, inputs: [Int])
+        /// A stage that needs the batch's records from every task: window, groupByKey, joins, cogroup, repartition.
+        case collecting(any CollectingStage, inputs: [Int])
+        /// The records of several streams as one (narrow: no data moves).
+        case union(inputs: [Int])
     }
 
     public struct Sink: Sendable {
@@ -58,7 +62,7 @@ public struct StreamGraph: Sendable {
         switch node {
         case .source: break
         case .transform(_, let input): precondition(input < nodes.count, "input of '\(name)' added after it")
-        case .keyed(_, let inputs):
+        case .keyed(_, let inputs), .collecting(_, let inputs), .union(let inputs):
             precondition(inputs.allSatisfy { $0 < nodes.count }, "input of '\(name)' added after it")
         }
         names.append(name)

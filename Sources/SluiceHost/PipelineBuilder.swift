@@ -125,10 +125,11 @@ public enum PipelineBuilder {
                     config: config
                 )
                 stages.append((stage, resolved))
-            case .keyed:
+            case .keyed, .collecting, .union:
                 stages.append((stage, nil))
             }
         }
+        checkSlides(ordered, spec: spec, fail: fail)
 
         var sinks: [ResolvedPipeline.Component] = []
         for sink in spec.sinks {
@@ -286,6 +287,53 @@ struct ConfigConverter {
         case .list(let items, _): return "[" + items.map(untyped).joined(separator: ",") + "]"
         case .map(let entries, _):
             return "{" + entries.map { jsonQuoted($0.key) + ":" + untyped($0.value) }.joined(separator: ",") + "}"
+        }
+    }
+}
+
+extension PipelineBuilder {
+    /// Every stream produces a batch every `slide` batch intervals: 1 for sources and most stages, the slide of a
+    /// window. Streams combined by a join, `cogroup`, `union` or a multi-input operation must share it (Spark's
+    /// rule), and a window over a windowed stream must be a multiple of its slide.
+    static func checkSlides(
+        _ stages: [PipelineSpec.Stage],
+        spec: PipelineSpec,
+        fail: (SourceLocation, String) -> Void
+    ) {
+        var slides: [String: Int] = [:]
+        for source in spec.sources { slides[source.name] = 1 }
+        let interval = spec.batchIntervalMilliseconds
+        for stage in stages {
+            let inputs = stage.from.filter { slides[$0.name] != nil }
+            guard let first = inputs.first, let inputSlide = slides[first.name] else { continue }
+            if let other = inputs.first(where: { slides[$0.name] != inputSlide }) {
+                let what: String
+                switch stage.kind {
+                case .collecting(.group(let kind), _): what = kind.rawValue
+                case .union: what = "union"
+                default: what = "an operation over several streams"
+                }
+                fail(
+                    other.location,
+                    "'\(first.name)' produces a batch every \(formatDuration(inputSlide * interval)) but '\(other.name)' every "
+                        + "\(formatDuration(slides[other.name]! * interval)); \(what) needs streams with the same interval"
+                )
+                continue
+            }
+            var (window, slide) = (0, inputSlide)
+            switch stage.kind {
+            case .keyed(let op, _) where op.kind.isWindowed: (window, slide) = (op.window, op.slide)
+            case .collecting(.window(let w, let s), _): (window, slide) = (w, s)
+            default: break
+            }
+            if window > 0 && (window % inputSlide != 0 || slide % inputSlide != 0) {
+                fail(
+                    stage.kindLocation,
+                    "window \(formatDuration(window * interval)) / slide \(formatDuration(slide * interval)) must be multiples of "
+                        + "\(formatDuration(inputSlide * interval)), the interval of '\(first.name)'"
+                )
+            }
+            slides[stage.name] = slide
         }
     }
 }

@@ -57,6 +57,16 @@ public final class PipelineInstance: @unchecked Sendable {  // immutable after i
                 graph.add(stage.name, .transform(try make(component), input: inputs[0]))
             case .keyed(let operation, let partitions):
                 graph.add(stage.name, .keyed(KeyedStage(operation, partitions: partitions ?? parallelism), inputs: inputs))
+            case .collecting(let operation, let partitions):
+                let collecting: any CollectingStage
+                switch operation {
+                case .window(let window, let slide): collecting = WindowStage(window: window, slide: slide)
+                case .group(let kind): collecting = GroupStage(kind, partitions: partitions ?? parallelism)
+                case .repartition: collecting = RepartitionStage(partitions: partitions ?? parallelism)
+                }
+                graph.add(stage.name, .collecting(collecting, inputs: inputs))
+            case .union:
+                graph.add(stage.name, .union(inputs: inputs))
             }
         }
         for (sink, component) in zip(spec.sinks, resolved.sinks) {

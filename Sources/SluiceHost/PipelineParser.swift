@@ -23,6 +23,10 @@ public struct PipelineParser {
     static let topKeys = ["name", "batch_interval", "sources", "stages", "sinks"]
     static let sourceKeys = ["plugin", "max_records_per_partition", "config"]
     static let stageKeys = ["from", "plugin", "op", "config", "partitions", "function", "window", "slide", "inverse", "drop_zero"]
+    /// The operations that collect records: window, union, repartition, groupByKey, the joins, cogroup.
+    static let collectingOperations = ["window", "union", "repartition"] + GroupStage.Kind.allCases.map(\.rawValue)
+    /// Every built-in operation's name.
+    static let operations = KeyedOperator.Kind.allCases.map(\.rawValue) + collectingOperations
     /// The keys only some built-in operations take.
     static let operatorKeys = ["partitions", "function", "window", "slide", "inverse", "drop_zero"]
     /// The batch interval, once parsed (windows must be multiples of it); nil when it is missing or invalid.
@@ -280,14 +284,19 @@ public struct PipelineParser {
                 fail(config.key, path + ".config", "'config' applies only to plugin stages; built-in operations have none")
             }
             guard let opName = string(op.value, path + ".op") else { return nil }
-            guard let operatorKind = KeyedOperator.Kind(rawValue: opName) else {
-                let known = KeyedOperator.Kind.allCases.map(\.rawValue)
-                fail(op.value, path + ".op", "unknown operation '\(opName)'" + didYouMean(opName, among: known) + expected(known))
+            kindLocation = location(op.value, path + ".op")
+            if let operatorKind = KeyedOperator.Kind(rawValue: opName) {
+                guard let built = keyedOperator(operatorKind, fields, node, path) else { return nil }
+                kind = .keyed(built.op, partitions: built.partitions)
+            } else if let built = collectingOperation(opName, fields, node, path, inputs: from.count) {
+                kind = built
+            } else {
+                if !Self.collectingOperations.contains(opName) {
+                    let known = Self.operations
+                    fail(op.value, path + ".op", "unknown operation '\(opName)'" + didYouMean(opName, among: known) + expected(known))
+                }
                 return nil
             }
-            guard let built = keyedOperator(operatorKind, fields, node, path) else { return nil }
-            kind = .keyed(built.op, partitions: built.partitions)
-            kindLocation = location(op.value, path + ".op")
         case (.some(let plugin), .some):
             fail(plugin.key, path, "a stage has either 'plugin' or 'op', not both")
             return nil
@@ -373,6 +382,67 @@ public struct PipelineParser {
         guard ok else { return nil }
         let op = KeyedOperator(kind, function: function, window: windowBatches, slide: slideBatches, inverse: inverse, dropZero: dropZero)
         return (op, partitions)
+    }
+
+    /// A collecting operation (`window`, `union`, `repartition`, `groupByKey`, joins, `cogroup`) from its keys; nil
+    /// (with the errors reported) when it is not one or is invalid.
+    private mutating func collectingOperation(
+        _ name: String,
+        _ fields: [String: (key: Node, value: Node)],
+        _ node: Node,
+        _ path: String,
+        inputs: Int
+    ) -> PipelineSpec.Stage.Kind? {
+        guard Self.collectingOperations.contains(name) else { return nil }
+        var allowed: Set<String> = []
+        switch name {
+        case "window": allowed = ["window", "slide"]
+        case "union": allowed = []
+        default: allowed = ["partitions"]
+        }
+        var ok = true
+        for key in Self.operatorKeys where !allowed.contains(key) {
+            if let field = fields[key] {
+                fail(field.key, path + "." + key, "'\(key)' does not apply to \(name)")
+                ok = false
+            }
+        }
+        let needed = name == "union" ? nil : (GroupStage.Kind(rawValue: name)?.inputs ?? 1)
+        if let needed, inputs != needed, let from = fields["from"] {
+            let what = needed == 1 ? "one stream" : "two streams (from: [left, right])"
+            fail(from.value, path + ".from", "\(name) reads \(what), got \(inputs)")
+            ok = false
+        }
+        if name == "union" && inputs < 2, let from = fields["from"] {
+            fail(from.value, path + ".from", "union reads two or more streams (from: [a, b])")
+            ok = false
+        }
+        var partitions: Int?
+        if let field = fields["partitions"] { partitions = positiveInteger(field.value, path + ".partitions") }
+        switch name {
+        case "window":
+            var window = 1
+            var slide = 1
+            if let field = fields["window"] {
+                window = batches(field.value, path + ".window") ?? { ok = false; return 1 }()
+            } else {
+                fail(node, path, "missing required key 'window' (the window length, a multiple of batch_interval)")
+                ok = false
+            }
+            if let field = fields["slide"] { slide = batches(field.value, path + ".slide") ?? { ok = false; return 1 }() }
+            return ok ? .collecting(.window(window: window, slide: slide), partitions: nil) : nil
+        case "union":
+            return ok ? .union : nil
+        case "repartition":
+            if fields["partitions"] == nil {
+                fail(node, path, "missing required key 'partitions' (how many tasks to spread the records over)")
+                ok = false
+            }
+            return ok ? .collecting(.repartition, partitions: partitions) : nil
+        default:
+            guard ok, let group = GroupStage.Kind(rawValue: name) else { return nil }
+            return .collecting(.group(group), partitions: partitions)
+        }
     }
 
     /// A window length or slide: a duration that is a whole number of batch intervals, as a number of batches.

@@ -37,12 +37,23 @@ public struct PipelineSpec: Sendable {
         public enum Kind: Sendable {
             case plugin(String, config: ConfigValue?)
             case keyed(KeyedOperator, partitions: Int?)
+            /// `window`, `groupByKey`, the joins, `cogroup`, `repartition`.
+            case collecting(CollectingOperation, partitions: Int?)
+            /// `union`: several streams as one.
+            case union
         }
         public var name: String
         public var location: SourceLocation
         public var from: [(name: String, location: SourceLocation)]
         public var kind: Kind
         public var kindLocation: SourceLocation
+    }
+
+    /// The operations that collect a batch's records rather than aggregate them.
+    public enum CollectingOperation: Sendable, Equatable {
+        case window(window: Int, slide: Int)
+        case group(GroupStage.Kind)
+        case repartition
     }
 
     public struct Sink: Sendable {
