@@ -82,7 +82,7 @@ let package = Package(
         // The host: plugin registry, pipeline files, the runner with its clock, signals and progress output.
         .target(
             name: "SluiceHost",
-            dependencies: ["SluiceCore", "SluiceLoader", .product(name: "Yams", package: "Yams")],
+            dependencies: ["SluiceCore", "SluiceLoader", "SluiceFunctions", .product(name: "Yams", package: "Yams")],
             path: "Sources/SluiceHost",
             swiftSettings: strictSettings
         ),
@@ -92,6 +92,13 @@ let package = Package(
                 "SluiceHost", "SluiceTesting", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/SluiceCLI",
+            swiftSettings: strictSettings
+        ),
+        .systemLibrary(name: "CFFI", path: "Sources/CFFI", pkgConfig: "libffi", providers: [.apt(["libffi-dev"])]),
+        .target(
+            name: "SluiceFunctions",
+            dependencies: ["CFFI", "SluiceCore", "SluiceSDK", .product(name: "Yams", package: "Yams")],
+            path: "Sources/SluiceFunctions",
             swiftSettings: strictSettings
         ),
         .executableTarget(name: "sluice", dependencies: ["SluiceCLI"], path: "Sources/sluice", swiftSettings: strictSettings),

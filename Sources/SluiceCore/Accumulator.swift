@@ -75,6 +75,21 @@ enum ParsedValue {
     }
 }
 
+extension BatchView {
+    /// Value `i` as an integer: an `int64` value, or text that is a decimal integer; nil otherwise.
+    public func integer(at i: Int) -> Int64? {
+        valueType == .int64 ? int64Value(at: i) : parseInteger(value(at: i))
+    }
+
+    /// Value `i` as a double: an `int64` value, or text that is an integer or a decimal number; nil otherwise.
+    public func number(at i: Int) -> Double? {
+        if valueType == .int64 { return Double(int64Value(at: i)) }
+        let bytes = value(at: i)
+        if let integer = parseInteger(bytes) { return Double(integer) }
+        return parseDecimal(bytes)
+    }
+}
+
 /// Parses a finite decimal number (`2.5`, `-1e3`); nil for anything else, including `nan` and `inf`.
 func parseDecimal(_ bytes: UnsafeRawBufferPointer) -> Double? {
     guard bytes.count > 0, bytes.count < 64 else { return nil }

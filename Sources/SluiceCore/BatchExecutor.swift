@@ -173,6 +173,12 @@ public final class BatchExecutor: @unchecked Sendable {  // used from one schedu
             finished += keyedStates
         }
 
+        for case .transform(let transform as any DiscardReporting, _) in graph.nodes {
+            let discarded = transform.takeDiscarded()
+            discardCount += discarded.count
+            if discardReason == nil { discardReason = discarded.reason }
+        }
+
         // Finally the sinks, each from one thread, chunks in task order.
         var sinkRecords = [Int](repeating: 0, count: graph.sinks.count)
         for (index, sink) in graph.sinks.enumerated() {

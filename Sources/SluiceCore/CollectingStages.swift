@@ -94,7 +94,7 @@ public final class RepartitionStage: CollectingStage {
 }
 
 /// Appends records `range` of `view` to `builder`, keys and timestamps included where both have them.
-func copyRecords(_ view: BatchView, _ range: Range<Int>, into builder: inout BatchBuilder) {
+public func copyRecords(_ view: BatchView, _ range: Range<Int>, into builder: inout BatchBuilder) {
     for i in range {
         let key = builder.hasKeys ? view.key(at: i) : nil
         switch (view.valueType, builder.valueType) {

@@ -13,6 +13,12 @@ public protocol BatchTransform: AnyObject, Sendable {
     func transform(_ input: OwnedBatch) throws -> OwnedBatch
 }
 
+/// A stage that drops records it cannot use (say, a value that is not a number) and reports how many, once per batch.
+public protocol DiscardReporting: AnyObject {
+    /// The records dropped since the last call, and the first reason; resets the count.
+    func takeDiscarded() -> (count: Int, reason: String?)
+}
+
 /// A destination that writes each batch under its id and then commits it.
 public protocol BatchSink: AnyObject, Sendable {
     func begin(_ info: BatchInfo) throws

@@ -1,5 +1,6 @@
 import Foundation
 import SluiceCore
+import SluiceFunctions
 import SluiceLoader
 import SluiceSDK
 
@@ -19,6 +20,8 @@ public struct ResolvedPipeline: @unchecked Sendable {  // LoadedPlugin is Sendab
     /// Stages in dependency order; a plugin stage has a component.
     public var stages: [(stage: PipelineSpec.Stage, component: Component?)]
     public var sinks: [Component]
+    /// The library function of each `map`/`filter` stage, by stage name.
+    public var functions: [String: NativeFunction] = [:]
 }
 
 /// Checks a pipeline against the plugin catalog and builds its operator graph.
@@ -77,6 +80,40 @@ public enum PipelineBuilder {
             }
         }
 
+        // Function libraries, loaded once each, on first use.
+        var libraries: [String: Result<FunctionLibrary, FunctionLibraryError>] = [:]
+        var functions: [String: NativeFunction] = [:]
+        func resolveFunction(_ reference: String, kind: FunctionKind, at location: SourceLocation) -> NativeFunction? {
+            let parts = reference.split(separator: ".", maxSplits: 1).map(String.init)
+            let (libraryName, functionName) = (parts[0], parts.count > 1 ? parts[1] : "")
+            guard let manifest = catalog.functionManifests[libraryName] else {
+                let known = Array(catalog.functionManifests.keys)
+                fail(location, "no function library named '\(libraryName)'" + didYouMean(libraryName, among: known)
+                    + "; a library is a NAME.functions.yaml manifest beside its .so in a plugin directory")
+                return nil
+            }
+            if libraries[libraryName] == nil {
+                libraries[libraryName] = Result { () throws(FunctionLibraryError) in try FunctionLibrary(manifest: manifest) }
+            }
+            switch libraries[libraryName]! {
+            case .failure(let error):
+                fail(location, "function library '\(libraryName)' cannot be used: \(error)")
+                return nil
+            case .success(let library):
+                guard let function = library.functions[functionName] else {
+                    fail(location, "library '\(libraryName)' (\(manifest)) has no function '\(functionName)'"
+                        + didYouMean(functionName, among: Array(library.functions.keys)))
+                    return nil
+                }
+                guard function.shape.kind == kind else {
+                    fail(location, "'\(reference)' is a \(function.shape.kind.rawValue) function (\(function.shape)); "
+                        + "\(kind.rawValue) needs a \(kind.rawValue) function")
+                    return nil
+                }
+                return function
+            }
+        }
+
         // Stream references and dependency order.
         let streamNames = spec.sources.map(\.name) + spec.stages.map(\.name)
         var ordered: [PipelineSpec.Stage] = []
@@ -127,6 +164,9 @@ public enum PipelineBuilder {
                 stages.append((stage, resolved))
             case .keyed, .collecting, .union:
                 stages.append((stage, nil))
+            case .function(let kind, let reference, let location):
+                if let function = resolveFunction(reference, kind: kind, at: location) { functions[stage.name] = function }
+                stages.append((stage, nil))
             }
         }
         checkSlides(ordered, spec: spec, fail: fail)
@@ -150,7 +190,7 @@ public enum PipelineBuilder {
         guard errors.isEmpty else {
             throw PipelineErrors(errors: errors.sorted { ($0.line, $0.column) < ($1.line, $1.column) })
         }
-        return ResolvedPipeline(spec: spec, sources: sources, stages: stages, sinks: sinks)
+        return ResolvedPipeline(spec: spec, sources: sources, stages: stages, sinks: sinks, functions: functions)
     }
 }
 

@@ -1,5 +1,6 @@
 import Foundation
 import SluiceCore
+import SluiceFunctions
 import SluiceLoader
 import SluiceSDK
 
@@ -67,6 +68,9 @@ public final class PipelineInstance: @unchecked Sendable {  // immutable after i
                 graph.add(stage.name, .collecting(collecting, inputs: inputs))
             case .union:
                 graph.add(stage.name, .union(inputs: inputs))
+            case .function:
+                guard let function = resolved.functions[stage.name] else { continue }
+                graph.add(stage.name, .transform(FunctionTransform(function), input: inputs[0]))
             }
         }
         for (sink, component) in zip(spec.sinks, resolved.sinks) {

@@ -1,5 +1,6 @@
 import Foundation
 import SluiceCore
+import SluiceFunctions
 import SluiceSDK
 import Yams
 
@@ -25,8 +26,10 @@ public struct PipelineParser {
     static let stageKeys = ["from", "plugin", "op", "config", "partitions", "function", "window", "slide", "inverse", "drop_zero"]
     /// The operations that collect records: window, union, repartition, groupByKey, the joins, cogroup.
     static let collectingOperations = ["window", "union", "repartition"] + GroupStage.Kind.allCases.map(\.rawValue)
+    /// The operations that call a library function per value (through libffi).
+    static let functionOperations = ["map", "filter"]
     /// Every built-in operation's name.
-    static let operations = KeyedOperator.Kind.allCases.map(\.rawValue) + collectingOperations
+    static let operations = KeyedOperator.Kind.allCases.map(\.rawValue) + collectingOperations + functionOperations
     /// The keys only some built-in operations take.
     static let operatorKeys = ["partitions", "function", "window", "slide", "inverse", "drop_zero"]
     /// The batch interval, once parsed (windows must be multiples of it); nil when it is missing or invalid.
@@ -290,6 +293,9 @@ public struct PipelineParser {
                 kind = .keyed(built.op, partitions: built.partitions)
             } else if let built = collectingOperation(opName, fields, node, path, inputs: from.count) {
                 kind = built
+            } else if let functionKind = FunctionKind(rawValue: opName), Self.functionOperations.contains(opName) {
+                guard let built = functionOperation(functionKind, fields, node, path, inputs: from.count) else { return nil }
+                kind = built
             } else {
                 if !Self.collectingOperations.contains(opName) {
                     let known = Self.operations
@@ -443,6 +449,37 @@ public struct PipelineParser {
             guard ok, let group = GroupStage.Kind(rawValue: name) else { return nil }
             return .collecting(.group(group), partitions: partitions)
         }
+    }
+
+    /// `map` or `filter` with `function: LIBRARY.FUNCTION` (resolved against the function libraries later).
+    private mutating func functionOperation(
+        _ kind: FunctionKind,
+        _ fields: [String: (key: Node, value: Node)],
+        _ node: Node,
+        _ path: String,
+        inputs: Int
+    ) -> PipelineSpec.Stage.Kind? {
+        var ok = true
+        for key in Self.operatorKeys where key != "function" {
+            if let field = fields[key] {
+                fail(field.key, path + "." + key, "'\(key)' does not apply to \(kind.rawValue)")
+                ok = false
+            }
+        }
+        if inputs > 1, let from = fields["from"] {
+            fail(from.value, path + ".from", "\(kind.rawValue) reads one stream, got \(inputs)")
+            ok = false
+        }
+        guard let field = fields["function"] else {
+            fail(node, path, "missing required key 'function' (LIBRARY.FUNCTION from a function library)")
+            return nil
+        }
+        guard let reference = string(field.value, path + ".function") else { return nil }
+        guard reference.contains(".") else {
+            fail(field.value, path + ".function", "'\(reference)' is not LIBRARY.FUNCTION (a function of a function library)")
+            return nil
+        }
+        return ok ? .function(kind, reference: reference, location: location(field.value, path + ".function")) : nil
     }
 
     /// A window length or slide: a duration that is a whole number of batch intervals, as a number of batches.

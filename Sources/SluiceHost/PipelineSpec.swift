@@ -1,4 +1,5 @@
 import SluiceCore
+import SluiceFunctions
 
 /// Where something was written in a pipeline file.
 public struct SourceLocation: Sendable, Equatable {
@@ -41,6 +42,8 @@ public struct PipelineSpec: Sendable {
             case collecting(CollectingOperation, partitions: Int?)
             /// `union`: several streams as one.
             case union
+            /// `map` or `filter` with a library function, `LIBRARY.FUNCTION`.
+            case function(FunctionKind, reference: String, location: SourceLocation)
         }
         public var name: String
         public var location: SourceLocation

@@ -226,18 +226,36 @@ public struct PluginCatalog: Sendable {
     public var refusals: [PluginLoadError]
     /// The directories searched, in order.
     public var directories: [String]
+    /// Function-library manifests (`NAME.functions.yaml`, `.yml` or `.json`) by library name, first found first.
+    public var functionManifests: [String: String] = [:]
+
+    /// The manifest file suffixes of function libraries.
+    public static let manifestSuffixes = [".functions.yaml", ".functions.yml", ".functions.json"]
 
     /// Loads every `*.so` in `directories`, in order (files within a directory by name). A plugin name found a
     /// second time is refused, naming both files; the first one stays.
     public static func scan(directories: [String]) -> PluginCatalog {
-        var catalog = PluginCatalog(plugins: [:], refusals: [], directories: [])
+        var catalog = PluginCatalog(plugins: [:], refusals: [], directories: [], functionManifests: [:])
         var seenFiles = Set<String>()
         for directory in directories {
             let absolute = PluginLoader.absolutePath(directory)
             guard !catalog.directories.contains(absolute) else { continue }
             catalog.directories.append(absolute)
             guard let names = try? FileManager.default.contentsOfDirectory(atPath: absolute) else { continue }
-            for file in names.sorted() where file.hasSuffix(".so") {
+            // Function libraries: their manifests are listed, and the .so files they name are not plugins.
+            var functionLibraries = Set<String>()
+            for file in names.sorted() {
+                guard let suffix = manifestSuffixes.first(where: { file.hasSuffix($0) }) else { continue }
+                let path = absolute + "/" + file
+                let name = String(file.dropLast(suffix.count))
+                if catalog.functionManifests[name] == nil { catalog.functionManifests[name] = path }
+                if let text = try? String(contentsOfFile: path, encoding: .utf8) {
+                    for candidate in names where candidate.hasSuffix(".so") && text.contains(candidate) {
+                        functionLibraries.insert(candidate)
+                    }
+                }
+            }
+            for file in names.sorted() where file.hasSuffix(".so") && !functionLibraries.contains(file) {
                 let path = PluginLoader.absolutePath(absolute + "/" + file)
                 guard seenFiles.insert(path).inserted else { continue }
                 do {
