@@ -99,6 +99,17 @@ public final class BatchExecutor: @unchecked Sendable {  // used from one schedu
         var collected: [Int: [CollectedChunk]] = [:]
         var sinkChunks: [Int: [OwnedBatch]] = [:]
         var error: BatchError?
+
+        /// Completes the task's partial aggregates (custom reducers combine what they collected).
+        func finishPartials(_ names: [String]) {
+            for (node, partials) in partials where error == nil {
+                do {
+                    try partials.finish()
+                } catch {
+                    self.error = BatchError(stage: names[node], message: "\(error)")
+                }
+            }
+        }
     }
 
     /// Runs `plan` as batch `info`: reads, processes, writes and commits every sink. Throws without committing
@@ -115,6 +126,7 @@ public final class BatchExecutor: @unchecked Sendable {  // used from one schedu
             do {
                 let batch = try source.read(partition: task.key.partition, offsets: task.offsets)
                 push(batch, from: task.key.source, into: state)
+                state.finishPartials(graph.names)
             } catch let error as BatchError {
                 state.error = error
             } catch {
@@ -136,6 +148,7 @@ public final class BatchExecutor: @unchecked Sendable {  // used from one schedu
                         for output in try stage.run(partition: p, chunks: chunks, id: info.id) {
                             push(output, from: index, into: state)
                         }
+                        state.finishPartials(graph.names)
                     } catch {
                         state.error = BatchError(stage: graph.names[index], message: "\(error)")
                     }
@@ -159,12 +172,18 @@ public final class BatchExecutor: @unchecked Sendable {  // used from one schedu
                 if stage.op.isPlainCountByValue {
                     output = Self.mergeCounts(partials.compactMap(\.counts), partition: p, of: partitions)
                 } else {
-                    let tables = partials.compactMap(\.accumulators)
-                    let merged = KeyTable<Accumulator>(expectedKeys: (tables.map(\.count).max() ?? 0) / partitions + 16)
-                    for table in tables { merged.fold(table, stage.op.function, partition: p, of: partitions) }
-                    output = stage.render(stage.step(partition: p, batch: merged, id: info.id))
+                    do {
+                        let tables = partials.compactMap(\.accumulators)
+                        let merged = KeyTable<Accumulator>(expectedKeys: (tables.map(\.count).max() ?? 0) / partitions + 16)
+                        for table in tables { try merged.fold(table, stage.op.reducer, partition: p, of: partitions) }
+                        output = stage.render(try stage.step(partition: p, batch: merged, id: info.id))
+                    } catch {
+                        state.error = BatchError(stage: graph.names[index], message: "\(error)")
+                        return state
+                    }
                 }
                 if let output { push(output, from: index, into: state) }
+                state.finishPartials(graph.names)
                 return state
             }
             stage.finish(batch: info.id)

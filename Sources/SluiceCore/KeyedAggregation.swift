@@ -12,6 +12,9 @@ final class KeyedPartials {
     /// Records that could not be aggregated (no key, or a value the function cannot use).
     var discarded = 0
     var firstDiscardReason: String?
+    /// A custom reducer's values waiting to be combined, and the table entry (group) of each.
+    private var pendingValues: [UInt64] = []
+    private var pendingGroups: [Int32] = []
 
     init(op: KeyedOperator, expectedKeys: Int) {
         self.op = op
@@ -41,35 +44,69 @@ final class KeyedPartials {
             return
         }
         guard let table = accumulators else { return }
+        if let type = op.customType {
+            collect(batch, into: table, type)
+            return
+        }
         let function = op.function
-        let empty = UnsafeRawBufferPointer(start: nil, count: 0)
         for i in 0..<batch.count {
             let value = ParsedValue.of(batch, at: i)
             guard let lifted = table.lift(value, function) else {
                 discard("value '\(batch.valueString(at: i))' is not a number (\(function.rawValue) needs numbers)")
                 continue
             }
-            let fold = { (key: UnsafeRawBufferPointer) -> Void in
+            groupKey(batch, i) { key in
                 table.upsert(key, hash: hashKey(key), initial: { lifted }, update: { table.combine(&$0, lifted, function) })
             }
-            switch op.kind.grouping {
-            case .nothing:
-                fold(empty)
-            case .key:
-                guard let key = batch.key(at: i) else {
-                    discard("a record has no key (\(op.kind.rawValue) needs keyed records, e.g. split with output: pairs)")
-                    continue
-                }
-                fold(key)
-            case .value:
-                if batch.valueType == .int64 {
-                    var text = String(batch.int64Value(at: i))
-                    text.withUTF8 { fold(UnsafeRawBufferPointer($0)) }
-                } else {
-                    fold(batch.value(at: i))
-                }
+        }
+    }
+
+    /// The key a record is grouped by, or nil (counted as discarded) when it has none.
+    private func groupKey(_ batch: BatchView, _ i: Int, _ body: (UnsafeRawBufferPointer) -> Void) {
+        switch op.kind.grouping {
+        case .nothing:
+            body(UnsafeRawBufferPointer(start: nil, count: 0))
+        case .key:
+            guard let key = batch.key(at: i) else {
+                discard("a record has no key (\(op.kind.rawValue) needs keyed records, e.g. split with output: pairs)")
+                return
+            }
+            body(key)
+        case .value:
+            if batch.valueType == .int64 {
+                var text = String(batch.int64Value(at: i))
+                text.withUTF8 { body(UnsafeRawBufferPointer($0)) }
+            } else {
+                body(batch.value(at: i))
             }
         }
+    }
+
+    /// A custom reducer's map side: remember each value under its key's entry; `finish()` combines them.
+    private func collect(_ batch: BatchView, into table: KeyTable<Accumulator>, _ type: ReducerValueType) {
+        for i in 0..<batch.count {
+            guard let slot = type.slot(ParsedValue.of(batch, at: i)) else {
+                let wanted = type == .int64 ? "an integer" : "a number"
+                discard("value '\(batch.valueString(at: i))' is not \(wanted) (\(op.reducer.name) takes \(type.rawValue))")
+                continue
+            }
+            groupKey(batch, i) { key in
+                let entry = table.upsert(key, hash: hashKey(key), initial: { Accumulator(records: 0) }, update: { _ in })
+                pendingGroups.append(Int32(entry))
+                pendingValues.append(slot)
+            }
+        }
+    }
+
+    /// Combines what a custom reducer collected: a tree of batch calls.
+    func finish() throws {
+        guard let custom = op.custom, let table = accumulators, !pendingValues.isEmpty else { return }
+        let (values, counts) = try treeReduce(pendingValues, groupOf: pendingGroups, groups: table.count, custom)
+        for g in 0..<table.count where counts[g] > 0 {
+            table.setValue(custom.valueType.accumulator(values[g], records: counts[g]), at: g)
+        }
+        pendingValues = []
+        pendingGroups = []
     }
 
     private func discard(_ reason: String) {

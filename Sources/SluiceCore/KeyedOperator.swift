@@ -2,7 +2,7 @@ import SluiceSDK
 
 /// A built-in operator that needs all records of a key (or of the whole stream): the engine hash-partitions its
 /// input and runs it per partition, keeping state across batches where the operator has any.
-public struct KeyedOperator: Sendable, Hashable, CustomStringConvertible {
+public struct KeyedOperator: @unchecked Sendable, Hashable, CustomStringConvertible {  // `custom` is Sendable
     public enum Kind: String, Sendable, CaseIterable {
         /// (value, count) for each distinct value of the batch.
         case countByValue
@@ -64,6 +64,11 @@ public struct KeyedOperator: Sendable, Hashable, CustomStringConvertible {
     public var inverse: Bool
     /// Leave out output records whose value is zero.
     public var dropZero: Bool
+    /// A reducer from a function library or a plugin, instead of `function`.
+    public var custom: (any CustomReducer)?
+
+    /// How values combine: `function`, or the custom reducer.
+    public var reducer: Reducer { custom.map { Reducer(custom: $0) } ?? Reducer(function) }
 
     /// - Parameters:
     ///   - window, slide: in batches; both 1 for operators without a window.
@@ -73,7 +78,8 @@ public struct KeyedOperator: Sendable, Hashable, CustomStringConvertible {
         window: Int = 1,
         slide: Int = 1,
         inverse: Bool = false,
-        dropZero: Bool = false
+        dropZero: Bool = false,
+        custom: (any CustomReducer)? = nil
     ) {
         self.kind = kind
         self.function = kind.takesFunction ? (function ?? .sum) : .count
@@ -81,18 +87,28 @@ public struct KeyedOperator: Sendable, Hashable, CustomStringConvertible {
         self.slide = kind.isWindowed ? slide : 1
         self.inverse = kind.isWindowed && inverse
         self.dropZero = dropZero
+        self.custom = kind.takesFunction ? custom : nil
         precondition(self.window >= 1 && self.slide >= 1, "window and slide must be at least one batch")
-        precondition(!self.inverse || self.function.hasInverse, "\(self.function) has no inverse")
+        precondition(!self.inverse || reducer.hasInverse, "\(reducer.name) has no inverse")
     }
 
     /// What defines the operator's state: a snapshot taken under one fingerprint is refused under another.
     /// (The number of partitions is not part of it: a snapshot is re-partitioned on restore.)
     public var fingerprint: String {
-        "\(kind.rawValue)(function=\(function.rawValue),window=\(window),slide=\(slide),inverse=\(inverse))"
+        "\(kind.rawValue)(function=\(reducer.name),window=\(window),slide=\(slide),inverse=\(inverse))"
     }
 
     public var description: String { fingerprint }
 
+    public static func == (a: KeyedOperator, b: KeyedOperator) -> Bool {
+        a.fingerprint == b.fingerprint && a.dropZero == b.dropZero && a.custom === b.custom
+    }
+
+    public func hash(into hasher: inout Hasher) { hasher.combine(fingerprint) }
+
     /// The plain word count: counts by value without a window, on the fast path (counts only, no accumulators).
     var isPlainCountByValue: Bool { kind == .countByValue }
+
+    /// The custom reducer's value type, when there is one.
+    var customType: ReducerValueType? { custom?.valueType }
 }

@@ -25,29 +25,29 @@ public final class KeyedStage: @unchecked Sendable {  // per-partition state, ea
 
     /// Runs partition `p` of batch `id` on that partition's aggregates of the batch. Returns the table to emit, or
     /// nil when the operator emits nothing this batch (a window between slides).
-    func step(partition p: Int, batch table: KeyTable<Accumulator>, id: UInt64) -> KeyTable<Accumulator>? {
+    func step(partition p: Int, batch table: KeyTable<Accumulator>, id: UInt64) throws -> KeyTable<Accumulator>? {
         let state = states[p]
-        let function = op.function
+        let reducer = op.reducer
         switch op.kind {
         case .countByValue, .reduceByKey, .count, .reduce:
             return table
         case .updateStateByKey:
             let running = state.running(expectedKeys: table.count)
-            running.fold(table, function)
+            try running.fold(table, reducer)
             running.compactValueBytesIfWasteful()
             return running
         case .countByWindow, .reduceByWindow, .countByValueAndWindow, .reduceByKeyAndWindow:
             state.ring.append(table)
-            if op.inverse { state.running(expectedKeys: table.count).fold(table, function) }
+            if op.inverse { try state.running(expectedKeys: table.count).fold(table, reducer) }
             if state.ring.count > op.window {
                 let leaving = state.ring.removeFirst()
-                if op.inverse { state.running(expectedKeys: 0).unfold(leaving, function) }
+                if op.inverse { try state.running(expectedKeys: 0).unfold(leaving, reducer) }
             }
             guard emits(batch: id) else { return nil }
             if op.inverse { return state.running(expectedKeys: 0) }
             let largest = state.ring.map(\.count).max() ?? 0
             let window = KeyTable<Accumulator>(expectedKeys: largest)
-            for batch in state.ring { window.fold(batch, function) }
+            for batch in state.ring { try window.fold(batch, reducer) }
             return window
         }
     }
@@ -110,6 +110,7 @@ public final class KeyedStage: @unchecked Sendable {  // per-partition state, ea
 
     /// The value the function reports for an accumulator.
     func result(_ accumulator: Accumulator) -> Accumulator {
+        if op.custom != nil { return accumulator }
         switch op.function {
         case .count:
             return Accumulator(records: accumulator.records, int: accumulator.records)

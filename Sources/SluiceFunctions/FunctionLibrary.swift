@@ -1,5 +1,6 @@
 import CFFI
 import Foundation
+import SluiceCore
 import Yams
 
 #if canImport(Glibc)
@@ -69,11 +70,12 @@ public final class FunctionLibrary: @unchecked Sendable {  // immutable after in
             throw fail(libraryNode, "library", "cannot load '\(libraryPath)': \(reason)")
         }
         var functions: [String: NativeFunction] = [:]
+        var inverses: [String: (String, Node, String)] = [:]
         for (index, item) in list.enumerated() {
             let path = "functions[\(index)]"
             guard let entry = item.mapping else { throw fail(item, path, "expected a mapping with name, kind, signature") }
-            for key in entry.keys.compactMap(\.string) where !["name", "symbol", "kind", "signature"].contains(key) {
-                throw fail(entry.keys.first { $0.string == key }, "\(path).\(key)", "unknown key '\(key)'; expected name, symbol, kind, signature")
+            for key in entry.keys.compactMap(\.string) where !["name", "symbol", "kind", "signature", "inverse"].contains(key) {
+                throw fail(entry.keys.first { $0.string == key }, "\(path).\(key)", "unknown key '\(key)'; expected name, symbol, kind, signature, inverse")
             }
             guard let fname = entry["name"]?.string, !fname.isEmpty else { throw fail(item, "\(path).name", "missing") }
             guard functions[fname] == nil else { throw fail(entry["name"], "\(path).name", "function '\(fname)' is declared twice") }
@@ -97,6 +99,21 @@ public final class FunctionLibrary: @unchecked Sendable {  // immutable after in
             let returnsBool = signatureText.trimmingCharacters(in: .whitespaces).hasPrefix("bool")
                 || signatureText.trimmingCharacters(in: .whitespaces).hasPrefix("_Bool")
             functions[fname] = NativeFunction(name: "\(name).\(fname)", shape: shape, address: address, returnsBool: returnsBool)
+            if let inverse = entry["inverse"] {
+                guard kind == .reduce, let inverseName = inverse.string else {
+                    throw fail(inverse, "\(path).inverse", "'inverse' names another reduce function of this library, for a reduce function")
+                }
+                inverses[fname] = (inverseName, inverse, "\(path).inverse")
+            }
+        }
+        for (fname, (inverseName, node, keyPath)) in inverses {
+            guard let inverse = functions[inverseName] else {
+                throw fail(node, keyPath, "no function '\(inverseName)' in this manifest")
+            }
+            guard inverse.shape.kind == .reduce, inverse.shape.argument == functions[fname]!.shape.argument else {
+                throw fail(node, keyPath, "'\(inverseName)' (\(inverse.shape)) is not a reduce function of the same type as '\(fname)'")
+            }
+            functions[fname]!.inverse = inverse
         }
         self.functions = functions
     }
@@ -106,6 +123,8 @@ public final class FunctionLibrary: @unchecked Sendable {  // immutable after in
 public final class NativeFunction: @unchecked Sendable {  // the CIF is read-only after init; ffi_call is reentrant
     public let name: String
     public let shape: FunctionShape
+    /// For a reduce function: the function that takes a value back out, if the manifest names one.
+    public internal(set) var inverse: NativeFunction?
     private let address: UnsafeMutableRawPointer
     private let cif: UnsafeMutablePointer<ffi_cif>
     private let argumentTypes: UnsafeMutablePointer<UnsafeMutablePointer<ffi_type>?>
@@ -205,5 +224,28 @@ public final class NativeFunction: @unchecked Sendable {  // the CIF is read-onl
             }, take: { out[$0] = $1 })
         default: preconditionFailure("\(name) is not a reduce function")
         }
+    }
+}
+
+/// A library's reduce function as a keyed operation's reducer.
+public final class FunctionReducer: CustomReducer {
+    public let function: NativeFunction
+    public var name: String { function.name }
+    public let valueType: ReducerValueType
+    public var hasInverse: Bool { function.inverse != nil }
+
+    public init(_ function: NativeFunction) {
+        precondition(function.shape.kind == .reduce)
+        self.function = function
+        valueType = function.shape.argument == .int64 ? .int64 : .double
+    }
+
+    public func combine(_ a: UnsafePointer<UInt64>, _ b: UnsafePointer<UInt64>, _ out: UnsafeMutablePointer<UInt64>, _ n: Int) {
+        function.reduce(a, b, out, n)
+    }
+
+    public func invert(_ a: UnsafePointer<UInt64>, _ b: UnsafePointer<UInt64>, _ out: UnsafeMutablePointer<UInt64>, _ n: Int) throws {
+        guard let inverse = function.inverse else { throw ReducerError("\(name) has no inverse") }
+        inverse.reduce(a, b, out, n)
     }
 }

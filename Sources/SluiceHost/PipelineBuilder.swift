@@ -22,6 +22,8 @@ public struct ResolvedPipeline: @unchecked Sendable {  // LoadedPlugin is Sendab
     public var sinks: [Component]
     /// The library function of each `map`/`filter` stage, by stage name.
     public var functions: [String: NativeFunction] = [:]
+    /// The custom reducer of each keyed stage that names a library's reduce function, by stage name.
+    public var reducers: [String: any CustomReducer] = [:]
 }
 
 /// Checks a pipeline against the plugin catalog and builds its operator graph.
@@ -83,6 +85,7 @@ public enum PipelineBuilder {
         // Function libraries, loaded once each, on first use.
         var libraries: [String: Result<FunctionLibrary, FunctionLibraryError>] = [:]
         var functions: [String: NativeFunction] = [:]
+        var reducers: [String: any CustomReducer] = [:]
         func resolveFunction(_ reference: String, kind: FunctionKind, at location: SourceLocation) -> NativeFunction? {
             let parts = reference.split(separator: ".", maxSplits: 1).map(String.init)
             let (libraryName, functionName) = (parts[0], parts.count > 1 ? parts[1] : "")
@@ -162,7 +165,19 @@ public enum PipelineBuilder {
                     config: config
                 )
                 stages.append((stage, resolved))
-            case .keyed, .collecting, .union:
+            case .keyed(let op, _):
+                if let reference = stage.reducerReference,
+                    let function = resolveFunction(reference.name, kind: .reduce, at: reference.location)
+                {
+                    let reducer = FunctionReducer(function)
+                    if op.inverse && !reducer.hasInverse {
+                        fail(reference.location, "'\(reference.name)' has no inverse (give it one with 'inverse:' in its manifest), so inverse: true cannot be used")
+                    } else {
+                        reducers[stage.name] = reducer
+                    }
+                }
+                stages.append((stage, nil))
+            case .collecting, .union:
                 stages.append((stage, nil))
             case .function(let kind, let reference, let location):
                 if let function = resolveFunction(reference, kind: kind, at: location) { functions[stage.name] = function }
@@ -190,7 +205,7 @@ public enum PipelineBuilder {
         guard errors.isEmpty else {
             throw PipelineErrors(errors: errors.sorted { ($0.line, $0.column) < ($1.line, $1.column) })
         }
-        return ResolvedPipeline(spec: spec, sources: sources, stages: stages, sinks: sinks, functions: functions)
+        return ResolvedPipeline(spec: spec, sources: sources, stages: stages, sinks: sinks, functions: functions, reducers: reducers)
     }
 }
 

@@ -56,7 +56,17 @@ public final class PipelineInstance: @unchecked Sendable {  // immutable after i
             case .plugin:
                 guard let component else { continue }
                 graph.add(stage.name, .transform(try make(component), input: inputs[0]))
-            case .keyed(let operation, let partitions):
+            case .keyed(var operation, let partitions):
+                if let reducer = resolved.reducers[stage.name] {
+                    operation = KeyedOperator(
+                        operation.kind,
+                        window: operation.window,
+                        slide: operation.slide,
+                        inverse: operation.inverse,
+                        dropZero: operation.dropZero,
+                        custom: reducer
+                    )
+                }
                 graph.add(stage.name, .keyed(KeyedStage(operation, partitions: partitions ?? parallelism), inputs: inputs))
             case .collecting(let operation, let partitions):
                 let collecting: any CollectingStage

@@ -271,6 +271,7 @@ public struct PipelineParser {
             fail(node, path, "missing required key 'from' (the stream this stage reads)")
         }
         let kind: PipelineSpec.Stage.Kind
+        var reducerReference: (name: String, location: SourceLocation)?
         let kindLocation: SourceLocation
         switch (fields["plugin"], fields["op"]) {
         case (let plugin?, nil):
@@ -291,6 +292,7 @@ public struct PipelineParser {
             if let operatorKind = KeyedOperator.Kind(rawValue: opName) {
                 guard let built = keyedOperator(operatorKind, fields, node, path) else { return nil }
                 kind = .keyed(built.op, partitions: built.partitions)
+                reducerReference = built.reference
             } else if let built = collectingOperation(opName, fields, node, path, inputs: from.count) {
                 kind = built
             } else if let functionKind = FunctionKind(rawValue: opName), Self.functionOperations.contains(opName) {
@@ -315,7 +317,8 @@ public struct PipelineParser {
             location: location(node, path),
             from: from,
             kind: kind,
-            kindLocation: kindLocation
+            kindLocation: kindLocation,
+            reducerReference: reducerReference
         )
     }
 
@@ -326,7 +329,7 @@ public struct PipelineParser {
         _ fields: [String: (key: Node, value: Node)],
         _ node: Node,
         _ path: String
-    ) -> (op: KeyedOperator, partitions: Int?)? {
+    ) -> (op: KeyedOperator, partitions: Int?, reference: (String, SourceLocation)?)? {
         var ok = true
         func refuse(_ key: String, _ reason: String) {
             if let field = fields[key] {
@@ -347,10 +350,13 @@ public struct PipelineParser {
         if kind.isKeyed, let field = fields["partitions"] { partitions = positiveInteger(field.value, path + ".partitions") }
 
         var function: ReduceFunction?
+        var reference: (String, SourceLocation)?
         if kind.takesFunction, let field = fields["function"] {
             if let name = string(field.value, path + ".function") {
                 function = ReduceFunction(rawValue: name)
-                if function == nil {
+                if function == nil && name.contains(".") {
+                    reference = (name, location(field.value, path + ".function"))  // a library's reduce function
+                } else if function == nil {
                     let known = ReduceFunction.allCases.map(\.rawValue)
                     fail(field.value, path + ".function", "unknown function '\(name)'" + didYouMean(name, among: known) + expected(known))
                     ok = false
@@ -376,7 +382,7 @@ public struct PipelineParser {
             if let field = fields["inverse"] {
                 inverse = boolean(field.value, path + ".inverse") ?? false
                 let effective = function ?? (kind.takesFunction ? .sum : .count)
-                if inverse && !effective.hasInverse {
+                if inverse && !effective.hasInverse && reference == nil {
                     let invertible = ReduceFunction.allCases.filter(\.hasInverse).map(\.rawValue).joined(separator: ", ")
                     fail(field.value, path + ".inverse", "\(effective.rawValue) has no inverse; inverse: true works with \(invertible)")
                     ok = false
@@ -387,7 +393,7 @@ public struct PipelineParser {
         if let field = fields["drop_zero"] { dropZero = boolean(field.value, path + ".drop_zero") ?? false }
         guard ok else { return nil }
         let op = KeyedOperator(kind, function: function, window: windowBatches, slide: slideBatches, inverse: inverse, dropZero: dropZero)
-        return (op, partitions)
+        return (op, partitions, reference)
     }
 
     /// A collecting operation (`window`, `union`, `repartition`, `groupByKey`, joins, `cogroup`) from its keys; nil

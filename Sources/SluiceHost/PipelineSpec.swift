@@ -50,6 +50,9 @@ public struct PipelineSpec: Sendable {
         public var from: [(name: String, location: SourceLocation)]
         public var kind: Kind
         public var kindLocation: SourceLocation
+        /// A keyed operation's `function: LIBRARY.FUNCTION` (a reduce function of a function library), resolved by
+        /// the builder.
+        public var reducerReference: (name: String, location: SourceLocation)? = nil
     }
 
     /// The operations that collect a batch's records rather than aggregate them.

@@ -178,6 +178,49 @@ struct KeyedOperatorPropertyTests {
         }
     }
 
+    /// A custom reducer as a library or plugin would supply it: integer sum, with its inverse, counting its calls.
+    final class CustomSum: CustomReducer, @unchecked Sendable {  // `calls` is only read after the run
+        let name = "test.sum"
+        let valueType = ReducerValueType.int64
+        let hasInverse = true
+        var calls = 0
+        func combine(_ a: UnsafePointer<UInt64>, _ b: UnsafePointer<UInt64>, _ out: UnsafeMutablePointer<UInt64>, _ n: Int) throws {
+            calls += 1
+            for i in 0..<n { out[i] = UInt64(bitPattern: Int64(bitPattern: a[i]) &+ Int64(bitPattern: b[i])) }
+        }
+        func invert(_ a: UnsafePointer<UInt64>, _ b: UnsafePointer<UInt64>, _ out: UnsafeMutablePointer<UInt64>, _ n: Int) throws {
+            for i in 0..<n { out[i] = UInt64(bitPattern: Int64(bitPattern: a[i]) &- Int64(bitPattern: b[i])) }
+        }
+    }
+
+    @Test(arguments: [KeyedOperator.Kind.reduceByKey, .reduce, .reduceByWindow, .reduceByKeyAndWindow, .updateStateByKey])
+    func aCustomReducerAgreesWithTheBuiltInSum(kind: KeyedOperator.Kind) async {
+        await propertyCheck(count: 50, input: Self.streams, Gen.int(in: 1...4), Gen.int(in: 1...3), Gen.int(in: 1...3), Gen.bool) {
+            batches, window, slide, partitions, inverse in
+            let builtIn = KeyedOperator(kind, function: .sum, window: window, slide: slide, inverse: inverse)
+            let custom = KeyedOperator(kind, window: window, slide: slide, inverse: inverse, custom: CustomSum())
+            let expected = try #require(try? Self.run(KeyedStage(builtIn, partitions: partitions), batches, 0..<batches.count))
+            let got = try #require(try? Self.run(KeyedStage(custom, partitions: partitions), batches, 0..<batches.count))
+            #expect(got == expected, "\(custom) over \(batches)")
+        }
+    }
+
+    @Test func aCustomReducerIsCalledOncePerTreeLevelNotPerRecord() throws {
+        // 1,000 records of 3 keys in one task: ⌈log₂ 334⌉ = 9 levels, then merging into the partition.
+        let reducer = CustomSum()
+        let batch = (0..<1000).map { Rec($0 % 3) }
+        let op = KeyedOperator(.reduceByKey, custom: reducer)
+        var graph = StreamGraph()
+        let input = graph.add("in", .source(StreamSource([batch]), maxRecordsPerPartition: 10_000))
+        let stage = graph.add("op", .keyed(KeyedStage(op, partitions: 1), inputs: [input]))
+        let sink = CollectingSink()
+        graph.addSink(.init(name: "out", sink: sink, input: stage))
+        let executor = BatchExecutor(graph: graph, parallelism: 1, taskSize: 10_000)
+        _ = try executor.run(try executor.plan(positions: [:]), info: BatchInfo(id: 0, timeMilliseconds: 0))
+        #expect(sink.batches[0]?.sorted() == Self.expected(KeyedOperator(.reduceByKey, function: .sum), [batch], 0))
+        #expect(reducer.calls <= 10, "\(reducer.calls) calls")
+    }
+
     // MARK: Examples
 
     @Test func textValuesForMinMaxFirstLast() throws {
