@@ -69,6 +69,7 @@ public enum PluginConformance {
         case .transform: checkTransform(instance, &report)
         case .source: checkSource(instance, &report)
         case .sink: checkSink(instance, &report)
+        case .reducer: checkReducer(instance, &report)
         }
         return report
     }
@@ -109,6 +110,46 @@ public enum PluginConformance {
             return "\(column) offsets end at \(offsets[count]), past the data (\(length) bytes)"
         }
         return nil
+    }
+
+    /// A reducer must be associative and commutative: combining in two orders and groupings gives the same values.
+    private static func checkReducer(_ instance: PluginInstance, _ report: inout ConformanceReport) {
+        let n = 64
+        let isDouble = instance.reduceValueType == SLUICE_REDUCE_DOUBLE
+        // Small integers, exact in both types.
+        let values = (0..<(3 * n)).map { i -> UInt64 in
+            let v = Int64(i % 17) - 8
+            return isDouble ? Double(v).bitPattern : UInt64(bitPattern: v)
+        }
+        let a = Array(values[0..<n])
+        let b = Array(values[n..<(2 * n)])
+        let c = Array(values[(2 * n)...])
+        func combine(_ x: [UInt64], _ y: [UInt64]) throws -> [UInt64] {
+            var out = [UInt64](repeating: 0, count: n)
+            try x.withUnsafeBytes { x in
+                try y.withUnsafeBytes { y in
+                    try out.withUnsafeMutableBytes { try instance.reduceCombine(x.baseAddress!, y.baseAddress!, $0.baseAddress!, n) }
+                }
+            }
+            return out
+        }
+        do {
+            let ab = try combine(a, b)
+            report.record("combines a batch", true, "\(n) pairs in one call")
+            report.record("is commutative", try combine(b, a) == ab)
+            report.record("is associative", try combine(ab, c) == (try combine(a, try combine(b, c))))
+            if instance.hasReduceInvert {
+                var back = [UInt64](repeating: 0, count: n)
+                try ab.withUnsafeBytes { x in
+                    try b.withUnsafeBytes { y in
+                        try back.withUnsafeMutableBytes { try instance.reduceInvert(x.baseAddress!, y.baseAddress!, $0.baseAddress!, n) }
+                    }
+                }
+                report.record("inverts what it combined", back == a)
+            }
+        } catch {
+            report.record("combines a batch", false, "\(error)")
+        }
     }
 
     private static func checkTransform(_ instance: PluginInstance, _ report: inout ConformanceReport) {

@@ -24,6 +24,8 @@ public struct ResolvedPipeline: @unchecked Sendable {  // LoadedPlugin is Sendab
     public var functions: [String: NativeFunction] = [:]
     /// The custom reducer of each keyed stage that names a library's reduce function, by stage name.
     public var reducers: [String: any CustomReducer] = [:]
+    /// The reducer plugin of each keyed stage that names one, by stage name.
+    public var reducerPlugins: [String: Component] = [:]
 }
 
 /// Checks a pipeline against the plugin catalog and builds its operator graph.
@@ -86,6 +88,7 @@ public enum PipelineBuilder {
         var libraries: [String: Result<FunctionLibrary, FunctionLibraryError>] = [:]
         var functions: [String: NativeFunction] = [:]
         var reducers: [String: any CustomReducer] = [:]
+        var reducerPlugins: [String: ResolvedPipeline.Component] = [:]
         func resolveFunction(_ reference: String, kind: FunctionKind, at location: SourceLocation) -> NativeFunction? {
             let parts = reference.split(separator: ".", maxSplits: 1).map(String.init)
             let (libraryName, functionName) = (parts[0], parts.count > 1 ? parts[1] : "")
@@ -166,7 +169,21 @@ public enum PipelineBuilder {
                 )
                 stages.append((stage, resolved))
             case .keyed(let op, _):
-                if let reference = stage.reducerReference,
+                if let reference = stage.reducerReference, !reference.name.contains(".") {
+                    // A reducer plugin, or a misspelt built-in function.
+                    if let plugin = catalog.plugins[reference.name], plugin.kind == .reducer {
+                        let reducer = component(stage.name, role: "stage", kind: .reducer, plugin: reference.name, at: reference.location, config: nil)
+                        if op.inverse && !plugin.functions.hasInverse {
+                            fail(reference.location, "reducer plugin '\(reference.name)' has no reduce_invert, so inverse: true cannot be used")
+                        } else if let reducer {
+                            reducerPlugins[stage.name] = reducer
+                        }
+                    } else {
+                        let known = ReduceFunction.allCases.map(\.rawValue) + catalog.plugins.values.filter { $0.kind == .reducer }.map(\.name)
+                        fail(reference.location, "unknown function '\(reference.name)'" + didYouMean(reference.name, among: known)
+                            + "; expected one of: " + known.joined(separator: ", ") + ", or LIBRARY.FUNCTION")
+                    }
+                } else if let reference = stage.reducerReference,
                     let function = resolveFunction(reference.name, kind: .reduce, at: reference.location)
                 {
                     let reducer = FunctionReducer(function)
@@ -205,7 +222,7 @@ public enum PipelineBuilder {
         guard errors.isEmpty else {
             throw PipelineErrors(errors: errors.sorted { ($0.line, $0.column) < ($1.line, $1.column) })
         }
-        return ResolvedPipeline(spec: spec, sources: sources, stages: stages, sinks: sinks, functions: functions, reducers: reducers)
+        return ResolvedPipeline(spec: spec, sources: sources, stages: stages, sinks: sinks, functions: functions, reducers: reducers, reducerPlugins: reducerPlugins)
     }
 }
 
@@ -391,4 +408,9 @@ extension PipelineBuilder {
             slides[stage.name] = slide
         }
     }
+}
+
+extension sluice_plugin_v1 {
+    /// Whether a reducer descriptor has an inverse.
+    var hasInverse: Bool { reduce_invert != nil }
 }

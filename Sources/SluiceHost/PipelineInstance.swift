@@ -57,7 +57,11 @@ public final class PipelineInstance: @unchecked Sendable {  // immutable after i
                 guard let component else { continue }
                 graph.add(stage.name, .transform(try make(component), input: inputs[0]))
             case .keyed(var operation, let partitions):
-                if let reducer = resolved.reducers[stage.name] {
+                var custom: (any CustomReducer)? = resolved.reducers[stage.name]
+                if let component = resolved.reducerPlugins[stage.name] {
+                    custom = PluginReducer(try make(component))
+                }
+                if let reducer = custom {
                     operation = KeyedOperator(
                         operation.kind,
                         window: operation.window,
@@ -94,5 +98,26 @@ public final class PipelineInstance: @unchecked Sendable {  // immutable after i
     /// Destroys the instances: sources first (stop reading), sinks last (after everything was written).
     public func close() {
         instances.removeAll()
+    }
+}
+
+/// A reducer plugin (ABI 1.1) as a keyed operation's reducer.
+final class PluginReducer: CustomReducer {
+    let instance: PluginInstance
+    let valueType: ReducerValueType
+    var name: String { instance.plugin.name }
+    var hasInverse: Bool { instance.hasReduceInvert }
+
+    init(_ instance: PluginInstance) {
+        self.instance = instance
+        valueType = instance.reduceValueType == SLUICE_REDUCE_DOUBLE ? .double : .int64
+    }
+
+    func combine(_ a: UnsafePointer<UInt64>, _ b: UnsafePointer<UInt64>, _ out: UnsafeMutablePointer<UInt64>, _ n: Int) throws {
+        try instance.reduceCombine(a, b, out, n)
+    }
+
+    func invert(_ a: UnsafePointer<UInt64>, _ b: UnsafePointer<UInt64>, _ out: UnsafeMutablePointer<UInt64>, _ n: Int) throws {
+        try instance.reduceInvert(a, b, out, n)
     }
 }

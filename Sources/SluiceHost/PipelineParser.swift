@@ -354,12 +354,9 @@ public struct PipelineParser {
         if kind.takesFunction, let field = fields["function"] {
             if let name = string(field.value, path + ".function") {
                 function = ReduceFunction(rawValue: name)
-                if function == nil && name.contains(".") {
-                    reference = (name, location(field.value, path + ".function"))  // a library's reduce function
-                } else if function == nil {
-                    let known = ReduceFunction.allCases.map(\.rawValue)
-                    fail(field.value, path + ".function", "unknown function '\(name)'" + didYouMean(name, among: known) + expected(known))
-                    ok = false
+                if function == nil {
+                    // A library's reduce function (LIBRARY.FUNCTION) or a reducer plugin: the builder resolves it.
+                    reference = (name, location(field.value, path + ".function"))
                 }
             } else {
                 ok = false

@@ -62,7 +62,7 @@ public final class PluginInstance: @unchecked Sendable {  // the raw instance is
     private let instance: UnsafeMutableRawPointer
     private let host: HostContext
     private let lock = Mutex<Void>(())
-    private var d: sluice_plugin_v1 { plugin.descriptor.pointee }
+    private var d: sluice_plugin_v1 { plugin.functions }
 
     /// Creates an instance with a JSON configuration. Throws the plugin's own explanation when it refuses.
     public init(plugin: LoadedPlugin, name: String, configJSON: String, log: @escaping PluginLogHandler) throws {
@@ -71,7 +71,7 @@ public final class PluginInstance: @unchecked Sendable {  // the raw instance is
         let host = HostContext(name: name, logHandler: log)
         self.host = host
         var made: UnsafeMutableRawPointer?
-        let d = plugin.descriptor.pointee
+        let d = plugin.functions
         var json = configJSON
         let status = json.withUTF8 { utf8 in
             utf8.withMemoryRebound(to: CChar.self) { d.create!(plugin.descriptor, host.api, $0.baseAddress, $0.count, &made) }
@@ -150,6 +150,29 @@ public final class PluginInstance: @unchecked Sendable {  // the raw instance is
         let status = serialized { d.commit!(instance, UInt32(partition), offset) }
         guard status == SLUICE_OK || status == SLUICE_UNSUPPORTED else { throw failure(status, "commit") }
     }
+
+    // MARK: Reducer (ABI 1.1)
+
+    /// `out[i] = a[i] ⊕ b[i]` for `n` 8-byte values, by the plugin's `reduce_combine`.
+    public func reduceCombine(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer, _ out: UnsafeMutableRawPointer, _ n: Int) throws {
+        let status = serialized { d.reduce_combine!(instance, a, b, out, UInt64(n)) }
+        guard status == SLUICE_OK else { throw failure(status, "reduce_combine") }
+    }
+
+    /// Whether the plugin has `reduce_invert`.
+    public var hasReduceInvert: Bool { d.reduce_invert != nil }
+
+    /// `out[i] = a[i] ⊖ b[i]`, by the plugin's `reduce_invert`.
+    public func reduceInvert(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer, _ out: UnsafeMutableRawPointer, _ n: Int) throws {
+        guard let invert = d.reduce_invert else {
+            throw PluginCallError(status: SLUICE_UNSUPPORTED, message: "reducer '\(plugin.name)' has no reduce_invert")
+        }
+        let status = serialized { invert(instance, a, b, out, UInt64(n)) }
+        guard status == SLUICE_OK else { throw failure(status, "reduce_invert") }
+    }
+
+    /// The value type of the plugin's reducer: `SLUICE_REDUCE_INT64` or `SLUICE_REDUCE_DOUBLE`.
+    public var reduceValueType: UInt32 { d.reduce_value_type }
 
     // MARK: Sink
 

@@ -9,12 +9,15 @@ import Glibc
 /// The kind of a plugin.
 public enum PluginKind: String, Sendable, CaseIterable {
     case source, transform, sink
+    /// ABI 1.1: a reduce function for keyed operations.
+    case reducer
 
     init?(abi: UInt32) {
         switch abi {
         case SLUICE_KIND_SOURCE: self = .source
         case SLUICE_KIND_TRANSFORM: self = .transform
         case SLUICE_KIND_SINK: self = .sink
+        case SLUICE_KIND_REDUCER: self = .reducer
         default: return nil
         }
     }
@@ -23,7 +26,11 @@ public enum PluginKind: String, Sendable, CaseIterable {
 /// A plugin that passed every check: its descriptor stays valid for the life of the process (never unloaded).
 public final class LoadedPlugin: @unchecked Sendable {  // immutable; the descriptor is immutable by the ABI
     public let path: String
+    /// The plugin's own descriptor, as its entry point returned it (passed back to `create`).
     public let descriptor: UnsafePointer<sluice_plugin_v1>
+    /// The host's copy of the descriptor at this host's size: fields past the plugin's `struct_size` (an older
+    /// minor) are zero, so reading any field is safe. Read functions and fields here, never through `descriptor`.
+    public let functions: sluice_plugin_v1
     public let name: String
     public let version: String
     public let summary: String
@@ -47,7 +54,8 @@ public final class LoadedPlugin: @unchecked Sendable {  // immutable; the descri
         self.kind = kind
         self.buildInfo = buildInfo
         self.schema = schema
-        let d = descriptor.pointee
+        let d = PluginLoader.copy(descriptor)
+        functions = d
         version = d.version.map { String(cString: $0) } ?? "?"
         summary = d.description.map { String(cString: $0) } ?? ""
         abiVersion = d.abi_version
@@ -97,6 +105,18 @@ public enum PluginLoader {
         return try check(descriptor, path: absolute)
     }
 
+    /// The fields of `descriptor` that its `struct_size` covers, the rest zero.
+    static func copy(_ descriptor: UnsafePointer<sluice_plugin_v1>) -> sluice_plugin_v1 {
+        var copy = sluice_plugin_v1()
+        let size = min(Int(UnsafeRawPointer(descriptor).load(as: UInt32.self)), MemoryLayout<sluice_plugin_v1>.size)
+        withUnsafeMutableBytes(of: &copy) { $0.baseAddress!.copyMemory(from: descriptor, byteCount: size) }
+        return copy
+    }
+
+    /// The size of an ABI 1.1 descriptor: what a reducer plugin needs.
+    public static let reducerDescriptorSize =
+        MemoryLayout<sluice_plugin_v1>.offset(of: \sluice_plugin_v1.reduce_invert)! + MemoryLayout<UnsafeRawPointer>.size
+
     /// Checks a descriptor the way `load` does; for descriptors obtained in-process.
     public static func check(_ descriptor: UnsafePointer<sluice_plugin_v1>, path: String) throws(PluginLoadError)
         -> LoadedPlugin
@@ -120,7 +140,7 @@ public enum PluginLoader {
                 cause: "descriptor is \(structSize) bytes; ABI 1.0 needs at least \(minimumDescriptorSize)"
             )
         }
-        let d = descriptor.pointee
+        let d = copy(descriptor)
         guard let namePointer = d.name else {
             throw PluginLoadError(.invalidDescriptor, path: path, cause: "descriptor has no name")
         }
@@ -135,6 +155,22 @@ public enum PluginLoader {
         }
         guard let kind = PluginKind(abi: d.kind) else {
             throw PluginLoadError(.invalidDescriptor, path: path, cause: "plugin '\(name)' has unknown kind \(d.kind)")
+        }
+        if kind == .reducer {
+            guard structSize >= reducerDescriptorSize else {
+                throw PluginLoadError(
+                    .descriptorTooSmall,
+                    path: path,
+                    cause: "reducer plugin '\(name)' has a descriptor of \(structSize) bytes; reducers need ABI 1.1's \(reducerDescriptorSize)"
+                )
+            }
+            guard d.reduce_value_type == SLUICE_REDUCE_INT64 || d.reduce_value_type == SLUICE_REDUCE_DOUBLE else {
+                throw PluginLoadError(
+                    .invalidDescriptor,
+                    path: path,
+                    cause: "reducer plugin '\(name)' has unknown reduce_value_type \(d.reduce_value_type)"
+                )
+            }
         }
         let buildInfo = d.build_info.map { String(cString: $0) } ?? ""
         try checkBuildInfo(buildInfo, name: name, path: path)
@@ -203,6 +239,8 @@ public enum PluginLoader {
             if d.sink_begin == nil { return "sink_begin" }
             if d.sink_write == nil { return "sink_write" }
             if d.sink_commit == nil { return "sink_commit" }
+        case .reducer:
+            if d.reduce_combine == nil { return "reduce_combine" }
         }
         return nil
     }

@@ -1,4 +1,5 @@
 import Foundation
+import SluiceSDK
 import Testing
 
 /// The `sluice` commands as a user runs them.
@@ -15,7 +16,7 @@ struct CLITests {
         #expect(kinds["console"] == "sink")
         #expect(kinds["files"] == "sink")
         for row in rows.dropFirst() {
-            #expect(row[3] == "1.0")
+            #expect(row[3] == "\(SLUICE_ABI_MAJOR).\(SLUICE_ABI_MINOR)")
             #expect(row[4].hasPrefix("/") && row[4].hasSuffix(".so"))
         }
     }

@@ -64,4 +64,46 @@ struct FunctionPipelineTests {
         #expect(try lines("summed").sorted() == (try lines("counted")).sorted())
         #expect(try lines("summed").count > 50)
     }
+
+    @Test func aCReducerPluginRunsAnInverseWindow() throws {
+        let work = try Support.makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: work) }
+        let plugins = work.appendingPathComponent("plugins")
+        try FileManager.default.createDirectory(at: plugins, withIntermediateDirectories: true)
+        let gcc = try Support.run("/usr/bin/env", [
+            "gcc", "-std=c11", "-Wall", "-Wextra", "-Werror", "-O2", "-shared", "-fPIC", "-fvisibility=hidden",
+            "-I", Support.repoRoot.appendingPathComponent("SDK/CSluice/include").path,
+            "-o", plugins.appendingPathComponent("libcsum.so").path,
+            Support.repoRoot.appendingPathComponent("Tests/SluiceHostTests/Fixtures/c_sum_reducer.c").path,
+        ])
+        try #require(gcc.status == 0, "gcc: \(gcc.stderr)")
+        let data = Support.repoRoot.appendingPathComponent("examples/wordcount/data").path
+        try """
+            name: reducer
+            batch_interval: 200ms
+            sources:
+              lines: {plugin: file-watch, max_records_per_partition: 12, config: {directory: "\(data)", glob: "*.txt", start: earliest}}
+            stages:
+              pairs: {from: lines, plugin: split, config: {lowercase: true, output: pairs, separators: " \\t.,;:!?\\"()"}}
+              plugged: {from: pairs, op: reduceByKeyAndWindow, function: c-sum, inverse: true, window: 400ms}
+              words: {from: lines, plugin: split, config: {lowercase: true, separators: " \\t.,;:!?\\"()"}}
+              builtin: {from: words, op: countByValueAndWindow, window: 400ms}
+            sinks:
+              plugged: {from: plugged, plugin: files, config: {prefix: out/plugged, suffix: tsv, format: tsv}}
+              builtin: {from: builtin, plugin: files, config: {prefix: out/builtin, suffix: tsv, format: tsv}}
+            """.write(to: work.appendingPathComponent("pipeline.yaml"), atomically: true, encoding: .utf8)
+        try FileManager.default.createDirectory(at: work.appendingPathComponent("out"), withIntermediateDirectories: true)
+        let result = try Support.sluice(
+            ["run", "pipeline.yaml", "--until-idle", "--progress", "plain", "--plugin-dir", plugins.path],
+            directory: work,
+            timeout: 60
+        )
+        #expect(result.status == 0, "stderr:\n\(result.stderr)")
+        let out = work.appendingPathComponent("out")
+        let plugged = try WindowedPipelineTests.outputs(out, prefix: "plugged")
+        let builtin = try WindowedPipelineTests.outputs(out, prefix: "builtin")
+        #expect(plugged.count == 5)
+        #expect(plugged == builtin, "the C reducer's inverse window equals the built-in count")
+        #expect(plugged.first?.isEmpty == false)
+    }
 }

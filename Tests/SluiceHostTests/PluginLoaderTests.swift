@@ -1,5 +1,6 @@
 import Foundation
 import SluiceLoader
+import CSluice
 import SluiceSDK
 import Testing
 
@@ -7,7 +8,7 @@ import Testing
 @Suite(.serialized)
 struct PluginLoaderTests {
     /// Compiles a fixture C file into `directory/name.so` with gcc.
-    static func compile(_ fixture: String, into directory: URL, as name: String) throws -> String {
+    static func compile(_ fixture: String, into directory: URL, as name: String, flags: [String] = []) throws -> String {
         let output = directory.appendingPathComponent("\(name).so").path
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
@@ -15,7 +16,7 @@ struct PluginLoaderTests {
             "gcc", "-std=c11", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC", "-fvisibility=hidden",
             "-I", TestPaths.repoRoot.appendingPathComponent("SDK/CSluice/include").path,
             "-o", output, TestPaths.fixtures.appendingPathComponent(fixture).path,
-        ]
+        ] + flags
         try process.run()
         process.waitUntilExit()
         try #require(process.terminationStatus == 0, "gcc failed on \(fixture)")
@@ -65,7 +66,7 @@ struct PluginLoaderTests {
             ("old-toolchain", .toolchainMismatch, "built with swift-5.9"),
             ("old-sdk", .sdkMismatch, "Sluice SDK 9.0.0"),
             ("bad-schema", .invalidSchema, "configuration schema is not valid JSON"),
-            ("refuses-host", .refusedHost, "refused this host's ABI 1.0"),
+            ("refuses-host", .refusedHost, "refused this host's ABI \(SLUICE_ABI_MAJOR).\(SLUICE_ABI_MINOR)"),
             ("null-name", .invalidDescriptor, "descriptor has no name"),
             ("b-split", .duplicateName, "plugin name 'split' is already provided by \(paths["a-split"]!)"),
         ]

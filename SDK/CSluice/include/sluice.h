@@ -1,5 +1,5 @@
 /*
- * sluice.h — the Sluice plugin ABI, version 1.0.
+ * sluice.h — the Sluice plugin ABI, version 1.1.
  *
  * This header is the single source of truth for the boundary between the Sluice host and its plugins.
  * docs/abi.md is the normative prose; where the two disagree, fix one of them in the same commit.
@@ -26,9 +26,9 @@ extern "C" {
 /* ---- Versions ------------------------------------------------------------------------------------------------ */
 
 /* (major << 16) | minor. A host refuses a plugin whose major differs from its own. Minor versions only append. */
-#define SLUICE_ABI_VERSION 0x00010000u
+#define SLUICE_ABI_VERSION 0x00010001u
 #define SLUICE_ABI_MAJOR 1u
-#define SLUICE_ABI_MINOR 0u
+#define SLUICE_ABI_MINOR 1u
 
 /* The one symbol a plugin exports. Its type is sluice_entry_fn. */
 #define SLUICE_ENTRY_SYMBOL "sluice_plugin_entry_v1"
@@ -57,6 +57,12 @@ extern "C" {
 #define SLUICE_KIND_SOURCE 1u
 #define SLUICE_KIND_TRANSFORM 2u
 #define SLUICE_KIND_SINK 3u
+#define SLUICE_KIND_REDUCER 4u  /* ABI 1.1: a reduce function for keyed operations */
+
+/* ---- Reducer value types (ABI 1.1) ---------------------------------------------------------------------------- */
+
+#define SLUICE_REDUCE_INT64 1u   /* values are int64_t */
+#define SLUICE_REDUCE_DOUBLE 2u  /* values are IEEE-754 double */
 
 /* ---- Descriptor flags ---------------------------------------------------------------------------------------- */
 
@@ -184,6 +190,19 @@ struct sluice_plugin_v1 {
     int32_t (*sink_begin)(void *instance, const sluice_batch_info *info);
     int32_t (*sink_write)(void *instance, const sluice_batch *chunk);
     int32_t (*sink_commit)(void *instance, const sluice_batch_info *info);
+
+    /* ---- ABI 1.1 ---------------------------------------------------------------------------------------------- */
+
+    /* REDUCER: a reduce function that combines the values of many keys in one call, for reduce, reduceByKey, the
+     * windowed reductions and updateStateByKey. a, b and out point to n values of reduce_value_type (8 bytes each),
+     * borrowed for the call; out may equal a. The function MUST be associative and commutative: the host combines
+     * partial results in any grouping. reduce_invert takes b back out of a (out[i] = a[i] - b[i] for a sum), so
+     * windows can subtract what leaves them; NULL when there is none. Both may be called from several threads at
+     * once on one instance when SLUICE_FLAG_CONCURRENT is set, and return SLUICE_OK or SLUICE_ERR. */
+    uint32_t reduce_value_type; /* SLUICE_REDUCE_* */
+    uint32_t reserved1;
+    int32_t (*reduce_combine)(void *instance, const void *a, const void *b, void *out, uint64_t n);
+    int32_t (*reduce_invert)(void *instance, const void *a, const void *b, void *out, uint64_t n);
 
     /* Minor versions append fields here. */
 };

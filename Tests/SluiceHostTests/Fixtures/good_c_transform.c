@@ -44,8 +44,14 @@ static int32_t transform(void *instance, const sluice_batch *in, sluice_batch *o
 }
 
 static const sluice_plugin_v1 descriptor = {
+#ifdef SLUICE_TEST_AS_1_0
+    /* As a plugin built against the 1.0 header: a shorter descriptor, an older minor. */
+    .struct_size = offsetof(sluice_plugin_v1, reduce_value_type),
+    .abi_version = 0x00010000u,
+#else
     .struct_size = sizeof(sluice_plugin_v1),
     .abi_version = SLUICE_ABI_VERSION,
+#endif
     .kind = SLUICE_KIND_TRANSFORM,
     .flags = SLUICE_FLAG_CONCURRENT,
     .name = "c-identity",
