@@ -89,7 +89,8 @@ let package = Package(
         .target(
             name: "SluiceCLI",
             dependencies: [
-                "SluiceHost", "SluiceTesting", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "SluiceHost", "SluiceFunctions", "SluiceTesting",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/SluiceCLI",
             swiftSettings: strictSettings

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SluiceCore
+import SluiceFunctions
 import SluiceHost
 import SluiceLoader
 import SluiceSDK
@@ -8,7 +9,7 @@ import SluiceSDK
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Micro-benchmarks of the host (see docs/benchmarks.md).",
-        subcommands: [Boundary.self, Window.self, State.self]
+        subcommands: [Boundary.self, Window.self, State.self, Functions.self]
     )
 }
 
@@ -233,4 +234,67 @@ func residentBytes() -> Int {
     let fields = text.split(separator: " ")
     guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }
     return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+}
+
+extension Bench {
+    /// libffi: a library function per value and per batch, against the same arithmetic compiled into the host.
+    struct Functions: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Cost per value of a function-library map called through libffi, scalar and batch-shaped.",
+            discussion: """
+                Needs a manifest declaring `scale: double(double)` and `scale_batch: void(const double*, double*, \
+                int64)` (x * 1.8 + 32); Benchmarks/functions/run.sh builds one and runs this. Maps batches of \
+                values through (a) the arithmetic in Swift, (b) the scalar function (one ffi_call per value), (c) \
+                the batch function (one ffi_call per batch). Rounds alternate; medians in ns per value.
+                """
+        )
+
+        @Option(help: "The function library manifest.") var manifest: String
+        @Option(help: "Values per measurement.") var values = 4_000_000
+        @Option(name: .customLong("batch-size"), help: "Values per batch.") var batchSize = 4096
+        @Option(help: "Alternating rounds.") var rounds = 7
+
+        func run() throws {
+            let library: FunctionLibrary
+            do {
+                library = try FunctionLibrary(manifest: manifest)
+            } catch {
+                printError("sluice: \(error)")
+                throw ExitCode(1)
+            }
+            guard let scalar = library.functions["scale"], let batch = library.functions["scale_batch"] else {
+                printError("sluice: \(manifest) must declare 'scale' and 'scale_batch'")
+                throw ExitCode(1)
+            }
+            let input = (0..<batchSize).map { Double($0).bitPattern }
+            var output = [UInt64](repeating: 0, count: batchSize)
+            let batches = max(1, values / batchSize)
+            let stages: [(String, (UnsafePointer<UInt64>, UnsafeMutablePointer<UInt64>) -> Void)] = [
+                ("Swift, compiled in", { i, o in
+                    for k in 0..<batchSize { o[k] = (Double(bitPattern: i[k]) * 1.8 + 32.0).bitPattern }
+                }),
+                ("libffi, one call per value", { i, o in scalar.map(i, o, batchSize) }),
+                ("libffi, one call per batch", { i, o in batch.map(i, o, batchSize) }),
+            ]
+            var samples = [[Double]](repeating: [], count: stages.count)
+            for _ in 0..<rounds {
+                for (index, stage) in stages.enumerated() {
+                    let start = DispatchTime.now().uptimeNanoseconds
+                    input.withUnsafeBufferPointer { i in
+                        output.withUnsafeMutableBufferPointer { o in
+                            for _ in 0..<batches { stage.1(i.baseAddress!, o.baseAddress!) }
+                        }
+                    }
+                    samples[index].append(Double(DispatchTime.now().uptimeNanoseconds - start) / Double(batches * batchSize))
+                }
+            }
+            precondition(Double(bitPattern: output[10]) == 50.0, "the functions computed the wrong value")
+            let medians = samples.map { median($0) }
+            print("function library map: \(batches) batches x \(batchSize) values, \(rounds) alternating rounds, median ns/value")
+            for (index, stage) in stages.enumerated() {
+                print(stage.0.padding(toLength: 30, withPad: " ", startingAt: 0)
+                    + String(format: "%8.2f ns/value   %6.2fx Swift", medians[index], medians[index] / medians[0]))
+            }
+        }
+    }
 }
