@@ -22,6 +22,9 @@ public struct KeyedOperator: @unchecked Sendable, Hashable, CustomStringConverti
         case reduceByKeyAndWindow
         /// (key, state) for every key ever seen: state = f(state, the batch's values of the key).
         case updateStateByKey
+        /// (key, state) for the keys of the batch only, state as in updateStateByKey; a key idle for `timeout`
+        /// batches is removed.
+        case mapWithState
 
         /// What the operator groups by.
         enum Grouping { case value, key, nothing }
@@ -29,7 +32,7 @@ public struct KeyedOperator: @unchecked Sendable, Hashable, CustomStringConverti
         var grouping: Grouping {
             switch self {
             case .countByValue, .countByValueAndWindow: .value
-            case .reduceByKey, .reduceByKeyAndWindow, .updateStateByKey: .key
+            case .reduceByKey, .reduceByKeyAndWindow, .updateStateByKey, .mapWithState: .key
             case .count, .reduce, .countByWindow, .reduceByWindow: .nothing
             }
         }
@@ -45,7 +48,7 @@ public struct KeyedOperator: @unchecked Sendable, Hashable, CustomStringConverti
         /// Whether the operator takes a `function` (the others count).
         public var takesFunction: Bool {
             switch self {
-            case .reduceByKey, .reduce, .reduceByWindow, .reduceByKeyAndWindow, .updateStateByKey: true
+            case .reduceByKey, .reduce, .reduceByWindow, .reduceByKeyAndWindow, .updateStateByKey, .mapWithState: true
             default: false
             }
         }
@@ -66,6 +69,8 @@ public struct KeyedOperator: @unchecked Sendable, Hashable, CustomStringConverti
     public var dropZero: Bool
     /// A reducer from a function library or a plugin, instead of `function`.
     public var custom: (any CustomReducer)?
+    /// mapWithState: batches a key may go without records before its state is removed; 0 keeps it forever.
+    public var timeout: Int
 
     /// How values combine: `function`, or the custom reducer.
     public var reducer: Reducer { custom.map { Reducer(custom: $0) } ?? Reducer(function) }
@@ -79,7 +84,8 @@ public struct KeyedOperator: @unchecked Sendable, Hashable, CustomStringConverti
         slide: Int = 1,
         inverse: Bool = false,
         dropZero: Bool = false,
-        custom: (any CustomReducer)? = nil
+        custom: (any CustomReducer)? = nil,
+        timeout: Int = 0
     ) {
         self.kind = kind
         self.function = kind.takesFunction ? (function ?? .sum) : .count
@@ -88,6 +94,7 @@ public struct KeyedOperator: @unchecked Sendable, Hashable, CustomStringConverti
         self.inverse = kind.isWindowed && inverse
         self.dropZero = dropZero
         self.custom = kind.takesFunction ? custom : nil
+        self.timeout = kind == .mapWithState ? max(0, timeout) : 0
         precondition(self.window >= 1 && self.slide >= 1, "window and slide must be at least one batch")
         precondition(!self.inverse || reducer.hasInverse, "\(reducer.name) has no inverse")
     }
@@ -95,7 +102,8 @@ public struct KeyedOperator: @unchecked Sendable, Hashable, CustomStringConverti
     /// What defines the operator's state: a snapshot taken under one fingerprint is refused under another.
     /// (The number of partitions is not part of it: a snapshot is re-partitioned on restore.)
     public var fingerprint: String {
-        "\(kind.rawValue)(function=\(reducer.name),window=\(window),slide=\(slide),inverse=\(inverse))"
+        "\(kind.rawValue)(function=\(reducer.name),window=\(window),slide=\(slide),inverse=\(inverse)"
+            + (kind == .mapWithState ? ",timeout=\(timeout))" : ")")
     }
 
     public var description: String { fingerprint }

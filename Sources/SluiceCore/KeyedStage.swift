@@ -36,6 +36,35 @@ public final class KeyedStage: @unchecked Sendable {  // per-partition state, ea
             try running.fold(table, reducer)
             running.compactValueBytesIfWasteful()
             return running
+        case .mapWithState:
+            let running = state.running(expectedKeys: table.count)
+            try running.fold(table, reducer)
+            // Emit the batch's keys with their new state, then forget the keys idle for `timeout` batches.
+            let output = KeyTable<Accumulator>(expectedKeys: table.count)
+            let lastSeen = state.lastSeenTable(expectedKeys: table.count)
+            let seen = Accumulator(records: 1, int: Int64(bitPattern: id))
+            table.forEachIndex { i in
+                let key = table.key(at: i)
+                let hash = table.hash(at: i)
+                guard let entry = running.find(key, hash: hash) else { return }
+                let value = output.adopt(running.value(at: entry), from: running)
+                output.upsert(key, hash: hash, initial: { value }, update: { _ in })
+                lastSeen.upsert(key, hash: hash, initial: { seen }, update: { $0 = seen })
+            }
+            if op.timeout > 0 {
+                var idle: [Int] = []
+                lastSeen.forEachIndex { i in
+                    if id &- UInt64(bitPattern: lastSeen.value(at: i).int) >= UInt64(op.timeout) { idle.append(i) }
+                }
+                for i in idle {
+                    if let entry = running.find(lastSeen.key(at: i), hash: lastSeen.hash(at: i)) { running.remove(at: entry) }
+                    lastSeen.remove(at: i)
+                }
+                if running.needsCompaction { running.compact() }
+                if lastSeen.needsCompaction { lastSeen.compact() }
+            }
+            running.compactValueBytesIfWasteful()
+            return output
         case .countByWindow, .reduceByWindow, .countByValueAndWindow, .reduceByKeyAndWindow:
             state.ring.append(table)
             if op.inverse { try state.running(expectedKeys: table.count).fold(table, reducer) }
@@ -123,7 +152,7 @@ public final class KeyedStage: @unchecked Sendable {  // per-partition state, ea
 
     // MARK: Snapshots
 
-    static let snapshotMagic = Array("SLSTATE1".utf8)
+    static let snapshotMagic = Array("SLSTATE2".utf8)
 
     /// The whole state of the stage, in a versioned format: partitions are merged (keys are disjoint across them).
     public func snapshot() -> [UInt8] {
@@ -137,6 +166,9 @@ public final class KeyedStage: @unchecked Sendable {  // per-partition state, ea
         let hasRunning = states.contains { $0.runningTable != nil }
         out.u8(hasRunning ? 1 : 0)
         if hasRunning { out.tables(states.map { $0.running(expectedKeys: 0) }) }
+        let hasLastSeen = states.contains { $0.lastSeen != nil }
+        out.u8(hasLastSeen ? 1 : 0)
+        if hasLastSeen { out.tables(states.map { $0.lastSeenTable(expectedKeys: 0) }) }
         return out.data
     }
 
@@ -161,6 +193,10 @@ public final class KeyedStage: @unchecked Sendable {  // per-partition state, ea
             let tables = try input.table(partitions: partitions)
             for p in 0..<partitions { fresh[p].runningTable = tables[p] }
         }
+        if try input.u8() == 1 {
+            let tables = try input.table(partitions: partitions)
+            for p in 0..<partitions { fresh[p].lastSeen = tables[p] }
+        }
         guard input.atEnd else { throw SnapshotError("\(input.remaining) unexpected bytes after the state") }
         states = fresh
         lastBatchID = last == 0 ? nil : last - 1
@@ -171,8 +207,17 @@ public final class KeyedStage: @unchecked Sendable {  // per-partition state, ea
 final class PartitionState {
     /// Windows: the aggregates of the last `window` batches, oldest first.
     var ring: [KeyTable<Accumulator>] = []
-    /// An inverse window's running aggregate, or updateStateByKey's state.
+    /// An inverse window's running aggregate, or updateStateByKey's and mapWithState's state.
     var runningTable: KeyTable<Accumulator>?
+    /// mapWithState: the id of the last batch that had records of each key (in `int`).
+    var lastSeen: KeyTable<Accumulator>?
+
+    func lastSeenTable(expectedKeys: Int) -> KeyTable<Accumulator> {
+        if let lastSeen { return lastSeen }
+        let table = KeyTable<Accumulator>(expectedKeys: max(16, expectedKeys))
+        lastSeen = table
+        return table
+    }
 
     func running(expectedKeys: Int) -> KeyTable<Accumulator> {
         if let runningTable { return runningTable }

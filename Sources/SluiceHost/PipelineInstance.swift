@@ -68,7 +68,8 @@ public final class PipelineInstance: @unchecked Sendable {  // immutable after i
                         slide: operation.slide,
                         inverse: operation.inverse,
                         dropZero: operation.dropZero,
-                        custom: reducer
+                        custom: reducer,
+                        timeout: operation.timeout
                     )
                 }
                 graph.add(stage.name, .keyed(KeyedStage(operation, partitions: partitions ?? parallelism), inputs: inputs))

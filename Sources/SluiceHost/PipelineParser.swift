@@ -23,7 +23,9 @@ public struct PipelineParser {
 
     static let topKeys = ["name", "batch_interval", "sources", "stages", "sinks"]
     static let sourceKeys = ["plugin", "max_records_per_partition", "config"]
-    static let stageKeys = ["from", "plugin", "op", "config", "partitions", "function", "window", "slide", "inverse", "drop_zero"]
+    static let stageKeys = [
+        "from", "plugin", "op", "config", "partitions", "function", "window", "slide", "inverse", "drop_zero", "timeout",
+    ]
     /// The operations that collect records: window, union, repartition, groupByKey, the joins, cogroup.
     static let collectingOperations = ["window", "union", "repartition"] + GroupStage.Kind.allCases.map(\.rawValue)
     /// The operations that call a library function per value (through libffi).
@@ -31,7 +33,7 @@ public struct PipelineParser {
     /// Every built-in operation's name.
     static let operations = KeyedOperator.Kind.allCases.map(\.rawValue) + collectingOperations + functionOperations
     /// The keys only some built-in operations take.
-    static let operatorKeys = ["partitions", "function", "window", "slide", "inverse", "drop_zero"]
+    static let operatorKeys = ["partitions", "function", "window", "slide", "inverse", "drop_zero", "timeout"]
     /// The batch interval, once parsed (windows must be multiples of it); nil when it is missing or invalid.
     private var interval: Int?
     static let sinkKeys = ["from", "plugin", "config"]
@@ -388,8 +390,17 @@ public struct PipelineParser {
         }
         var dropZero = false
         if let field = fields["drop_zero"] { dropZero = boolean(field.value, path + ".drop_zero") ?? false }
+        var timeout = 0
+        if kind != .mapWithState {
+            refuse("timeout", "applies only to mapWithState")
+        } else if let field = fields["timeout"] {
+            timeout = batches(field.value, path + ".timeout") ?? { ok = false; return 0 }()
+        }
         guard ok else { return nil }
-        let op = KeyedOperator(kind, function: function, window: windowBatches, slide: slideBatches, inverse: inverse, dropZero: dropZero)
+        let op = KeyedOperator(
+            kind, function: function, window: windowBatches, slide: slideBatches, inverse: inverse, dropZero: dropZero,
+            timeout: timeout
+        )
         return (op, partitions, reference)
     }
 

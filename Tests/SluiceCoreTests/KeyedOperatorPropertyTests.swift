@@ -82,8 +82,34 @@ struct KeyedOperatorPropertyTests {
         }
     }
 
+    /// mapWithState, simulated key by key: a key's state holds its values since it was (re)created; it is emitted
+    /// in the batches that have its records, and forgotten after `timeout` batches without any.
+    static func expectedMapWithState(_ op: KeyedOperator, _ batches: [[Rec]], _ n: Int) -> [String] {
+        var values: [String: [Int64]] = [:]
+        var lastSeen: [String: Int] = [:]
+        var emitted: [String] = []
+        for m in 0...n {
+            for record in batches[m] {
+                values[record.key, default: []].append(record.value)
+                lastSeen[record.key] = m
+            }
+            if m == n {
+                emitted = Set(batches[m].map(\.key)).map { "(\($0),\(reduce(values[$0]!, op.function)))" }
+                    .filter { !(op.dropZero && Double($0.split(separator: ",").last!.dropLast()) == 0) }
+            }
+            if op.timeout > 0 {
+                for (key, last) in lastSeen where m - last >= op.timeout {
+                    values[key] = nil
+                    lastSeen[key] = nil
+                }
+            }
+        }
+        return emitted.sorted()
+    }
+
     /// What `op` must emit for batch `n`, sorted; recomputed from the raw records.
     static func expected(_ op: KeyedOperator, _ batches: [[Rec]], _ n: Int) -> [String] {
+        if op.kind == .mapWithState { return expectedMapWithState(op, batches, n) }
         if op.kind.isWindowed && (n + 1) % op.slide != 0 { return [] }
         let covered: ArraySlice<[Rec]>
         switch op.kind {
@@ -104,7 +130,7 @@ struct KeyedOperatorPropertyTests {
         case .countByValue, .countByValueAndWindow:
             let groups = Dictionary(grouping: records, by: { String($0.value) })
             return groups.map { ($0.key, String($0.value.count)) }.filter { !isZero($0.1) }.map { "(\($0.0),\($0.1))" }.sorted()
-        case .reduceByKey, .reduceByKeyAndWindow, .updateStateByKey:
+        case .reduceByKey, .reduceByKeyAndWindow, .updateStateByKey, .mapWithState:
             let groups = Dictionary(grouping: records, by: \.key)
             return groups.map { ($0.key, reduce($0.value.map(\.value), op.function)) }.filter { !isZero($0.1) }
                 .map { "(\($0.0),\($0.1))" }.sorted()
@@ -139,6 +165,33 @@ struct KeyedOperatorPropertyTests {
                 for n in batches.indices {
                     #expect(got[n] == Self.expected(op, batches, n), "\(op), partitions \(partitions), batch \(n) of \(batches)")
                 }
+            }
+        }
+    }
+
+    @Test func mapWithStateEmitsTouchedKeysAndForgetsIdleOnes() async {
+        await propertyCheck(
+            count: 80,
+            input: Self.streams,
+            Gen.element(of: ReduceFunction.allCases).map { $0 ?? .sum },
+            Gen.int(in: 0...3),
+            Gen.int(in: 1...3),
+            Gen.bool
+        ) { batches, function, timeout, partitions, cut in
+            let op = KeyedOperator(.mapWithState, function: function, timeout: timeout)
+            let got = try #require(try? Self.run(KeyedStage(op, partitions: partitions), batches, 0..<batches.count))
+            for n in batches.indices {
+                #expect(got[n] == Self.expected(op, batches, n), "\(op), batch \(n) of \(batches)")
+            }
+            // And through a snapshot taken half way.
+            if cut {
+                let split = batches.count / 2
+                let before = KeyedStage(op, partitions: partitions)
+                let first = try #require(try? Self.run(before, batches, 0..<split))
+                let after = KeyedStage(op, partitions: 1 + partitions % 3)
+                #expect(throws: Never.self) { try after.restore(before.snapshot()) }
+                let second = try #require(try? Self.run(after, batches, split..<batches.count))
+                #expect(first + second == got)
             }
         }
     }
