@@ -51,6 +51,7 @@ let package = Package(
         .library(name: "SluiceTesting", targets: ["SluiceTesting"]),
         .library(name: "SluiceCore", targets: ["SluiceCore"]),
         .library(name: "SluiceHost", targets: ["SluiceHost"]),
+        .library(name: "Sluice", targets: ["Sluice"]),
     ] + firstPartyPlugins.map(\.1),
     dependencies: [argumentParser, yams, propertyBased],
     targets: [
@@ -95,6 +96,19 @@ let package = Package(
             path: "Sources/SluiceCLI",
             swiftSettings: strictSettings
         ),
+        // The typed Swift API: StreamingContext and DStream, building the same graph as the pipeline file.
+        .target(
+            name: "Sluice",
+            dependencies: ["SluiceCore", "SluiceHost", "SluiceLoader", "SluiceSDK"],
+            path: "Sources/Sluice",
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "swift-wordcount",
+            dependencies: ["Sluice"],
+            path: "examples/swift-api",
+            swiftSettings: strictSettings
+        ),
         .systemLibrary(name: "CFFI", path: "Sources/CFFI", pkgConfig: "libffi", providers: [.apt(["libffi-dev"])]),
         .target(
             name: "SluiceFunctions",
@@ -123,6 +137,12 @@ let package = Package(
             dependencies: ["SluiceHost", "SluiceLoader", "SluiceSDK", "SluiceTesting"],
             path: "Tests/SluiceHostTests",
             exclude: ["Fixtures"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "SluiceAPITests",
+            dependencies: ["Sluice"],
+            path: "Tests/SluiceAPITests",
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -1,0 +1,336 @@
+import Foundation
+import SluiceCore
+import SluiceHost
+import SluiceLoader
+import SluiceSDK
+import Synchronization
+
+/// A stream of `Element`s, cut into batches: Spark's `DStream`. Operations return new streams and add to the
+/// context's operator graph; nothing runs until `StreamingContext.run`.
+///
+/// Closures passed to `map`, `flatMap`, `filter` and `reduceByKey` run on several threads at once, so they must
+/// not share mutable state. A record that does not read as `Element` (text where a number is expected) is dropped
+/// and counted in the run summary.
+public struct DStream<Element: StreamValue>: Sendable {
+    public let context: StreamingContext
+    /// The node of the operator graph that produces this stream.
+    public let node: Int
+
+    init(context: StreamingContext, node: Int) {
+        self.context = context
+        self.node = node
+    }
+
+    private func derived<T>(_ prefix: String, _ node: StreamGraph.Node) -> DStream<T> {
+        DStream<T>(context: context, node: context.add(prefix, node))
+    }
+
+    // MARK: Narrow operations
+
+    /// Each element transformed by `f`.
+    public func map<T: StreamValue>(_ f: @escaping @Sendable (Element) -> T) -> DStream<T> {
+        derived("map", .transform(ClosureTransform<Element, T> { [f($0)] }, input: node))
+    }
+
+    /// Each element replaced by the elements `f` returns.
+    public func flatMap<T: StreamValue>(_ f: @escaping @Sendable (Element) -> [T]) -> DStream<T> {
+        derived("flatMap", .transform(ClosureTransform<Element, T>(f), input: node))
+    }
+
+    /// The elements for which `isIncluded` is true.
+    public func filter(_ isIncluded: @escaping @Sendable (Element) -> Bool) -> DStream<Element> {
+        derived("filter", .transform(ClosureTransform<Element, Element> { isIncluded($0) ? [$0] : [] }, input: node))
+    }
+
+    /// Every batch handed to a transform plugin, whole (Spark's `transform`).
+    public func transform(plugin name: String, config: String = "{}") throws -> DStream<String> {
+        derived("transform", .transform(try context.instance(name, kind: .transform, config: config), input: node))
+    }
+
+    /// This stream and `others` as one.
+    public func union(_ others: DStream<Element>...) -> DStream<Element> {
+        derived("union", .union(inputs: [node] + others.map(\.node)))
+    }
+
+    /// The elements spread evenly over `partitions` tasks.
+    public func repartition(_ partitions: Int) -> DStream<Element> {
+        derived("repartition", .collecting(RepartitionStage(partitions: partitions), inputs: [node]))
+    }
+
+    /// Every `slide`, the elements of the last `length` (both multiples of the batch interval).
+    public func window(_ length: Duration, slide: Duration? = nil) -> DStream<Element> {
+        let (w, s) = windowBatches(length, slide)
+        return derived("window", .collecting(WindowStage(window: w, slide: s), inputs: [node]))
+    }
+
+    func windowBatches(_ length: Duration, _ slide: Duration?) -> (Int, Int) {
+        (context.batches(length, "window"), context.batches(slide ?? context.batchInterval, "slide"))
+    }
+
+    private func keyed<T>(_ op: KeyedOperator, partitions: Int? = nil) -> DStream<T> {
+        derived(op.kind.rawValue, .keyed(KeyedStage(op, partitions: partitions ?? context.parallelism), inputs: [node]))
+    }
+
+    // MARK: Aggregations
+
+    /// One element per batch: the number of elements.
+    public func count() -> DStream<Int64> { keyed(KeyedOperator(.count)) }
+
+    /// For each distinct element, (element, count).
+    public func countByValue(partitions: Int? = nil) -> DStream<Pair<Int64>> {
+        keyed(KeyedOperator(.countByValue), partitions: partitions)
+    }
+
+    /// One element per slide: the number of elements in the window.
+    public func countByWindow(_ length: Duration, slide: Duration? = nil, inverse: Bool = true) -> DStream<Int64> {
+        let (w, s) = windowBatches(length, slide)
+        return keyed(KeyedOperator(.countByWindow, window: w, slide: s, inverse: inverse))
+    }
+
+    /// (element, count) over the window, per slide.
+    public func countByValueAndWindow(_ length: Duration, slide: Duration? = nil, inverse: Bool = true, partitions: Int? = nil)
+        -> DStream<Pair<Int64>>
+    {
+        let (w, s) = windowBatches(length, slide)
+        return keyed(KeyedOperator(.countByValueAndWindow, window: w, slide: s, inverse: inverse), partitions: partitions)
+    }
+
+    /// One element per batch: the elements combined with `function` (`sum`, `min`, `max`, `first`, `last`).
+    public func reduce(_ function: ReduceFunction) -> DStream<Element> {
+        keyed(KeyedOperator(.reduce, function: Self.sameType(function)))
+    }
+
+    /// One element per slide: the window's elements combined with `function`.
+    public func reduceByWindow(_ function: ReduceFunction, _ length: Duration, slide: Duration? = nil, inverse: Bool = false)
+        -> DStream<Element>
+    {
+        let (w, s) = windowBatches(length, slide)
+        return keyed(KeyedOperator(.reduceByWindow, function: Self.sameType(function), window: w, slide: s, inverse: inverse))
+    }
+
+    /// The functions whose result has the type of their input (`count` and `mean` have their own operations).
+    static func sameType(_ function: ReduceFunction) -> ReduceFunction {
+        precondition(![.count, .mean].contains(function), "use count()/countByValue() for counts; \(function) changes the type")
+        return function
+    }
+
+    // MARK: Output
+
+    /// Calls `body` with each batch's elements, in order, after the batch is processed (Spark's `foreachRDD`).
+    public func foreachBatch(_ body: @escaping @Sendable (BatchInfo, [Element]) -> Void) {
+        context.addSink("foreach", ClosureSink<Element>(body), input: node)
+    }
+
+    /// Prints the first `limit` elements of each batch under a header with the batch time (Spark's `print()`).
+    public func print(_ limit: Int = 10) {
+        foreachBatch { info, elements in
+            var text = "-------------------------------------------\nTime: \(info.timeMilliseconds) ms\n"
+            text += "-------------------------------------------\n"
+            for element in elements.prefix(limit) { text += "\(element)\n" }
+            if elements.count > limit { text += "...\n" }
+            FileHandle.standardOutput.write(Data((text + "\n").utf8))
+        }
+    }
+
+    /// Writes each batch to a sink plugin.
+    public func to(plugin name: String, config: String = "{}") throws {
+        context.addSink("sink", try context.instance(name, kind: .sink, config: config), input: node)
+    }
+}
+
+// MARK: - Pair operations
+
+extension DStream {
+    private func pairs<V, T>(_ op: KeyedOperator, partitions: Int?, _: V.Type) -> DStream<T> where Element == Pair<V> {
+        DStream<T>(context: context, node: context.add(op.kind.rawValue, .keyed(KeyedStage(op, partitions: partitions ?? context.parallelism), inputs: [node])))
+    }
+
+    private func grouped(_ kind: GroupStage.Kind, _ inputs: [Int], partitions: Int?) -> DStream<Pair<String>> {
+        DStream<Pair<String>>(
+            context: context,
+            node: context.add(kind.rawValue, .collecting(GroupStage(kind, partitions: partitions ?? context.parallelism), inputs: inputs))
+        )
+    }
+
+    /// For each key of the batch, its values combined with `function` (`sum`, `min`, `max`, `first`, `last`).
+    public func reduceByKey<V>(_ function: ReduceFunction, partitions: Int? = nil) -> DStream<Pair<V>> where Element == Pair<V> {
+        pairs(KeyedOperator(.reduceByKey, function: Self.sameType(function)), partitions: partitions, V.self)
+    }
+
+    /// For each key of the batch, its values combined with `f`, which must be associative and commutative.
+    public func reduceByKey<V: ClosureReducible>(partitions: Int? = nil, _ f: @escaping @Sendable (V, V) -> V) -> DStream<Pair<V>>
+    where Element == Pair<V> {
+        pairs(KeyedOperator(.reduceByKey, custom: ClosureReducer(f)), partitions: partitions, V.self)
+    }
+
+    /// For each key, its values over the window combined with `f`; with `inverse`, what leaves the window is
+    /// taken out with it instead of recomputing the window.
+    public func reduceByKeyAndWindow<V: ClosureReducible>(
+        _ f: @escaping @Sendable (V, V) -> V,
+        inverse: (@Sendable (V, V) -> V)? = nil,
+        _ length: Duration,
+        slide: Duration? = nil,
+        partitions: Int? = nil
+    ) -> DStream<Pair<V>> where Element == Pair<V> {
+        let (w, s) = windowBatches(length, slide)
+        let op = KeyedOperator(.reduceByKeyAndWindow, window: w, slide: s, inverse: inverse != nil, custom: ClosureReducer(f, inverse: inverse))
+        return pairs(op, partitions: partitions, V.self)
+    }
+
+    /// For each key, its values over the window combined with a built-in function.
+    public func reduceByKeyAndWindow<V>(
+        _ function: ReduceFunction,
+        _ length: Duration,
+        slide: Duration? = nil,
+        inverse: Bool = false,
+        partitions: Int? = nil
+    ) -> DStream<Pair<V>> where Element == Pair<V> {
+        let (w, s) = windowBatches(length, slide)
+        let op = KeyedOperator(.reduceByKeyAndWindow, function: Self.sameType(function), window: w, slide: s, inverse: inverse)
+        return pairs(op, partitions: partitions, V.self)
+    }
+
+    /// A state per key across batches, folded with `function`; emits every key's state every batch.
+    public func updateStateByKey<V>(_ function: ReduceFunction, partitions: Int? = nil) -> DStream<Pair<V>> where Element == Pair<V> {
+        pairs(KeyedOperator(.updateStateByKey, function: Self.sameType(function)), partitions: partitions, V.self)
+    }
+
+    /// A state per key, folded with `function`; emits the keys of each batch with their new state, and forgets a
+    /// key after `timeout` without records.
+    public func mapWithState<V>(_ function: ReduceFunction, timeout: Duration? = nil, partitions: Int? = nil) -> DStream<Pair<V>>
+    where Element == Pair<V> {
+        let batches = timeout.map { context.batches($0, "timeout") } ?? 0
+        return pairs(KeyedOperator(.mapWithState, function: Self.sameType(function), timeout: batches), partitions: partitions, V.self)
+    }
+
+    /// For each key, `[v1,v2,...]`.
+    public func groupByKey<V>(partitions: Int? = nil) -> DStream<Pair<String>> where Element == Pair<V> {
+        grouped(.groupByKey, [node], partitions: partitions)
+    }
+
+    /// For each key in both streams, every `(v,w)`.
+    public func join<V, W>(_ other: DStream<Pair<W>>, partitions: Int? = nil) -> DStream<Pair<String>> where Element == Pair<V> {
+        grouped(.join, [node, other.node], partitions: partitions)
+    }
+
+    /// Every left record: `(v,Some(w))` for each matching `w`, or `(v,None)`.
+    public func leftOuterJoin<V, W>(_ other: DStream<Pair<W>>, partitions: Int? = nil) -> DStream<Pair<String>> where Element == Pair<V> {
+        grouped(.leftOuterJoin, [node, other.node], partitions: partitions)
+    }
+
+    /// Every right record: `(Some(v),w)` for each matching `v`, or `(None,w)`.
+    public func rightOuterJoin<V, W>(_ other: DStream<Pair<W>>, partitions: Int? = nil) -> DStream<Pair<String>> where Element == Pair<V> {
+        grouped(.rightOuterJoin, [node, other.node], partitions: partitions)
+    }
+
+    /// Every key of either stream, with `Some`/`None` for a missing side.
+    public func fullOuterJoin<V, W>(_ other: DStream<Pair<W>>, partitions: Int? = nil) -> DStream<Pair<String>> where Element == Pair<V> {
+        grouped(.fullOuterJoin, [node, other.node], partitions: partitions)
+    }
+
+    /// For each key of either stream, `([v...],[w...])`.
+    public func cogroup<V, W>(_ other: DStream<Pair<W>>, partitions: Int? = nil) -> DStream<Pair<String>> where Element == Pair<V> {
+        grouped(.cogroup, [node, other.node], partitions: partitions)
+    }
+}
+
+// MARK: - Closures in the engine
+
+/// A narrow stage running a Swift closure over each element.
+final class ClosureTransform<In: StreamValue, Out: StreamValue>: BatchTransform, DiscardReporting {
+    let body: @Sendable (In) -> [Out]
+    private let discards = Mutex<(count: Int, reason: String?)>((0, nil))
+
+    init(_ body: @escaping @Sendable (In) -> [Out]) { self.body = body }
+
+    func transform(_ input: OwnedBatch) throws -> OwnedBatch {
+        let view = input.view
+        var builder = BatchBuilder(valueType: Out.valueType, keyed: Out.keyed, expectedCount: view.count)
+        var dropped = 0
+        var first: String?
+        for i in 0..<view.count {
+            guard let element = In.read(view, at: i) else {
+                dropped += 1
+                if first == nil { first = "record '\(view.displayString(at: i))' is not a \(In.self)" }
+                continue
+            }
+            for output in body(element) { output.append(to: &builder, key: nil) }
+        }
+        if dropped > 0 {
+            discards.withLock { state in
+                state.count += dropped
+                if state.reason == nil { state.reason = first }
+            }
+        }
+        return OwnedBatch(builder)
+    }
+
+    func takeDiscarded() -> (count: Int, reason: String?) {
+        discards.withLock { state in
+            defer { state = (0, nil) }
+            return state
+        }
+    }
+}
+
+/// A sink that decodes each batch and hands it to a closure at commit.
+final class ClosureSink<Element: StreamValue>: BatchSink, @unchecked Sendable {  // used from the scheduling thread
+    let body: @Sendable (BatchInfo, [Element]) -> Void
+    private var pending: [Element] = []
+
+    init(_ body: @escaping @Sendable (BatchInfo, [Element]) -> Void) { self.body = body }
+
+    func begin(_ info: BatchInfo) throws { pending = [] }
+    func write(_ chunk: OwnedBatch) throws {
+        let view = chunk.view
+        for i in 0..<view.count { if let element = Element.read(view, at: i) { pending.append(element) } }
+    }
+    func commit(_ info: BatchInfo) throws {
+        body(info, pending)
+        pending = []
+    }
+}
+
+/// The value types a Swift closure can reduce (stored in 8-byte slots).
+public protocol ClosureReducible: StreamValue {
+    static var reducerType: ReducerValueType { get }
+    init(slot: UInt64)
+    var slot: UInt64 { get }
+}
+
+extension Int64: ClosureReducible {
+    public static var reducerType: ReducerValueType { .int64 }
+    public init(slot: UInt64) { self = Int64(bitPattern: slot) }
+    public var slot: UInt64 { UInt64(bitPattern: self) }
+}
+
+extension Double: ClosureReducible {
+    public static var reducerType: ReducerValueType { .double }
+    public init(slot: UInt64) { self = Double(bitPattern: slot) }
+    public var slot: UInt64 { bitPattern }
+}
+
+/// A Swift closure as a keyed operation's reducer.
+final class ClosureReducer<V: ClosureReducible>: CustomReducer {
+    let f: @Sendable (V, V) -> V
+    let inverse: (@Sendable (V, V) -> V)?
+    let name: String
+    var valueType: ReducerValueType { V.reducerType }
+    var hasInverse: Bool { inverse != nil }
+
+    init(_ f: @escaping @Sendable (V, V) -> V, inverse: (@Sendable (V, V) -> V)? = nil) {
+        self.f = f
+        self.inverse = inverse
+        // Closures have no identity to compare: each reducer is its own function in fingerprints.
+        name = "swift-closure-\(UInt(bitPattern: ObjectIdentifier(V.self).hashValue))-\(inverse == nil ? "plain" : "inverse")"
+    }
+
+    func combine(_ a: UnsafePointer<UInt64>, _ b: UnsafePointer<UInt64>, _ out: UnsafeMutablePointer<UInt64>, _ n: Int) {
+        for i in 0..<n { out[i] = f(V(slot: a[i]), V(slot: b[i])).slot }
+    }
+
+    func invert(_ a: UnsafePointer<UInt64>, _ b: UnsafePointer<UInt64>, _ out: UnsafeMutablePointer<UInt64>, _ n: Int) throws {
+        guard let inverse else { throw ReducerError("this reduceByKeyAndWindow has no inverse function") }
+        for i in 0..<n { out[i] = inverse(V(slot: a[i]), V(slot: b[i])).slot }
+    }
+}
