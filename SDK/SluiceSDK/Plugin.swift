@@ -181,3 +181,40 @@ public protocol SinkPlugin: Plugin {
     func write(_ chunk: BatchView) throws
     func commit(_ batch: BatchInfo) throws
 }
+
+/// The value types a reducer plugin may combine.
+public protocol ReducerValue: BitwiseCopyable, Sendable {
+    /// `SLUICE_REDUCE_INT64` or `SLUICE_REDUCE_DOUBLE`.
+    static var abiType: UInt32 { get }
+}
+
+extension Int64: ReducerValue {
+    public static var abiType: UInt32 { SLUICE_REDUCE_INT64 }
+}
+
+extension Double: ReducerValue {
+    public static var abiType: UInt32 { SLUICE_REDUCE_DOUBLE }
+}
+
+/// A reducer (ABI 1.1): the function of `reduceByKey`, the windowed reductions and `updateStateByKey`, combining the
+/// values of many keys in one call. Pipelines use it as `function: NAME`.
+///
+/// Implementation requirements: `combine` must be associative and commutative (the host combines partial results
+/// in any grouping); `invert`, when `hasInverse` is true, must undo `combine`, so windows can subtract what leaves
+/// them. `out` may be the same memory as `a`.
+public protocol ReducerPlugin: Plugin {
+    associatedtype Value: ReducerValue
+    /// `out[i] = a[i] ⊕ b[i]`.
+    func combine(_ a: UnsafeBufferPointer<Value>, _ b: UnsafeBufferPointer<Value>, into out: UnsafeMutableBufferPointer<Value>) throws
+    /// Whether `invert` is implemented.
+    static var hasInverse: Bool { get }
+    /// `out[i] = a[i] ⊖ b[i]`: takes `b` back out of `a`.
+    func invert(_ a: UnsafeBufferPointer<Value>, _ b: UnsafeBufferPointer<Value>, into out: UnsafeMutableBufferPointer<Value>) throws
+}
+
+extension ReducerPlugin {
+    public static var hasInverse: Bool { false }
+    public func invert(_ a: UnsafeBufferPointer<Value>, _ b: UnsafeBufferPointer<Value>, into out: UnsafeMutableBufferPointer<Value>) throws {
+        throw PluginError("\(Self.info.name) has no inverse")
+    }
+}

@@ -45,6 +45,15 @@ public enum PluginExport {
         }
     }
 
+    /// The descriptor of a reducer plugin (ABI 1.1), or nil when the host's ABI major differs from the SDK's.
+    public static func descriptor<T: ReducerPlugin>(for type: T.Type, hostABI: UInt32) -> UnsafePointer<sluice_plugin_v1>? {
+        descriptor(T.self, kind: SLUICE_KIND_REDUCER, hostABI: hostABI, reducer: (T.Value.abiType, T.hasInverse)) { host, json in
+            let context = PluginContext(host: host)
+            let plugin = try T(configuration: try decodeConfiguration(T.self, json), context: context)
+            return InstanceBox(reducer: ReducerCalls(plugin))
+        }
+    }
+
     static func decodeConfiguration<T: Plugin>(_ type: T.Type, _ json: [UInt8]) throws -> T.Configuration {
         try ConfigurationDecoder.decode(T.Configuration.self, from: json, options: T.info.options)
     }
@@ -56,21 +65,25 @@ public enum PluginExport {
         _ type: T.Type,
         kind: UInt32,
         hostABI: UInt32,
+        reducer: (valueType: UInt32, hasInverse: Bool)? = nil,
         make: @escaping (UnsafePointer<sluice_host_api>?, [UInt8]) throws -> InstanceBox
     ) -> UnsafePointer<sluice_plugin_v1>? {
         guard hostABI >> 16 == SLUICE_ABI_VERSION >> 16 else { return nil }
         let address: UInt = descriptors.withLock { table in
             if let existing = table[ObjectIdentifier(type)] { return existing }
-            let made = UInt(bitPattern: makeDescriptor(info: T.info, kind: kind, factory: PluginFactory(make: make)))
+            let made = UInt(bitPattern: makeDescriptor(info: T.info, kind: kind, reducer: reducer, factory: PluginFactory(make: make)))
             table[ObjectIdentifier(type)] = made
             return made
         }
         return UnsafePointer(bitPattern: address)
     }
 
-    private static func makeDescriptor(info: PluginInfo, kind: UInt32, factory: PluginFactory)
-        -> UnsafeMutablePointer<sluice_plugin_v1>
-    {
+    private static func makeDescriptor(
+        info: PluginInfo,
+        kind: UInt32,
+        reducer: (valueType: UInt32, hasInverse: Bool)?,
+        factory: PluginFactory
+    ) -> UnsafeMutablePointer<sluice_plugin_v1> {
         var d = sluice_plugin_v1()
         d.struct_size = UInt32(MemoryLayout<sluice_plugin_v1>.size)
         d.abi_version = SLUICE_ABI_VERSION
@@ -93,6 +106,10 @@ public enum PluginExport {
             d.available = sourceAvailable
             d.read = sourceRead
             d.commit = sourceCommit
+        case SLUICE_KIND_REDUCER:
+            d.reduce_value_type = reducer?.valueType ?? SLUICE_REDUCE_INT64
+            d.reduce_combine = reducerCombine
+            d.reduce_invert = reducer?.hasInverse == true ? reducerInvert : nil
         default:
             d.sink_begin = sinkBegin
             d.sink_write = sinkWrite
@@ -115,14 +132,21 @@ final class InstanceBox {
     let transform: (any TransformPlugin)?
     let source: (any SourcePlugin)?
     let sink: (any SinkPlugin)?
+    let reducer: ReducerCalls?
     /// The last error message as a C string; guarded by the mutex because a concurrent plugin may fail on
     /// several threads at once.
     private let lastError = Mutex<UInt>(0)
 
-    init(transform: (any TransformPlugin)? = nil, source: (any SourcePlugin)? = nil, sink: (any SinkPlugin)? = nil) {
+    init(
+        transform: (any TransformPlugin)? = nil,
+        source: (any SourcePlugin)? = nil,
+        sink: (any SinkPlugin)? = nil,
+        reducer: ReducerCalls? = nil
+    ) {
         self.transform = transform
         self.source = source
         self.sink = sink
+        self.reducer = reducer
     }
 
     /// An instance that failed to be created: it only carries the error.
@@ -329,4 +353,65 @@ private func sinkCommit(_ instance: UnsafeMutableRawPointer?, _ info: UnsafePoin
         guard let plugin = box.sink, let info else { return SLUICE_UNSUPPORTED }
         return sinkResult(box) { try plugin.commit(batchInfo(info)) }
     }
+}
+
+// MARK: - Reducer thunks (ABI 1.1)
+
+/// A reducer plugin's functions with its value type erased to 8-byte slots.
+final class ReducerCalls {
+    let combine: (UnsafeRawPointer, UnsafeRawPointer, UnsafeMutableRawPointer, Int) throws -> Void
+    let invert: (UnsafeRawPointer, UnsafeRawPointer, UnsafeMutableRawPointer, Int) throws -> Void
+
+    init<T: ReducerPlugin>(_ plugin: T) {
+        func typed(_ body: @escaping (UnsafeBufferPointer<T.Value>, UnsafeBufferPointer<T.Value>, UnsafeMutableBufferPointer<T.Value>) throws -> Void)
+            -> (UnsafeRawPointer, UnsafeRawPointer, UnsafeMutableRawPointer, Int) throws -> Void
+        {
+            { a, b, out, n in
+                try body(
+                    UnsafeBufferPointer(start: a.assumingMemoryBound(to: T.Value.self), count: n),
+                    UnsafeBufferPointer(start: b.assumingMemoryBound(to: T.Value.self), count: n),
+                    UnsafeMutableBufferPointer(start: out.assumingMemoryBound(to: T.Value.self), count: n)
+                )
+            }
+        }
+        combine = typed { try plugin.combine($0, $1, into: $2) }
+        invert = typed { try plugin.invert($0, $1, into: $2) }
+    }
+}
+
+private func reducerCall(
+    _ instance: UnsafeMutableRawPointer?,
+    _ a: UnsafeRawPointer?,
+    _ b: UnsafeRawPointer?,
+    _ out: UnsafeMutableRawPointer?,
+    _ n: UInt64,
+    _ pick: (ReducerCalls) -> (UnsafeRawPointer, UnsafeRawPointer, UnsafeMutableRawPointer, Int) throws -> Void
+) -> Int32 {
+    withInstance(instance) { box in
+        guard let calls = box.reducer else { return SLUICE_ERR }
+        guard n > 0 else { return SLUICE_OK }
+        guard let a, let b, let out else {
+            box.setError(PluginError("reducer called with a NULL buffer"))
+            return SLUICE_ERR
+        }
+        do {
+            try pick(calls)(a, b, out, Int(n))
+            return SLUICE_OK
+        } catch {
+            box.setError(error)
+            return SLUICE_ERR
+        }
+    }
+}
+
+private func reducerCombine(
+    _ instance: UnsafeMutableRawPointer?, _ a: UnsafeRawPointer?, _ b: UnsafeRawPointer?, _ out: UnsafeMutableRawPointer?, _ n: UInt64
+) -> Int32 {
+    reducerCall(instance, a, b, out, n) { $0.combine }
+}
+
+private func reducerInvert(
+    _ instance: UnsafeMutableRawPointer?, _ a: UnsafeRawPointer?, _ b: UnsafeRawPointer?, _ out: UnsafeMutableRawPointer?, _ n: UInt64
+) -> Int32 {
+    reducerCall(instance, a, b, out, n) { $0.invert }
 }

@@ -118,4 +118,32 @@ struct PluginExportTests {
         let returnedAfter = ticker.returned.load(ordering: .sequentiallyConsistent)
         #expect(returnedAfter, "the plugin's thread was still running after destroy returned")
     }
+
+    @Test func reducerPluginsCombineThroughTheCThunks() throws {
+        let sumDescriptor = try #require(PluginExport.descriptor(for: SumReducer.self, hostABI: SLUICE_ABI_VERSION))
+        let sum = try PluginLoader.check(sumDescriptor, path: "in-process:test-sum")
+        #expect(sum.kind == .reducer)
+        #expect(sum.functions.reduce_value_type == SLUICE_REDUCE_INT64)
+        let sums = try PluginInstance(plugin: sum, name: "sum", configJSON: "{}", log: { _, _, _ in })
+        #expect(sums.hasReduceInvert)
+        let a: [Int64] = [1, 2, 3]
+        let b: [Int64] = [10, 20, -30]
+        var out = [Int64](repeating: 0, count: 3)
+        try sums.reduceCombine(a, b, &out, 3)
+        #expect(out == [11, 22, -27])
+        var back = [Int64](repeating: 0, count: 3)
+        try sums.reduceInvert(out, b, &back, 3)
+        #expect(back == a)
+
+        let maxDescriptor = try #require(PluginExport.descriptor(for: MaxReducer.self, hostABI: SLUICE_ABI_VERSION))
+        let maximum = try PluginLoader.check(maxDescriptor, path: "in-process:test-max")
+        #expect(maximum.functions.reduce_value_type == SLUICE_REDUCE_DOUBLE)
+        #expect(maximum.functions.reduce_invert == nil)
+        let maxes = try PluginInstance(plugin: maximum, name: "max", configJSON: "{}", log: { _, _, _ in })
+        var highest = [Double](repeating: 0, count: 2)
+        try maxes.reduceCombine([1.5, -2], [0.5, 7], &highest, 2)
+        #expect(highest == [1.5, 7])
+        let error = #expect(throws: PluginCallError.self) { try maxes.reduceCombine([Double.nan], [1], &highest, 1) }
+        #expect(error?.message == "NaN at 0")
+    }
 }

@@ -122,3 +122,28 @@ final class TickingSource: SourcePlugin {
     func available(partition: Int) throws -> Range<UInt64> { 0..<0 }
     func read(partition: Int, offsets: Range<UInt64>, into output: inout BatchBuilder) throws {}
 }
+
+/// A Swift reducer plugin with an inverse: integer sum.
+final class SumReducer: ReducerPlugin {
+    static let info = PluginInfo(name: "test-sum", version: "1.0.0", description: "Sums integers", options: [], concurrent: true)
+    static let hasInverse = true
+    init(configuration: EmptyConfiguration, context: PluginContext) throws {}
+    func combine(_ a: UnsafeBufferPointer<Int64>, _ b: UnsafeBufferPointer<Int64>, into out: UnsafeMutableBufferPointer<Int64>) throws {
+        for i in 0..<out.count { out[i] = a[i] &+ b[i] }
+    }
+    func invert(_ a: UnsafeBufferPointer<Int64>, _ b: UnsafeBufferPointer<Int64>, into out: UnsafeMutableBufferPointer<Int64>) throws {
+        for i in 0..<out.count { out[i] = a[i] &- b[i] }
+    }
+}
+
+/// A Swift reducer plugin without an inverse, over doubles, that fails on NaN.
+final class MaxReducer: ReducerPlugin {
+    static let info = PluginInfo(name: "test-max", version: "1.0.0", description: "Maximum of doubles", options: [])
+    init(configuration: EmptyConfiguration, context: PluginContext) throws {}
+    func combine(_ a: UnsafeBufferPointer<Double>, _ b: UnsafeBufferPointer<Double>, into out: UnsafeMutableBufferPointer<Double>) throws {
+        for i in 0..<out.count {
+            if a[i].isNaN || b[i].isNaN { throw PluginError("NaN at \(i)") }
+            out[i] = max(a[i], b[i])
+        }
+    }
+}
