@@ -141,7 +141,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SluiceAPITests",
-            dependencies: ["Sluice"],
+            dependencies: ["Sluice", .product(name: "PropertyBased", package: "swift-property-based")],
             path: "Tests/SluiceAPITests",
             swiftSettings: strictSettings
         ),

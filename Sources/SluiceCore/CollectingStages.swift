@@ -53,6 +53,42 @@ public final class WindowStage: CollectingStage, @unchecked Sendable {  // the r
         guard (id + 1) % UInt64(slide) == 0 else { return [] }
         return ring.flatMap { $0 }
     }
+
+    /// What defines the window's state.
+    public var fingerprint: String { "window(window=\(window),slide=\(slide))" }
+
+    static let snapshotMagic = Array("SLWINDOW".utf8)
+
+    /// The records of every batch in the window, in a versioned format tagged with the fingerprint.
+    public func snapshot() -> [UInt8] {
+        var out = SnapshotWriter()
+        out.bytes(Self.snapshotMagic)
+        out.string(fingerprint)
+        out.u32(UInt32(ring.count))
+        for batches in ring {
+            out.u32(UInt32(batches.count))
+            for batch in batches { out.records(batch.view) }
+        }
+        return out.data
+    }
+
+    /// Replaces the window's batches with a snapshot taken by a window of the same fingerprint.
+    public func restore(_ snapshot: [UInt8]) throws(SnapshotError) {
+        var input = SnapshotReader(snapshot)
+        guard try input.bytes(Self.snapshotMagic.count) == Self.snapshotMagic else {
+            throw SnapshotError("not a Sluice window snapshot (bad magic)")
+        }
+        let found = try input.string()
+        guard found == fingerprint else { throw SnapshotError("the snapshot is of \(found), this stage is \(fingerprint)") }
+        var restored: [[OwnedBatch]] = []
+        for _ in 0..<Int(try input.u32()) {
+            var batches: [OwnedBatch] = []
+            for _ in 0..<Int(try input.u32()) { batches.append(try input.records()) }
+            restored.append(batches)
+        }
+        guard input.atEnd else { throw SnapshotError("\(input.remaining) unexpected bytes after the window") }
+        ring = restored
+    }
 }
 
 // MARK: - repartition

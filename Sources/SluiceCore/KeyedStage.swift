@@ -270,6 +270,61 @@ struct SnapshotWriter {
     }
 }
 
+extension SnapshotWriter {
+    /// A batch's records: value type, whether keyed / timestamped, then each record.
+    mutating func records(_ view: BatchView) {
+        u8(UInt8(view.valueType.rawValue))
+        u8(view.hasKeys ? 1 : 0)
+        u8(view.hasTimestamps ? 1 : 0)
+        u32(UInt32(view.count))
+        for i in 0..<view.count {
+            if view.hasKeys {
+                if let key = view.key(at: i) {
+                    u8(1)
+                    u32(UInt32(key.count))
+                    bytes(key)
+                } else {
+                    u8(0)
+                }
+            }
+            switch view.valueType {
+            case .int64: u64(UInt64(bitPattern: view.int64Value(at: i)))
+            case .bytes:
+                let value = view.value(at: i)
+                u32(UInt32(value.count))
+                bytes(value)
+            }
+            if view.hasTimestamps { u64(UInt64(bitPattern: view.timestamp(at: i) ?? 0)) }
+        }
+    }
+}
+
+extension SnapshotReader {
+    mutating func records() throws(SnapshotError) -> OwnedBatch {
+        guard let valueType = ValueType(rawValue: UInt32(try u8())) else { throw SnapshotError("unknown value type in a snapshot") }
+        let keyed = try u8() == 1
+        let timestamped = try u8() == 1
+        let count = Int(try u32())
+        var builder = BatchBuilder(valueType: valueType, keyed: keyed, timestamps: timestamped, expectedCount: count)
+        for _ in 0..<count {
+            var key: [UInt8]?
+            if keyed, try u8() == 1 { key = try bytes(Int(try u32())) }
+            switch valueType {
+            case .int64:
+                let value = Int64(bitPattern: try u64())
+                if let key { key.withUnsafeBytes { builder.append(key: $0, value: value) } } else { builder.append(value) }
+            case .bytes:
+                let value = try bytes(Int(try u32()))
+                value.withUnsafeBytes { v in
+                    if let key { key.withUnsafeBytes { builder.append(key: $0, value: v) } } else { builder.append(v) }
+                }
+            }
+            if timestamped { builder.setLastTimestamp(Int64(bitPattern: try u64())) }
+        }
+        return OwnedBatch(builder)
+    }
+}
+
 struct SnapshotReader {
     private let data: [UInt8]
     private var position = 0

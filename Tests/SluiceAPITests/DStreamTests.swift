@@ -1,4 +1,5 @@
 import Foundation
+import PropertyBased
 import Sluice
 import Synchronization
 import Testing
@@ -103,5 +104,27 @@ struct DStreamTests {
         #expect(summary.records == 35)
         #expect((counted.all.first?.first ?? 0) > 300)
         #expect(throws: StreamingError.self) { _ = try context.source(plugin: "file-wach") }
+    }
+
+    @Test func narrowOperationsAgreeWithSwiftArrays() async {
+        // Lines of small numbers; the closures run in the engine's tasks, on batches cut at random places.
+        let lines = Gen.int(in: 0...99).array(of: 0...4).map { $0.map(String.init).joined(separator: " ") }.array(of: 0...6).array(of: 1...6)
+        await propertyCheck(count: 60, input: lines, Gen.int(in: 2...7)) { batches, divisor in
+            let context = StreamingContext(batchInterval: .milliseconds(1), parallelism: 2)
+            let numbers = context.source(Lines(batches)).flatMap { $0.split(separator: " ").compactMap { Int64($0) } }
+            let kept = Collected<Int64>()
+            let squared = Collected<Int64>()
+            let sums = Collected<Int64>()
+            numbers.filter { $0 % Int64(divisor) == 0 }.foreachBatch(kept.record)
+            numbers.map { $0 * $0 }.foreachBatch(squared.record)
+            numbers.reduce(.sum).foreachBatch(sums.record)
+            _ = try? context.run(batches: batches.count)
+            for (n, batch) in batches.enumerated() {
+                let expected = batch.flatMap { $0.split(separator: " ").compactMap { Int64($0) } }
+                #expect(kept.all[n] == expected.filter { $0 % Int64(divisor) == 0 })
+                #expect(squared.all[n] == expected.map { $0 * $0 })
+                #expect(sums.all[n] == (expected.isEmpty ? [] : [expected.reduce(0, +)]))
+            }
+        }
     }
 }

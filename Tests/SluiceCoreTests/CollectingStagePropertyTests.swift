@@ -14,6 +14,7 @@ struct CollectingStagePropertyTests {
     static func run(
         _ streams: [[[Rec]]],
         parallelism: Int = 2,
+        range: Range<Int>? = nil,
         _ make: (inout StreamGraph, [Int]) -> Int
     ) throws -> [[String]] {
         let sources = streams.map(StreamSource.init)
@@ -23,15 +24,21 @@ struct CollectingStagePropertyTests {
         let sink = CollectingSink()
         graph.addSink(.init(name: "out", sink: sink, input: output))
         let executor = BatchExecutor(graph: graph, parallelism: parallelism, taskSize: 3)
-        var positions: [PartitionKey: UInt64] = [:]
         let count = streams.map(\.count).min() ?? 0
-        for n in 0..<count {
+        let range = range ?? 0..<count
+        var positions: [PartitionKey: UInt64] = [:]
+        if range.lowerBound > 0 {
+            for (index, source) in sources.enumerated() {
+                positions[PartitionKey(source: inputs[index], partition: 0)] = UInt64(source.ends[range.lowerBound - 1])
+            }
+        }
+        for n in range {
             for source in sources { source.released.store(n, ordering: .relaxed) }
             let plan = try executor.plan(positions: positions)
             _ = try executor.run(plan, info: BatchInfo(id: UInt64(n), timeMilliseconds: Int64(n)))
             positions.merge(plan.endPositions) { $1 }
         }
-        return (0..<count).map { (sink.batches[UInt64($0)] ?? []).sorted() }
+        return range.map { (sink.batches[UInt64($0)] ?? []).sorted() }
     }
 
     static func reference(_ kind: GroupStage.Kind, _ left: [Rec], _ right: [Rec]) -> [String] {
@@ -85,6 +92,27 @@ struct CollectingStagePropertyTests {
                 #expect(got[n] == expected, "window \(window) slide \(slide) batch \(n)")
             }
         }
+    }
+
+    @Test func windowSnapshotRestoreContinueEqualsNeverStopping() async {
+        await propertyCheck(count: 60, input: KeyedOperatorPropertyTests.streams, Gen.int(in: 0...12), Gen.int(in: 1...4), Gen.int(in: 1...3)) {
+            batches, cut, window, slide in
+            let split = min(cut, batches.count)
+            let whole = try #require(try? Self.run([batches]) { graph, inputs in
+                graph.add("op", .collecting(WindowStage(window: window, slide: slide), inputs: inputs))
+            })
+            let before = WindowStage(window: window, slide: slide)
+            let first = try #require(try? Self.run([batches], range: 0..<split) { graph, inputs in
+                graph.add("op", .collecting(before, inputs: inputs))
+            })
+            let after = WindowStage(window: window, slide: slide)
+            #expect(throws: Never.self) { try after.restore(before.snapshot()) }
+            let second = try #require(try? Self.run([batches], range: split..<batches.count) { graph, inputs in
+                graph.add("op", .collecting(after, inputs: inputs))
+            })
+            #expect(first + second == whole, "window \(window) slide \(slide), cut after \(split)")
+        }
+        #expect(throws: SnapshotError.self) { try WindowStage(window: 2, slide: 1).restore(WindowStage(window: 3, slide: 1).snapshot()) }
     }
 
     @Test func repartitionKeepsEveryRecordAndBalancesThem() async {
