@@ -50,7 +50,8 @@ final class KeyedPartials {
         }
         let function = op.function
         for i in 0..<batch.count {
-            let value = ParsedValue.of(batch, at: i)
+            // Counting needs no value: skip parsing it.
+            let value = function == .count ? ParsedValue.int(0) : ParsedValue.of(batch, at: i)
             guard let lifted = table.lift(value, function) else {
                 discard("value '\(batch.valueString(at: i))' is not a number (\(function.rawValue) needs numbers)")
                 continue

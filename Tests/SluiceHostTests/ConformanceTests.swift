@@ -30,7 +30,7 @@ struct ConformanceTests {
     @Test func theCheckerCatchesARefusedFile() throws {
         let directory = try TestPaths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let path = try PluginLoaderTests.compile("abi_major.c", into: directory, as: "abi")
+        let path = try PluginLoaderTests.compile("refused.c", into: directory, as: "abi", flags: ["-DABI=0x00020000u"])
         let report = PluginConformance.check(path: path)
         #expect(!report.passed)
         #expect(report.failures.first?.detail.contains("ABI 2.0") == true)

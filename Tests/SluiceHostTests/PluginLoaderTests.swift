@@ -28,12 +28,18 @@ struct PluginLoaderTests {
         let directory = try TestPaths.temporaryDirectory()
         var paths: [String: String] = [:]
         paths["good"] = try compile("good_c_transform.c", into: directory, as: "good")
-        for (fixture, name) in [
-            ("no_entry.c", "no-entry"), ("abi_major.c", "abi-major"), ("too_small.c", "too-small"),
-            ("toolchain_mismatch.c", "old-toolchain"), ("sdk_mismatch.c", "old-sdk"), ("bad_schema.c", "bad-schema"),
-            ("refuses_host.c", "refuses-host"), ("null_name.c", "null-name"),
+        paths["no-entry"] = try compile("no_entry.c", into: directory, as: "no-entry")
+        // refused.c, built once per refusal with the one thing that is wrong.
+        for (name, flags) in [
+            ("abi-major", [#"-DNAME="future-plugin""#, "-DABI=0x00020000u"]),
+            ("too-small", [#"-DNAME="tiny-plugin""#, "-DSTRUCT_SIZE=16"]),
+            ("old-toolchain", [#"-DNAME="old-swift""#, #"-DBUILD_INFO="toolchain=swift-5.9;sdk=0.1.0""#]),
+            ("old-sdk", [#"-DNAME="future-sdk""#, #"-DBUILD_INFO="toolchain=c;sdk=9.0.0""#]),
+            ("bad-schema", [#"-DNAME="bad-schema""#, #"-DSCHEMA="{not json""#]),
+            ("refuses-host", [#"-DNAME="refuser""#, "-DREFUSE_HOST"]),
+            ("null-name", ["-DNO_NAME"]),
         ] {
-            paths[name] = try compile(fixture, into: directory, as: name)
+            paths[name] = try compile("refused.c", into: directory, as: name, flags: flags)
         }
         let broken = directory.appendingPathComponent("broken.so").path
         try FileManager.default.copyItem(atPath: TestPaths.fixtures.appendingPathComponent("not_a_plugin.txt").path, toPath: broken)
