@@ -35,10 +35,19 @@ public struct PluginContext: @unchecked Sendable {  // the host API struct is im
     /// The name of this source, stage or sink in the pipeline.
     public let instanceName: String
 
+    /// A directory of this instance's own that survives restarts, when the pipeline runs with checkpoints (ABI
+    /// 1.1): where a source keeps what it needs to replay exactly. Nil without checkpoints, or on an older host.
+    public let stateDirectory: String?
+
     /// A context for tests and in-process harnesses: messages go to `logHandler`.
-    public init(instanceName: String, logHandler: (@Sendable (LogLevel, String) -> Void)? = nil) {
+    public init(
+        instanceName: String,
+        stateDirectory: String? = nil,
+        logHandler: (@Sendable (LogLevel, String) -> Void)? = nil
+    ) {
         self.host = nil
         self.instanceName = instanceName
+        self.stateDirectory = stateDirectory
         self.testLog = logHandler
     }
 
@@ -48,6 +57,13 @@ public struct PluginContext: @unchecked Sendable {  // the host API struct is im
             instanceName = String(cString: name)
         } else {
             instanceName = ""
+        }
+        // A 1.0 host's struct ends before state_directory: read it only when struct_size covers it.
+        let end = MemoryLayout<sluice_host_api>.offset(of: \sluice_host_api.state_directory)! + MemoryLayout<UnsafeRawPointer>.size
+        if let host, Int(host.pointee.struct_size) >= end, let directory = host.pointee.state_directory {
+            stateDirectory = String(cString: directory)
+        } else {
+            stateDirectory = nil
         }
         testLog = nil
     }

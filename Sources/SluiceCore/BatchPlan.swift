@@ -14,9 +14,15 @@ public struct BatchPlan: Sendable, Equatable {
     public struct Range: Sendable, Equatable {
         public var key: PartitionKey
         public var offsets: Swift.Range<UInt64>
+        public init(key: PartitionKey, offsets: Swift.Range<UInt64>) {
+            self.key = key
+            self.offsets = offsets
+        }
     }
 
     public var ranges: [Range]
+
+    public init(ranges: [Range]) { self.ranges = ranges }
 
     /// The number of records the plan reads.
     public var recordCount: Int { ranges.reduce(0) { $0 + $1.offsets.count } }

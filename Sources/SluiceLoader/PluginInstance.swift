@@ -27,15 +27,19 @@ final class HostContext {
     let name: String
     let api: UnsafeMutablePointer<sluice_host_api>
 
-    init(name: String, logHandler: @escaping PluginLogHandler) {
+    let stateDirectory: UnsafeMutablePointer<CChar>?
+
+    init(name: String, stateDirectory: String? = nil, logHandler: @escaping PluginLogHandler) {
         self.name = name
         self.logHandler = logHandler
         instanceName = strdup(name)
+        self.stateDirectory = stateDirectory.map { strdup($0) }
         api = .allocate(capacity: 1)
         var host = sluice_host_api()
         host.struct_size = UInt32(MemoryLayout<sluice_host_api>.size)
         host.abi_version = SLUICE_ABI_VERSION
         host.instance_name = UnsafePointer(instanceName)
+        host.state_directory = self.stateDirectory.map { UnsafePointer($0) }
         host.log = { context, level, message, length in
             guard let context else { return }
             let host = Unmanaged<HostContext>.fromOpaque(context).takeUnretainedValue()
@@ -49,6 +53,7 @@ final class HostContext {
     deinit {
         api.deallocate()
         free(instanceName)
+        free(stateDirectory)
     }
 }
 
@@ -65,10 +70,17 @@ public final class PluginInstance: @unchecked Sendable {  // the raw instance is
     private var d: sluice_plugin_v1 { plugin.functions }
 
     /// Creates an instance with a JSON configuration. Throws the plugin's own explanation when it refuses.
-    public init(plugin: LoadedPlugin, name: String, configJSON: String, log: @escaping PluginLogHandler) throws {
+    /// - Parameter stateDirectory: the instance's own directory that survives restarts (checkpointed pipelines).
+    public init(
+        plugin: LoadedPlugin,
+        name: String,
+        configJSON: String,
+        stateDirectory: String? = nil,
+        log: @escaping PluginLogHandler
+    ) throws {
         self.plugin = plugin
         self.name = name
-        let host = HostContext(name: name, logHandler: log)
+        let host = HostContext(name: name, stateDirectory: stateDirectory, logHandler: log)
         self.host = host
         var made: UnsafeMutableRawPointer?
         let d = plugin.functions

@@ -138,6 +138,10 @@ typedef struct sluice_host_api {
      * Thread-safe. */
     void (*log)(void *host_ctx, int32_t level, const char *msg, size_t len);
     const char *instance_name; /* the name of this source, stage or sink in the pipeline; NUL-terminated */
+    /* ABI 1.1. A directory that is this instance's alone and survives restarts of the pipeline (inside its
+     * checkpoint directory), for what a source must keep to replay exactly (a write-ahead log, the files it has
+     * indexed). NULL when the pipeline runs without checkpoints. Check struct_size before reading. */
+    const char *state_directory;
 } sluice_host_api;
 
 /* ---- The plugin descriptor ----------------------------------------------------------------------------------- */
