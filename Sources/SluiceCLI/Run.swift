@@ -12,6 +12,11 @@ struct Run: ParsableCommand {
 
             Ctrl-C (SIGINT) or SIGTERM lets the batch in flight finish, closes the sinks and exits 0; a second \
             Ctrl-C exits at once. Exit status: 0 stopped normally, 1 a batch failed, 2 the pipeline file is invalid.
+
+            With a checkpoint directory (the pipeline file's 'checkpoint' or --checkpoint-dir), every batch's \
+            source positions and operator state are committed after the sinks commit, and a run resumes after \
+            the last committed batch, replaying the one that was in flight. --batches N then stops once batch \
+            N-1 is committed, counting across restarts.
             """
     )
 
@@ -39,6 +44,21 @@ struct Run: ParsableCommand {
     @Option(name: .customLong("log-level"), help: "The least severe plugin log level shown.")
     var logLevel: LogLevelOption = .info
 
+    @Option(
+        name: .customLong("checkpoint-dir"),
+        help: "Keep checkpoints here (overrides the pipeline file's 'checkpoint'): resume where the last run stopped."
+    )
+    var checkpointDirectory: String?
+
+    @Flag(name: .customLong("no-checkpoint"), help: "Run without checkpoints even if the pipeline file names a directory.")
+    var noCheckpoint = false
+
+    @Flag(
+        name: .customLong("reset-state"),
+        help: "Drop saved operator state that no longer matches its stage's definition (source positions are kept)."
+    )
+    var resetState = false
+
     @OptionGroup var plugins: PluginOptions
 
     func validate() throws {
@@ -56,6 +76,7 @@ struct Run: ParsableCommand {
         options.progress = progress
         options.shutdownTimeoutSeconds = shutdownTimeout
         if let parallelism { options.parallelism = parallelism }
+        options.resetState = resetState
 
         // A sink writing to a closed pipe gets EPIPE (and reports it) instead of killing the process.
         signal(SIGPIPE, SIG_IGN)
@@ -67,14 +88,23 @@ struct Run: ParsableCommand {
             let name = ["trace", "debug", "info", "warning", "error"][Int(min(max(level, 0), 4))]
             reporter.message("[\(name)] \(instance): \(message)\n")
         }
+        var checkpoints: CheckpointStore?
+        if !noCheckpoint, let directory = checkpointDirectory ?? resolved.spec.checkpointDirectory {
+            do {
+                checkpoints = try CheckpointStore(directory: directory)
+            } catch {
+                printError("sluice: error: \(error)")
+                throw ExitCode(1)
+            }
+        }
         let pipeline: PipelineInstance
         do {
-            pipeline = try PipelineInstance(resolved, parallelism: options.parallelism, log: log)
+            pipeline = try PipelineInstance(resolved, parallelism: options.parallelism, checkpoints: checkpoints, log: log)
         } catch {
             for problem in error.errors { printError(problem.description) }
             throw ExitCode(2)
         }
-        let runner = PipelineRunner(pipeline: pipeline, options: options, progress: reporter)
+        let runner = PipelineRunner(pipeline: pipeline, options: options, progress: reporter, checkpoints: checkpoints)
         runner.installSignalHandlers()
         let end = runner.run()
         pipeline.close()

@@ -20,6 +20,9 @@ public final class KeyedStage: @unchecked Sendable {  // per-partition state, ea
         states = (0..<self.partitions).map { _ in PartitionState() }
     }
 
+    /// Whether the operator keeps state across batches (and so is checkpointed).
+    public var isStateful: Bool { op.kind.isWindowed || op.kind == .updateStateByKey || op.kind == .mapWithState }
+
     /// Whether batch `id` ends a slide, so that the operator emits.
     func emits(batch id: UInt64) -> Bool { (id + 1) % UInt64(op.slide) == 0 }
 

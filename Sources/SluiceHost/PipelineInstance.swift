@@ -16,18 +16,26 @@ public final class PipelineInstance: @unchecked Sendable {  // immutable after i
 
     /// Creates every plugin instance (sources, then stages, then sinks). A plugin that refuses its configuration
     /// is reported at the location of its `config` block.
-    public init(_ resolved: ResolvedPipeline, parallelism: Int, log: @escaping PluginLogHandler) throws(PipelineErrors) {
+    /// - Parameter checkpoints: when given, each source gets its own directory in it (ABI 1.1 `state_directory`)
+    ///   for what it keeps to replay exactly.
+    public init(
+        _ resolved: ResolvedPipeline,
+        parallelism: Int,
+        checkpoints: CheckpointStore? = nil,
+        log: @escaping PluginLogHandler
+    ) throws(PipelineErrors) {
         self.resolved = resolved
         var graph = StreamGraph()
         var instances: [PluginInstance] = []
         let spec = resolved.spec
 
-        func make(_ component: ResolvedPipeline.Component) throws(PipelineErrors) -> PluginInstance {
+        func make(_ component: ResolvedPipeline.Component, stateDirectory: String? = nil) throws(PipelineErrors) -> PluginInstance {
             do {
                 let instance = try PluginInstance(
                     plugin: component.plugin,
                     name: component.name,
                     configJSON: component.configJSON,
+                    stateDirectory: stateDirectory,
                     log: log
                 )
                 instances.append(instance)
@@ -47,7 +55,18 @@ public final class PipelineInstance: @unchecked Sendable {  // immutable after i
         }
 
         for (source, component) in zip(spec.sources, resolved.sources) {
-            let instance = try make(component)
+            var directory: String?
+            if let checkpoints {
+                do {
+                    directory = try checkpoints.sourceDirectory(source.name)
+                } catch {
+                    throw PipelineErrors(errors: [
+                        PipelineError(file: spec.file, line: source.location.line, column: source.location.column,
+                                      keyPath: source.location.keyPath, message: "cannot create the source's checkpoint directory: \(error)")
+                    ])
+                }
+            }
+            let instance = try make(component, stateDirectory: directory)
             graph.add(source.name, .source(instance, maxRecordsPerPartition: source.maxRecordsPerPartition))
         }
         for (stage, component) in resolved.stages {

@@ -21,7 +21,7 @@ public struct PipelineParser {
     public let file: String
     private var errors: [PipelineError] = []
 
-    static let topKeys = ["name", "batch_interval", "sources", "stages", "sinks"]
+    static let topKeys = ["name", "batch_interval", "checkpoint", "sources", "stages", "sinks"]
     static let sourceKeys = ["plugin", "max_records_per_partition", "config"]
     static let stageKeys = [
         "from", "plugin", "op", "config", "partitions", "function", "window", "slide", "inverse", "drop_zero", "timeout",
@@ -112,6 +112,12 @@ public struct PipelineParser {
             fail(root, "", "missing required key 'batch_interval' (for example: batch_interval: 1s)")
         }
 
+        var checkpoint: String?
+        if let node = fields["checkpoint"], let path = string(node.value, "checkpoint") {
+            let base = URL(fileURLWithPath: file).deletingLastPathComponent()
+            checkpoint = path.hasPrefix("/") ? path : base.appendingPathComponent(path).standardizedFileURL.path
+        }
+
         var sources: [PipelineSpec.Source] = []
         if let node = fields["sources"] {
             for (key, value) in namedMapping(node.value, "sources", required: true) {
@@ -142,6 +148,7 @@ public struct PipelineParser {
             file: file,
             name: name,
             batchIntervalMilliseconds: interval ?? 1000,
+            checkpointDirectory: checkpoint,
             sources: sources,
             stages: stages,
             sinks: sinks

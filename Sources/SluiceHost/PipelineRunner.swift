@@ -20,6 +20,10 @@ public struct RunOptions: Sendable {
     public var shutdownTimeoutSeconds: Double = 30
     /// Tasks run at once; the number of cores by default.
     public var parallelism = ProcessInfo.processInfo.activeProcessorCount
+    /// Drop saved operator state that no longer matches its stage (positions are kept).
+    public var resetState = false
+    /// The longest wait between attempts to write a checkpoint that failed.
+    public var checkpointRetryMaxMilliseconds = 5_000
 
     public init() {}
 }
@@ -40,6 +44,7 @@ public enum RunEnd: Sendable, Equatable {
 public final class PipelineRunner: @unchecked Sendable {  // `stop` is atomic; the rest is used by the run thread only
     private let pipeline: PipelineInstance
     private let executor: BatchExecutor
+    private let checkpoints: CheckpointStore?
     private let options: RunOptions
     public let progress: ProgressReporter
     private let stopSignal = Atomic<Int32>(0)
@@ -49,10 +54,11 @@ public final class PipelineRunner: @unchecked Sendable {  // `stop` is atomic; t
     /// The committed position of every source partition.
     public private(set) var positions: [PartitionKey: UInt64] = [:]
 
-    public init(pipeline: PipelineInstance, options: RunOptions, progress: ProgressReporter) {
+    public init(pipeline: PipelineInstance, options: RunOptions, progress: ProgressReporter, checkpoints: CheckpointStore? = nil) {
         self.pipeline = pipeline
         self.options = options
         self.progress = progress
+        self.checkpoints = checkpoints
         executor = BatchExecutor(graph: pipeline.graph, parallelism: options.parallelism)
     }
 
@@ -90,30 +96,52 @@ public final class PipelineRunner: @unchecked Sendable {  // `stop` is atomic; t
         let interval = Int64(pipeline.resolved.spec.batchIntervalMilliseconds)
         let start = Self.nowMilliseconds()
         var batchID: UInt64 = 0
+        var replay: (plan: BatchPlan, info: BatchInfo)?
+        do {
+            (batchID, replay) = try recover()
+        } catch {
+            progress.finish("sluice: \(pipeline.resolved.spec.name): cannot start: \(error)")
+            return .failed("\(error)")
+        }
+        let firstBatch = batchID
         var idle = 0
         var totalRecords = 0
         var end: RunEnd = .batchLimit
+        if let limit = options.maxBatches, batchID >= UInt64(limit) {
+            progress.finish("sluice: \(pipeline.resolved.spec.name): batch \(limit - 1) is already committed; nothing to do")
+            return .batchLimit
+        }
         while true {
-            let due = start + Int64(batchID) * interval
-            if waitUntil(due) {
+            let due = replay?.info.timeMilliseconds ?? start + Int64(batchID - firstBatch) * interval
+            if replay == nil && waitUntil(due) {
                 end = .signal(stopSignal.load(ordering: .sequentiallyConsistent))
                 break
             }
             let began = Self.nowPrecise()
-            let info = BatchInfo(id: batchID, timeMilliseconds: due)
+            let info = replay?.info ?? BatchInfo(id: batchID, timeMilliseconds: due)
             let outcome: BatchOutcome
             let plan: BatchPlan
             do {
-                plan = try executor.plan(positions: positions)
+                plan = try replay?.plan ?? executor.plan(positions: positions)
+                if replay != nil {
+                    progress.message("sluice: replaying batch \(batchID), planned before the last stop\n")
+                } else if let checkpoints {
+                    try retrying("recording the plan of batch \(batchID)") { try checkpoints.writeInflight(inflight(plan, info)) }
+                }
+                replay = nil
                 progress.suspend()
                 defer { progress.resume() }
                 outcome = try executor.run(plan, info: info)
+                positions.merge(plan.endPositions) { $1 }
+                if let checkpoints {
+                    let (record, states) = try checkpoint(info)
+                    try retrying("committing batch \(batchID)") { try checkpoints.commit(record, states: states) }
+                }
                 try executor.commitSources(plan)
             } catch {
                 end = .failed("batch \(batchID) failed: \(error)")
                 break
             }
-            positions.merge(plan.endPositions) { $1 }
             let finished = Self.nowPrecise()
             if outcome.discarded > 0, let reason = outcome.firstDiscardReason {
                 progress.message("sluice: batch \(batchID): \(outcome.discarded) records discarded; first: \(reason)\n")
@@ -157,7 +185,7 @@ public final class PipelineRunner: @unchecked Sendable {  // `stop` is atomic; t
         }
         let rate = seconds > 0 ? Int(Double(totalRecords) / seconds) : 0
         progress.finish(
-            "sluice: \(pipeline.resolved.spec.name): \(batchID) batches, \(totalRecords) records in "
+            "sluice: \(pipeline.resolved.spec.name): \(batchID - firstBatch) batches, \(totalRecords) records in "
                 + String(format: "%.2f", seconds) + " s (\(rate) records/s); stopped: \(why)"
         )
         return end
@@ -186,5 +214,110 @@ public final class PipelineRunner: @unchecked Sendable {  // `stop` is atomic; t
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
         return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
+    }
+
+    // MARK: Checkpoints
+
+    /// The operator stages that keep state across batches, by name.
+    private var statefulStages: [(name: String, fingerprint: String, snapshot: () -> [UInt8], restore: ([UInt8]) throws -> Void)] {
+        let graph = pipeline.graph
+        return graph.nodes.indices.compactMap { index in
+            switch graph.nodes[index] {
+            case .keyed(let stage, _) where stage.isStateful:
+                return (graph.names[index], stage.op.fingerprint, stage.snapshot, { try stage.restore($0) })
+            case .collecting(let stage as WindowStage, _):
+                return (graph.names[index], stage.fingerprint, stage.snapshot, { try stage.restore($0) })
+            default:
+                return nil
+            }
+        }
+    }
+
+    /// Loads the last commit: positions, operator state, and the batch to replay. Returns the next batch id.
+    private func recover() throws -> (UInt64, (plan: BatchPlan, info: BatchInfo)?) {
+        guard let checkpoints else { return (0, nil) }
+        let graph = pipeline.graph
+        let loaded = try checkpoints.loadLatest()
+        for warning in loaded?.warnings ?? [] {
+            progress.message("sluice: warning: skipping a damaged checkpoint: \(warning)\n")
+        }
+        var next: UInt64 = 0
+        if let loaded {
+            next = loaded.record.batch + 1
+            for position in loaded.record.positions {
+                guard let source = graph.index(of: position.source), case .source = graph.nodes[source] else { continue }
+                positions[PartitionKey(source: source, partition: position.partition)] = position.offset
+            }
+            let saved = Dictionary(loaded.record.state.map { ($0.stage, $0) }, uniquingKeysWith: { a, _ in a })
+            for stage in statefulStages {
+                guard let entry = saved[stage.name], let bytes = loaded.states[stage.name] else { continue }
+                guard entry.fingerprint == stage.fingerprint else {
+                    if options.resetState {
+                        progress.message("sluice: stage '\(stage.name)': dropping its saved state (--reset-state): it was \(entry.fingerprint), now \(stage.fingerprint)\n")
+                        continue
+                    }
+                    throw CheckpointError(
+                        "stage '\(stage.name)' has saved state for \(entry.fingerprint), but the pipeline now defines \(stage.fingerprint); "
+                            + "the state cannot be used. Start with --reset-state to drop it (source positions are kept), "
+                            + "or restore the stage's previous definition"
+                    )
+                }
+                try stage.restore(bytes)
+            }
+            progress.message("sluice: resuming after batch \(loaded.record.batch) from \(checkpoints.directory)\n")
+        }
+        if let inflight = checkpoints.loadInflight(), inflight.batch == next {
+            var ranges: [BatchPlan.Range] = []
+            for range in inflight.ranges {
+                guard let source = graph.index(of: range.source), case .source = graph.nodes[source] else { continue }
+                ranges.append(.init(key: PartitionKey(source: source, partition: range.partition), offsets: range.from..<range.to))
+            }
+            return (next, (BatchPlan(ranges: ranges), BatchInfo(id: next, timeMilliseconds: inflight.batchTimeMilliseconds)))
+        }
+        return (next, nil)
+    }
+
+    private func inflight(_ plan: BatchPlan, _ info: BatchInfo) -> InflightRecord {
+        let names = pipeline.graph.names
+        return InflightRecord(
+            batch: info.id,
+            batchTimeMilliseconds: info.timeMilliseconds,
+            ranges: plan.ranges.map { .init(source: names[$0.key.source], partition: $0.key.partition, from: $0.offsets.lowerBound, to: $0.offsets.upperBound) }
+        )
+    }
+
+    /// The commit record and state files of batch `info` (positions already advanced past it).
+    private func checkpoint(_ info: BatchInfo) throws -> (CommitRecord, [String: [UInt8]]) {
+        let names = pipeline.graph.names
+        var states: [String: [UInt8]] = [:]
+        var entries: [CommitRecord.State] = []
+        for stage in statefulStages {
+            states[stage.name] = stage.snapshot()
+            entries.append(.init(stage: stage.name, fingerprint: stage.fingerprint, file: CheckpointStore.stateName(stage.name, info.id)))
+        }
+        let record = CommitRecord(
+            pipeline: pipeline.resolved.spec.name,
+            batch: info.id,
+            batchTimeMilliseconds: info.timeMilliseconds,
+            positions: positions.keys.sorted().map { .init(source: names[$0.source], partition: $0.partition, offset: positions[$0]!) },
+            state: entries
+        )
+        return (record, states)
+    }
+
+    /// Runs `body` until it succeeds, reporting each failure and waiting longer each time (a full disk, a lost
+    /// mount): nothing already committed is lost, and the pipeline goes on once the write works again.
+    private func retrying(_ what: String, _ body: () throws -> Void) throws {
+        var delay = 100
+        while true {
+            do {
+                try body()
+                return
+            } catch {
+                progress.message("sluice: error: \(what): \(error); retrying in \(delay) ms\n")
+                usleep(useconds_t(delay) * 1000)
+                delay = min(delay * 2, options.checkpointRetryMaxMilliseconds)
+            }
+        }
     }
 }

@@ -76,6 +76,8 @@ public struct PipelineSpec: Sendable {
     public var file: String
     public var name: String
     public var batchIntervalMilliseconds: Int
+    /// `checkpoint:`: the checkpoint directory (absolute, or relative to the pipeline file's directory), if any.
+    public var checkpointDirectory: String?
     public var sources: [Source]
     public var stages: [Stage]
     public var sinks: [Sink]

@@ -1,0 +1,297 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What a checkpoint directory records for one committed batch: the progress store (source positions, by source
+/// name and partition, which survive any change to the stages) and references to the operator state saved with it.
+public struct CommitRecord: Codable, Sendable, Equatable {
+    public struct Position: Codable, Sendable, Equatable {
+        public var source: String
+        public var partition: Int
+        /// The next offset to read: everything below it is committed.
+        public var offset: UInt64
+    }
+
+    public struct State: Codable, Sendable, Equatable {
+        public var stage: String
+        /// The definition the state was made under (`KeyedOperator.fingerprint`, `WindowStage.fingerprint`).
+        public var fingerprint: String
+        /// The state file, relative to the checkpoint directory.
+        public var file: String
+    }
+
+    public var pipeline: String
+    /// The last batch whose output every sink committed.
+    public var batch: UInt64
+    public var batchTimeMilliseconds: Int64
+    public var positions: [Position]
+    public var state: [State]
+}
+
+/// The batch planned but not yet committed: written before anything is read, so that after a crash the same batch
+/// (same id, same time, same ranges) runs again.
+public struct InflightRecord: Codable, Sendable, Equatable {
+    public struct Range: Codable, Sendable, Equatable {
+        public var source: String
+        public var partition: Int
+        public var from: UInt64
+        public var to: UInt64
+    }
+
+    public var batch: UInt64
+    public var batchTimeMilliseconds: Int64
+    public var ranges: [Range]
+}
+
+/// A checkpoint problem, naming the file.
+public struct CheckpointError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// The file operations a checkpoint store needs; tests substitute one that fails (a full disk).
+public protocol CheckpointFileSystem: Sendable {
+    /// Writes `data` to `path` atomically and durably: a temporary file, fsync, rename, fsync of the directory.
+    func writeAtomically(_ data: [UInt8], to path: String) throws
+    func read(_ path: String) -> [UInt8]?
+    func list(_ directory: String) -> [String]
+    func remove(_ path: String)
+    func makeDirectory(_ path: String) throws
+}
+
+/// The real file system.
+public struct LocalFileSystem: CheckpointFileSystem {
+    public init() {}
+
+    public func writeAtomically(_ data: [UInt8], to path: String) throws {
+        let temporary = path + ".tmp-\(getpid())"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw CheckpointError("cannot create \(temporary): \(String(cString: strerror(errno)))") }
+        var written = 0
+        let failure: String? = data.withUnsafeBytes { bytes in
+            while written < bytes.count {
+                let n = write(fd, bytes.baseAddress! + written, bytes.count - written)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    return String(cString: strerror(errno))
+                }
+                written += n
+            }
+            return fsync(fd) == 0 ? nil : String(cString: strerror(errno))
+        }
+        close(fd)
+        if let failure {
+            unlink(temporary)
+            throw CheckpointError("cannot write \(path): \(failure)")
+        }
+        guard rename(temporary, path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(temporary)
+            throw CheckpointError("cannot rename \(temporary) to \(path): \(reason)")
+        }
+        let directory = (path as NSString).deletingLastPathComponent
+        let dfd = open(directory.isEmpty ? "." : directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if dfd >= 0 {
+            defer { close(dfd) }
+            guard fsync(dfd) == 0 else { throw CheckpointError("cannot fsync \(directory): \(String(cString: strerror(errno)))") }
+        }
+    }
+
+    public func read(_ path: String) -> [UInt8]? { FileManager.default.contents(atPath: path).map { Array($0) } }
+    public func list(_ directory: String) -> [String] { (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] }
+    public func remove(_ path: String) { unlink(path) }
+    public func makeDirectory(_ path: String) throws {
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+}
+
+/// A pipeline's checkpoint directory:
+///
+///     DIR/commit-<batch>.ckpt          the last `keep` commit records (progress store + state references)
+///     DIR/state/<stage>@<batch>.state  operator state saved with a commit
+///     DIR/inflight.ckpt                the batch planned but not committed
+///     DIR/sources/<source>/            each source's own directory (write-ahead logs, file indexes)
+///
+/// Every file starts with a header line — `SLUICE-CHECKPOINT 1 <kind> <length> <fnv1a-64 of the payload>` — so a
+/// truncated or garbled file is detected, and is written atomically. Loading falls back to the previous commit
+/// (with a warning) when the newest is damaged, and refuses to start from scratch when every one is.
+public final class CheckpointStore: @unchecked Sendable {  // used from the run thread only
+    public let directory: String
+    public let keep: Int
+    let fileSystem: any CheckpointFileSystem
+
+    public init(directory: String, keep: Int = 3, fileSystem: any CheckpointFileSystem = LocalFileSystem()) throws {
+        self.directory = directory
+        self.keep = max(2, keep)
+        self.fileSystem = fileSystem
+        do {
+            try fileSystem.makeDirectory(directory + "/state")
+            try fileSystem.makeDirectory(directory + "/sources")
+        } catch {
+            throw CheckpointError("cannot use checkpoint directory \(directory): \(error)")
+        }
+    }
+
+    /// The directory of source `name`'s own files (created).
+    public func sourceDirectory(_ name: String) throws -> String {
+        let path = directory + "/sources/" + name
+        try fileSystem.makeDirectory(path)
+        return path
+    }
+
+    // MARK: File format
+
+    static let magic = "SLUICE-CHECKPOINT 1"
+
+    static func checksum(_ bytes: some Collection<UInt8>) -> String {
+        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+        for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
+        return String(hash, radix: 16)
+    }
+
+    static func encode(_ payload: [UInt8], kind: String) -> [UInt8] {
+        Array("\(magic) \(kind) \(payload.count) \(checksum(payload))\n".utf8) + payload
+    }
+
+    /// The payload of a checkpoint file of `kind`, or why it cannot be used.
+    static func decode(_ data: [UInt8], kind: String) -> Result<[UInt8], CheckpointError> {
+        guard let newline = data.firstIndex(of: 10) else { return .failure(CheckpointError("no header line (truncated?)")) }
+        let header = String(decoding: data[..<newline], as: UTF8.self).split(separator: " ").map(String.init)
+        guard header.count == 5, "\(header[0]) \(header[1])" == magic else {
+            return .failure(CheckpointError("not a Sluice checkpoint file (bad header)"))
+        }
+        guard header[2] == kind else { return .failure(CheckpointError("a \(header[2]) file where a \(kind) was expected")) }
+        let payload = Array(data[(newline + 1)...])
+        guard Int(header[3]) == payload.count else {
+            return .failure(CheckpointError("truncated: \(payload.count) of \(header[3]) bytes"))
+        }
+        guard checksum(payload) == header[4] else { return .failure(CheckpointError("checksum mismatch (the file is damaged)")) }
+        return .success(payload)
+    }
+
+    func path(_ name: String) -> String { directory + "/" + name }
+    static func commitName(_ batch: UInt64) -> String { "commit-\(String(batch).leftPadded(to: 12)).ckpt" }
+    static func stateName(_ stage: String, _ batch: UInt64) -> String { "state/\(stage)@\(batch).state" }
+
+    // MARK: Loading
+
+    /// A commit that loaded, with the state files it references, and what was skipped on the way.
+    public struct Loaded: Sendable {
+        public var record: CommitRecord
+        /// State by stage name.
+        public var states: [String: [UInt8]]
+        /// Newer commits that could not be used, and why.
+        public var warnings: [String]
+    }
+
+    /// The commit records present, newest first.
+    func commitFiles() -> [String] {
+        fileSystem.list(directory).filter { $0.hasPrefix("commit-") && $0.hasSuffix(".ckpt") }.sorted(by: >)
+    }
+
+    /// The newest commit whose record and state files are intact, or nil when the directory has none. Throws when
+    /// commits exist but none can be used: the pipeline must not silently start from scratch.
+    public func loadLatest() throws -> Loaded? {
+        let files = commitFiles()
+        guard !files.isEmpty else { return nil }
+        var warnings: [String] = []
+        for file in files {
+            switch load(file) {
+            case .success(var loaded):
+                loaded.warnings = warnings
+                return loaded
+            case .failure(let error):
+                warnings.append("\(path(file)): \(error.description)")
+            }
+        }
+        throw CheckpointError(
+            "no usable checkpoint in \(directory): " + warnings.joined(separator: "; ")
+                + ". Nothing was started; to start from scratch deliberately, run: sluice checkpoints reset \(directory)"
+        )
+    }
+
+    func load(_ file: String) -> Result<Loaded, CheckpointError> {
+        guard let data = fileSystem.read(path(file)) else { return .failure(CheckpointError("cannot be read")) }
+        if case .failure(let error) = Self.decode(data, kind: "commit") { return .failure(error) }
+        guard let record = record(of: file) else { return .failure(CheckpointError("the commit record is not valid")) }
+        var states: [String: [UInt8]] = [:]
+        for entry in record.state {
+            guard let data = fileSystem.read(path(entry.file)) else {
+                return .failure(CheckpointError("its state file \(path(entry.file)) is missing"))
+            }
+            switch Self.decode(data, kind: "state") {
+            case .failure(let error): return .failure(CheckpointError("its state file \(path(entry.file)): \(error.description)"))
+            case .success(let payload): states[entry.stage] = payload
+            }
+        }
+        return .success(Loaded(record: record, states: states, warnings: []))
+    }
+
+    /// The planned batch, if one was recorded and is intact.
+    public func loadInflight() -> InflightRecord? {
+        guard let data = fileSystem.read(path("inflight.ckpt")), case .success(let payload) = Self.decode(data, kind: "inflight")
+        else { return nil }
+        return try? JSONDecoder().decode(InflightRecord.self, from: Data(payload))
+    }
+
+    // MARK: Writing
+
+    static func json(_ value: some Encodable) -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        return Array((try? encoder.encode(value)) ?? Data())
+    }
+
+    /// Records the batch about to run. Must be durable before the batch reads anything.
+    public func writeInflight(_ record: InflightRecord) throws {
+        try fileSystem.writeAtomically(Self.encode(Self.json(record), kind: "inflight"), to: path("inflight.ckpt"))
+    }
+
+    /// Commits a batch: its state files first, then the commit record (the atomic point), then drops what is older
+    /// than the last `keep` commits.
+    public func commit(_ record: CommitRecord, states: [String: [UInt8]]) throws {
+        for entry in record.state {
+            guard let bytes = states[entry.stage] else { continue }
+            try fileSystem.writeAtomically(Self.encode(bytes, kind: "state"), to: path(entry.file))
+        }
+        try fileSystem.writeAtomically(Self.encode(Self.json(record), kind: "commit"), to: path(Self.commitName(record.batch)))
+        prune()
+    }
+
+    /// Removes commit records beyond the newest `keep`, and state files no kept commit references.
+    func prune() {
+        let files = commitFiles()
+        for old in files.dropFirst(keep) { fileSystem.remove(path(old)) }
+        let records = files.prefix(keep).compactMap(record(of:))
+        // When no kept commit can be read, keep every state file: damage must never cost the state of a good one.
+        guard !records.isEmpty else { return }
+        let referenced = Set(records.flatMap { $0.state.map(\.file) })
+        for name in fileSystem.list(path("state")) where name.hasSuffix(".state") && !referenced.contains("state/" + name) {
+            fileSystem.remove(path("state/" + name))
+        }
+    }
+
+    /// The commit record in `file` alone (its state files are not read), or nil when it is damaged.
+    func record(of file: String) -> CommitRecord? {
+        guard let data = fileSystem.read(path(file)), case .success(let payload) = Self.decode(data, kind: "commit") else {
+            return nil
+        }
+        return try? JSONDecoder().decode(CommitRecord.self, from: Data(payload))
+    }
+
+    /// Removes every commit, state file and the in-flight record (keeping the sources' directories unless asked).
+    public func reset(sources: Bool) {
+        for file in commitFiles() { fileSystem.remove(path(file)) }
+        for name in fileSystem.list(path("state")) { fileSystem.remove(path("state/" + name)) }
+        fileSystem.remove(path("inflight.ckpt"))
+        if sources { try? FileManager.default.removeItem(atPath: path("sources")) }
+    }
+}
+
+extension String {
+    func leftPadded(to width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
+    }
+}
