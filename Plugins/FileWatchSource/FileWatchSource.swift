@@ -50,6 +50,8 @@ public final class FileWatchSource: SourcePlugin {
         /// Names seen by a scan but not yet stable: (size, modification time).
         var candidates: [String: (Int, Int)] = [:]
         var lastError: String?
+        /// Files the index log lists but that are gone (or changed) since: their offsets cannot be read.
+        var missing: [(name: String, offsets: Range<UInt64>)] = []
     }
 
     private let watcher: Watcher
@@ -79,6 +81,12 @@ public final class FileWatchSource: SourcePlugin {
 
     public func read(partition: Int, offsets: Range<UInt64>, into output: inout BatchBuilder) throws {
         // Find the files covering the range; read outside the lock (the file list is append-only).
+        let gone = watcher.state.withLock { $0.missing.first { $0.offsets.overlaps(offsets) } }
+        if let gone {
+            throw PluginError(
+                "lines \(gone.offsets.lowerBound)..<\(gone.offsets.upperBound) were in '\(gone.name)', which is gone or changed since it was indexed"
+            )
+        }
         let files: [IndexedFile] = watcher.state.withLock { state in
             var first = 0
             var last = state.files.count
@@ -116,6 +124,8 @@ private final class Watcher: Sendable {
     let state = Mutex(FileWatchSource.State())
     /// The inotify descriptor, or -1 when polling only.
     private let inotifyFD: Int32
+    /// The durable index of what was read, when the host gives a state directory (checkpointed pipelines).
+    private let log: IndexLog?
 
     init(configuration: FileWatchSource.Configuration, context: PluginContext) throws {
         self.context = context
@@ -144,19 +154,72 @@ private final class Watcher: Sendable {
         }
         inotifyFD = watchFD
 
-        // The files present now: indexed before init returns (earliest) or remembered as skipped (latest).
+        log = context.stateDirectory.map { IndexLog(directory: $0) }
         let present = try listDirectory()
-        if configuration.start == "earliest" {
-            try state.withLock { state in
-                for name in present {
-                    let file = try IndexedFile.index(path: directory + "/" + name, firstOffset: state.total)
-                    state.files.append(file)
-                    state.total = file.endOffset
-                    state.known.insert(name)
-                }
-            }
+        let logged = log?.read() ?? []
+        if !logged.isEmpty {
+            // A restart with checkpoints: the same offsets as before, then the files that arrived meanwhile.
+            restore(logged)
+            let known = state.withLock { $0.known }
+            try add(present.filter { !known.contains($0) })
+        } else if configuration.start == "earliest" {
+            // The files present now: indexed before init returns (earliest) or remembered as skipped (latest).
+            try add(present)
         } else {
+            try log?.append(present.map { .skipped(name: $0) })
             state.withLock { $0.known.formUnion(present) }
+        }
+    }
+
+    /// The index log's description of this source's offsets, as the state.
+    private func restore(_ entries: [IndexLog.Entry]) {
+        state.withLock { state in
+            for entry in entries {
+                state.known.insert(entry.name)
+                guard case .file(let name, let first, let lines, let size) = entry else { continue }
+                let file = try? IndexedFile.index(path: directory + "/" + name, firstOffset: first)
+                if let file, file.lineCount == lines, file.size == size {
+                    state.files.append(file)
+                } else {
+                    state.missing.append((name, first..<(first + lines)))
+                    context.log(.warning, "'\(name)' (lines \(first)..<\(first + lines)) is gone or changed since it was indexed")
+                }
+                state.total = first + lines
+            }
+        }
+    }
+
+    /// Indexes `names` in order, records them in the index log (durably, when there is one), then offers their
+    /// lines. A file that cannot be indexed is skipped with an error; a log that cannot be written leaves the files
+    /// unoffered, to be tried again.
+    private func add(_ names: [String]) throws {
+        var indexed: [IndexedFile] = []
+        for name in names {
+            do {
+                indexed.append(try IndexedFile.index(path: directory + "/" + name, firstOffset: 0))
+            } catch {
+                state.withLock { $0.lastError = "skipping '\(name)': \(error)" }
+            }
+        }
+        let start = state.withLock { $0.total }
+        var offset = start
+        for i in indexed.indices {
+            indexed[i].firstOffset = offset
+            offset = indexed[i].endOffset
+        }
+        try log?.append(indexed.map {
+            .file(name: String($0.path.split(separator: "/").last ?? ""), firstOffset: $0.firstOffset, lines: $0.lineCount, size: $0.size)
+        })
+        state.withLock { state in
+            precondition(state.total == start, "the file index grew while it was being extended")
+            for file in indexed {
+                let name = String(file.path.split(separator: "/").last ?? "")
+                state.files.append(file)
+                state.total = file.endOffset
+                state.known.insert(name)
+                state.candidates[name] = nil
+            }
+            for name in names { state.known.insert(name) }
         }
     }
 
@@ -251,26 +314,13 @@ private final class Watcher: Sendable {
                 observed[name] = signature
             }
         }
-        // Index outside the lock (it reads whole files), then append in name order.
-        var indexed: [IndexedFile] = []
-        for name in ready.sorted() {
-            do {
-                indexed.append(try IndexedFile.index(path: directory + "/" + name, firstOffset: 0))
-            } catch {
-                state.withLock { $0.lastError = "skipping '\(name)': \(error)" }
-            }
-        }
         state.withLock { state in
             for (name, signature) in observed { state.candidates[name] = signature }
-            for var file in indexed {
-                let name = String(file.path.split(separator: "/").last ?? "")
-                file.firstOffset = state.total
-                state.files.append(file)
-                state.total = file.endOffset
-                state.known.insert(name)
-                state.candidates[name] = nil
-            }
-            for name in ready { state.known.insert(name) }
+        }
+        do {
+            try add(ready.sorted())
+        } catch {
+            state.withLock { $0.lastError = "\(error); the new files are offered once it can be written" }
         }
     }
 }

@@ -12,6 +12,11 @@ public struct CommitRecord: Codable, Sendable, Equatable {
         public var partition: Int
         /// The next offset to read: everything below it is committed.
         public var offset: UInt64
+        public init(source: String, partition: Int, offset: UInt64) {
+            self.source = source
+            self.partition = partition
+            self.offset = offset
+        }
     }
 
     public struct State: Codable, Sendable, Equatable {
@@ -20,6 +25,11 @@ public struct CommitRecord: Codable, Sendable, Equatable {
         public var fingerprint: String
         /// The state file, relative to the checkpoint directory.
         public var file: String
+        public init(stage: String, fingerprint: String, file: String) {
+            self.stage = stage
+            self.fingerprint = fingerprint
+            self.file = file
+        }
     }
 
     public var pipeline: String
@@ -28,6 +38,14 @@ public struct CommitRecord: Codable, Sendable, Equatable {
     public var batchTimeMilliseconds: Int64
     public var positions: [Position]
     public var state: [State]
+
+    public init(pipeline: String, batch: UInt64, batchTimeMilliseconds: Int64, positions: [Position], state: [State]) {
+        self.pipeline = pipeline
+        self.batch = batch
+        self.batchTimeMilliseconds = batchTimeMilliseconds
+        self.positions = positions
+        self.state = state
+    }
 }
 
 /// The batch planned but not yet committed: written before anything is read, so that after a crash the same batch
@@ -38,11 +56,23 @@ public struct InflightRecord: Codable, Sendable, Equatable {
         public var partition: Int
         public var from: UInt64
         public var to: UInt64
+        public init(source: String, partition: Int, from: UInt64, to: UInt64) {
+            self.source = source
+            self.partition = partition
+            self.from = from
+            self.to = to
+        }
     }
 
     public var batch: UInt64
     public var batchTimeMilliseconds: Int64
     public var ranges: [Range]
+
+    public init(batch: UInt64, batchTimeMilliseconds: Int64, ranges: [Range]) {
+        self.batch = batch
+        self.batchTimeMilliseconds = batchTimeMilliseconds
+        self.ranges = ranges
+    }
 }
 
 /// A checkpoint problem, naming the file.
@@ -132,6 +162,26 @@ public final class CheckpointStore: @unchecked Sendable {  // used from the run 
         } catch {
             throw CheckpointError("cannot use checkpoint directory \(directory): \(error)")
         }
+        // One process at a time: a second sluice on the same directory would interleave commits. The lock is the
+        // kernel's, so it goes away with the process however it ends.
+        lockFD = open(directory + "/lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard lockFD >= 0 else { throw CheckpointError("cannot create \(directory)/lock: \(String(cString: strerror(errno)))") }
+        guard flock(lockFD, LOCK_EX | LOCK_NB) == 0 else {
+            let holder = fileSystem.read(directory + "/lock").map { String(decoding: $0, as: UTF8.self) } ?? ""
+            close(lockFD)
+            throw CheckpointError(
+                "checkpoint directory \(directory) is in use by another sluice process\(holder.isEmpty ? "" : " (pid \(holder))")"
+            )
+        }
+        _ = ftruncate(lockFD, 0)
+        let pid = Array(String(getpid()).utf8)
+        _ = pid.withUnsafeBytes { write(lockFD, $0.baseAddress, $0.count) }
+    }
+
+    private var lockFD: Int32 = -1
+
+    deinit {
+        if lockFD >= 0 { close(lockFD) }
     }
 
     /// The directory of source `name`'s own files (created).
@@ -270,6 +320,13 @@ public final class CheckpointStore: @unchecked Sendable {  // used from the run 
         let referenced = Set(records.flatMap { $0.state.map(\.file) })
         for name in fileSystem.list(path("state")) where name.hasSuffix(".state") && !referenced.contains("state/" + name) {
             fileSystem.remove(path("state/" + name))
+        }
+        // Temporary files of writes a killed process never finished (this process holds the lock: none are live).
+        let mine = ".tmp-\(getpid())"
+        for folder in ["", "state/"] {
+            for name in fileSystem.list(path(folder.isEmpty ? "." : folder)) where name.contains(".tmp-") && !name.hasSuffix(mine) {
+                fileSystem.remove(path(folder + name))
+            }
         }
     }
 
