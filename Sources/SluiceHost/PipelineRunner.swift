@@ -129,14 +129,17 @@ public final class PipelineRunner: @unchecked Sendable {  // `stop` is atomic; t
                     try retrying("recording the plan of batch \(batchID)") { try checkpoints.writeInflight(inflight(plan, info)) }
                 }
                 replay = nil
+                crashIfAsked("after-plan", batchID)
                 progress.suspend()
                 defer { progress.resume() }
                 outcome = try executor.run(plan, info: info)
+                crashIfAsked("after-sinks", batchID)
                 positions.merge(plan.endPositions) { $1 }
                 if let checkpoints {
                     let (record, states) = try checkpoint(info)
                     try retrying("committing batch \(batchID)") { try checkpoints.commit(record, states: states) }
                 }
+                crashIfAsked("after-commit", batchID)
                 try executor.commitSources(plan)
             } catch {
                 end = .failed("batch \(batchID) failed: \(error)")
@@ -217,6 +220,21 @@ public final class PipelineRunner: @unchecked Sendable {  // `stop` is atomic; t
     }
 
     // MARK: Checkpoints
+
+    /// A test hook: `SLUICE_TEST_CRASH=POINT:BATCH` kills the process with SIGKILL at that point of that batch
+    /// (`after-plan`: the plan is recorded, nothing read; `after-sinks`: every sink committed, the checkpoint not yet;
+    /// `after-commit`: the checkpoint committed, the sources not yet told), so the crash tests can hit the narrow
+    /// windows a random kill rarely does.
+    private let crashPoint: (point: String, batch: UInt64)? = {
+        guard let text = ProcessInfo.processInfo.environment["SLUICE_TEST_CRASH"] else { return nil }
+        let parts = text.split(separator: ":")
+        guard parts.count == 2, let batch = UInt64(parts[1]) else { return nil }
+        return (String(parts[0]), batch)
+    }()
+
+    private func crashIfAsked(_ point: String, _ batch: UInt64) {
+        if let crashPoint, crashPoint.point == point, crashPoint.batch == batch { kill(getpid(), SIGKILL) }
+    }
 
     /// The operator stages that keep state across batches, by name.
     private var statefulStages: [(name: String, fingerprint: String, snapshot: () -> [UInt8], restore: ([UInt8]) throws -> Void)] {
