@@ -1,0 +1,119 @@
+import Foundation
+import Testing
+
+/// Restarts of a checkpointed pipeline: after changes to its stages, with files arriving while it is down.
+@Suite(.serialized)
+struct CheckpointPipelineTests {
+    /// A pipeline over `input` with checkpoints in `checkpoint`, the given stages, a files sink on `sink`.
+    static func write(_ file: URL, input: URL, checkpoint: URL, output: URL, stages: String, sink: String) throws {
+        try """
+            name: resumable
+            batch_interval: 50ms
+            checkpoint: "\(checkpoint.path)"
+            sources:
+              lines: {plugin: file-watch, max_records_per_partition: 4, config: {directory: "\(input.path)", glob: "*.txt", start: earliest}}
+            stages:
+            \(stages)
+            sinks:
+              out: {from: \(sink), plugin: files, config: {prefix: "\(output.path)/out", suffix: tsv, format: tsv}}
+            """.write(to: file, atomically: true, encoding: .utf8)
+    }
+
+    static func lines(_ directory: URL) throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".tsv") }
+            .sorted { Int($0.dropFirst(4).dropLast(4))! < Int($1.dropFirst(4).dropLast(4))! }
+            .flatMap { try String(contentsOf: directory.appendingPathComponent($0), encoding: .utf8).split(separator: "\n").map(String.init) }
+    }
+
+    struct Setup {
+        let work: URL
+        let input: URL
+        let checkpoint: URL
+        let output: URL
+        let file: URL
+    }
+
+    static func setup() throws -> Setup {
+        let work = try Support.makeTemporaryDirectory("sluice-resume")
+        let setup = Setup(
+            work: work,
+            input: work.appendingPathComponent("input"),
+            checkpoint: work.appendingPathComponent("checkpoint"),
+            output: work.appendingPathComponent("out"),
+            file: work.appendingPathComponent("pipeline.yaml")
+        )
+        for directory in [setup.input, setup.output] {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        }
+        // 16 lines: four batches of four.
+        try (1...16).map { "line \($0) word\($0 % 3)" }.joined(separator: "\n").appending("\n")
+            .write(to: setup.input.appendingPathComponent("a.txt"), atomically: true, encoding: .utf8)
+        return setup
+    }
+
+    static func run(_ setup: Setup, _ extra: [String]) throws -> Support.Result {
+        try Support.sluice(["run", setup.file.path, "--progress", "plain"] + extra, timeout: 60)
+    }
+
+    @Test func changingStatelessStagesResumesFromTheCommittedPositions() throws {
+        let setup = try Self.setup()
+        defer { try? FileManager.default.removeItem(at: setup.work) }
+        try Self.write(setup.file, input: setup.input, checkpoint: setup.checkpoint, output: setup.output,
+                       stages: "  words: {from: lines, plugin: split}", sink: "words")
+        let first = try Self.run(setup, ["--batches", "2"])
+        #expect(first.status == 0, "\(first.stderr)")
+        // Another chain of stateless stages: the source position (8 lines read) is kept.
+        try Self.write(setup.file, input: setup.input, checkpoint: setup.checkpoint, output: setup.output,
+                       stages: "  upper: {from: lines, plugin: split, config: {lowercase: true, separators: \" 0123456789\"}}", sink: "upper")
+        let second = try Self.run(setup, ["--batches", "4"])
+        #expect(second.status == 0, "\(second.stderr)")
+        #expect(second.stderr.contains("resuming after batch 1"))
+        #expect(second.stderr.contains("batch 2 at "), "numbering goes on")
+        #expect(!second.stderr.contains("batch 0 at "))
+        let words = try Self.lines(setup.output)
+        // Lines 1-8 were split into 3 words each by the first pipeline; lines 9-16 by the second, without digits.
+        #expect(words.filter { $0 == "line" }.count == 16, "every line read exactly once: \(words)")
+        #expect(words.contains("8") && !words.contains("9"), "digits of the first 8 lines only")
+    }
+
+    @Test func anIncompatibleStateChangeIsRefusedUnlessResetState() throws {
+        let setup = try Self.setup()
+        defer { try? FileManager.default.removeItem(at: setup.work) }
+        let stages = { (window: String) in
+            """
+              words: {from: lines, plugin: split}
+              recent: {from: words, op: countByValueAndWindow, window: \(window), inverse: true}
+            """
+        }
+        try Self.write(setup.file, input: setup.input, checkpoint: setup.checkpoint, output: setup.output, stages: stages("100ms"), sink: "recent")
+        #expect(try Self.run(setup, ["--batches", "2"]).status == 0)
+        try Self.write(setup.file, input: setup.input, checkpoint: setup.checkpoint, output: setup.output, stages: stages("150ms"), sink: "recent")
+        let refused = try Self.run(setup, ["--batches", "4"])
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("stage 'recent' has saved state for countByValueAndWindow(function=count,window=2"), "\(refused.stderr)")
+        #expect(refused.stderr.contains("--reset-state"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: setup.output.path).filter { $0.hasSuffix(".tsv") }.count == 2,
+                "nothing ran")
+        let reset = try Self.run(setup, ["--batches", "4", "--reset-state"])
+        #expect(reset.status == 0, "\(reset.stderr)")
+        #expect(reset.stderr.contains("dropping its saved state"))
+        #expect(reset.stderr.contains("batch 2 at ") && reset.stderr.contains("batch 3 at "), "positions were kept")
+    }
+
+    @Test func aFileThatArrivesWhileTheHostIsDownIsReadOnce() throws {
+        let setup = try Self.setup()
+        defer { try? FileManager.default.removeItem(at: setup.work) }
+        try Self.write(setup.file, input: setup.input, checkpoint: setup.checkpoint, output: setup.output,
+                       stages: "  words: {from: lines, plugin: split}", sink: "words")
+        #expect(try Self.run(setup, ["--batches", "5"]).status == 0)
+        // While down: a new file, moved in atomically; and a.txt is still there.
+        let staging = setup.work.appendingPathComponent("b.tmp")
+        try "late arrival\n".write(to: staging, atomically: true, encoding: .utf8)
+        try FileManager.default.moveItem(at: staging, to: setup.input.appendingPathComponent("b.txt"))
+        let second = try Self.run(setup, ["--batches", "8"])
+        #expect(second.status == 0, "\(second.stderr)")
+        let words = try Self.lines(setup.output)
+        #expect(words.filter { $0 == "late" }.count == 1, "the new file is read once")
+        #expect(words.filter { $0 == "line" }.count == 16, "the old file is not read again")
+    }
+}
