@@ -338,6 +338,19 @@ public final class CheckpointStore: @unchecked Sendable {  // used from the run 
         return try? JSONDecoder().decode(CommitRecord.self, from: Data(payload))
     }
 
+    /// One line per kept commit, newest first: its batch and whether it can be used.
+    public func describeCommits() -> [String] {
+        commitFiles().map { file in
+            switch load(file) {
+            case .success(let loaded): "\(file): batch \(loaded.record.batch), ok"
+            case .failure(let error): "\(file): damaged: \(error.description)"
+            }
+        }
+    }
+
+    /// Forgets the batch in flight (after a position was set by hand, it no longer follows the last commit).
+    public func dropInflight() { fileSystem.remove(path("inflight.ckpt")) }
+
     /// Removes every commit, state file and the in-flight record (keeping the sources' directories unless asked).
     public func reset(sources: Bool) {
         for file in commitFiles() { fileSystem.remove(path(file)) }

@@ -116,4 +116,33 @@ struct CheckpointPipelineTests {
         #expect(words.filter { $0 == "late" }.count == 1, "the new file is read once")
         #expect(words.filter { $0 == "line" }.count == 16, "the old file is not read again")
     }
+
+    @Test func checkpointsShowSetAndReset() throws {
+        let setup = try Self.setup()
+        defer { try? FileManager.default.removeItem(at: setup.work) }
+        try Self.write(setup.file, input: setup.input, checkpoint: setup.checkpoint, output: setup.output,
+                       stages: "  words: {from: lines, plugin: split}\n  recent: {from: words, op: countByValueAndWindow, window: 100ms}", sink: "words")
+        #expect(try Self.run(setup, ["--batches", "2"]).status == 0)
+
+        let shown = try Support.sluice(["checkpoints", "show", setup.checkpoint.path])
+        #expect(shown.status == 0, "\(shown.stderr)")
+        #expect(shown.stdout.contains("pipeline resumable: batch 1 committed"))
+        #expect(shown.stdout.contains("lines   0          8"), "\(shown.stdout)")
+        #expect(shown.stdout.contains("recent") && shown.stdout.contains("countByValueAndWindow"))
+
+        // Read the first four lines again: set the position back, run two more batches.
+        let set = try Support.sluice(["checkpoints", "set", setup.checkpoint.path, "lines", "0", "4"])
+        #expect(set.stdout.contains("lines[0]: next offset 8 -> 4"), "\(set.stdout)\(set.stderr)")
+        #expect(try Self.run(setup, ["--batches", "4"]).status == 0)
+        #expect(try Self.lines(setup.output).filter { $0 == "line" }.count == 16, "lines 1-8, then 5-12 again")
+
+        let state = try Support.sluice(["checkpoints", "reset", "--state", setup.checkpoint.path])
+        #expect(state.stdout.contains("dropped the state of recent; positions kept at batch 3"), "\(state.stdout)")
+        let reset = try Support.sluice(["checkpoints", "reset", setup.checkpoint.path])
+        #expect(reset.status == 0)
+        let empty = try Support.sluice(["checkpoints", "show", setup.checkpoint.path])
+        #expect(empty.stdout.contains("no commits"))
+        let missing = try Support.sluice(["checkpoints", "show", setup.work.appendingPathComponent("nope").path])
+        #expect(missing.status == 2 && missing.stderr.contains("no such checkpoint directory"))
+    }
 }
