@@ -1,6 +1,7 @@
-/// Received lines, numbered from 0 since the source started, kept in chunks so that forgetting committed lines is
-/// cheap. Not thread-safe: the source guards it with its mutex.
-struct LineBuffer {
+/// Received lines, numbered from `firstOffset` (0 when the source started without a write-ahead log; the log's first
+/// retained offset with one), kept in chunks so that forgetting committed lines is cheap. Not thread-safe: the
+/// source guards it with its mutex.
+struct LineBuffer: Sendable {
     struct Chunk {
         var firstOffset: UInt64
         var data: [UInt8] = []
@@ -10,7 +11,9 @@ struct LineBuffer {
     }
 
     static let linesPerChunk = 65_536
-    private(set) var chunks: [Chunk] = [Chunk(firstOffset: 0)]
+    private(set) var chunks: [Chunk]
+
+    init(firstOffset: UInt64 = 0) { chunks = [Chunk(firstOffset: firstOffset)] }
 
     /// The offsets still held.
     var range: Range<UInt64> { chunks[0].firstOffset..<chunks[chunks.count - 1].endOffset }
@@ -23,6 +26,15 @@ struct LineBuffer {
         let last = chunks.count - 1
         chunks[last].data.append(contentsOf: line)
         chunks[last].ends.append(chunks[last].data.count)
+    }
+
+    /// Drops the lines from `offset` on (lines the write-ahead log could not take back out).
+    mutating func removeLines(from offset: UInt64) {
+        while chunks.count > 1 && chunks[chunks.count - 1].firstOffset >= offset { chunks.removeLast() }
+        let last = chunks.count - 1
+        let keep = Int(min(max(offset, chunks[last].firstOffset), chunks[last].endOffset) - chunks[last].firstOffset)
+        chunks[last].ends.removeSubrange(keep...)
+        chunks[last].data.removeSubrange((chunks[last].ends.last ?? 0)...)
     }
 
     /// Forgets whole chunks that lie entirely below `offset`.

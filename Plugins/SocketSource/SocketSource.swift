@@ -7,11 +7,14 @@ import Glibc
 
 /// `socket`: Spark's `socketTextStream`. A TCP client that reads newline-delimited UTF-8 lines, one record each.
 ///
-/// One partition; offsets number the lines received since the instance started. A background thread connects,
-/// reads and reconnects with exponential back-off. Lines wait in memory until the engine commits them; when
-/// `max_buffered_records` are waiting the thread stops reading, so TCP flow control slows the sender. A partial
-/// line left when the connection closes is kept as a line, as Spark does. (The write-ahead log that makes this
-/// source replayable across restarts is the checkpoints issue's.)
+/// One partition. A background thread connects, reads and reconnects with exponential back-off. Lines wait in memory
+/// until the engine commits them; when `max_buffered_records` are waiting the thread stops reading, so TCP flow
+/// control slows the sender. A partial line left when the connection closes is kept as a line, as Spark does.
+///
+/// In a checkpointed pipeline (the host gives the instance a state directory) every line goes to a write-ahead log
+/// before it may enter a batch, and offsets number the lines in that log: after a crash the source offers the lines
+/// after the last commit again, so a line that reached the log is neither lost nor counted twice. Without a state
+/// directory offsets number the lines received since the instance started.
 public final class SocketSource: SourcePlugin {
     public struct Configuration: Decodable, Sendable {
         var host: String
@@ -20,6 +23,9 @@ public final class SocketSource: SourcePlugin {
         var reconnect_max_ms: Int
         var max_buffered_records: Int
         var max_line_bytes: Int
+        var write_ahead_log: Bool
+        var wal_sync_ms: Int
+        var wal_segment_lines: Int
     }
 
     public static let info = PluginInfo(
@@ -37,10 +43,24 @@ public final class SocketSource: SourcePlugin {
                 default: 1_000_000
             ),
             .integer("max_line_bytes", description: "Longer lines are cut to this length (with a warning)", default: 1 << 20),
+            .boolean(
+                "write_ahead_log",
+                description: "In a checkpointed pipeline, log every line to disk before it enters a batch (replay after a crash)",
+                default: true
+            ),
+            .integer(
+                "wal_sync_ms",
+                description: "0: fsync the write-ahead log before each batch is planned; N: fsync every N ms (batches take synced lines)",
+                default: 0
+            ),
+            .integer("wal_segment_lines", description: "Lines per write-ahead log file; committed files are deleted", default: 100_000),
         ],
         concurrent: true
     )
 
+    private let configuration: Configuration
+    /// Without a write-ahead log in a checkpointed pipeline: where the last committed offset is kept.
+    private var committedOffsetFile: String?
     private let receiver: Receiver
     private let thread: PluginThread
 
@@ -55,7 +75,29 @@ public final class SocketSource: SourcePlugin {
         guard configuration.max_buffered_records > 0, configuration.max_line_bytes > 0 else {
             throw PluginError("configuration keys 'max_buffered_records' and 'max_line_bytes' must be positive")
         }
-        let receiver = Receiver(configuration: configuration, context: context)
+        guard configuration.wal_sync_ms >= 0 else {
+            throw PluginError("configuration key 'wal_sync_ms': \(configuration.wal_sync_ms) is negative (0 syncs before each batch)")
+        }
+        guard configuration.wal_segment_lines > 0 else {
+            throw PluginError("configuration key 'wal_segment_lines' must be positive")
+        }
+        var buffer = LineBuffer()
+        var wal: WriteAheadLog?
+        if let directory = context.stateDirectory {
+            if configuration.write_ahead_log {
+                wal = try WriteAheadLog(directory: directory, segmentLines: configuration.wal_segment_lines, recoveringInto: &buffer)
+                if buffer.count > 0 {
+                    context.log(.info, "write-ahead log: \(buffer.count) lines from offset \(buffer.range.lowerBound) recovered from \(directory)")
+                }
+            } else {
+                // No log: lines held in memory at a crash are lost, but numbering continues after the last commit so
+                // that the committed position stays meaningful (at most once).
+                committedOffsetFile = directory + "/committed-offset"
+                buffer = LineBuffer(firstOffset: try Self.readCommittedOffset(committedOffsetFile!))
+            }
+        }
+        let receiver = Receiver(configuration: configuration, context: context, state: Received(lines: buffer, wal: wal))
+        self.configuration = configuration
         self.receiver = receiver
         // The thread holds the receiver, never this object: destroying the instance stops and joins the thread.
         thread = try PluginThread { stop in receiver.run(stop) }
@@ -65,35 +107,119 @@ public final class SocketSource: SourcePlugin {
 
     public func partitionCount() throws -> Int { 1 }
 
-    public func available(partition: Int) throws -> Range<UInt64> { receiver.lines.withLock { $0.range } }
+    public func available(partition: Int) throws -> Range<UInt64> {
+        let syncNow = configuration.wal_sync_ms == 0
+        return try receiver.state.withLock { state in
+            if let failure = state.failure { throw PluginError(failure) }
+            if syncNow { try state.wal?.sync() }
+            return state.lines.range.lowerBound..<state.offered
+        }
+    }
 
     public func read(partition: Int, offsets: Range<UInt64>, into output: inout BatchBuilder) throws {
-        try receiver.lines.withLock { buffer in
-            guard offsets.lowerBound >= buffer.range.lowerBound, offsets.upperBound <= buffer.range.upperBound else {
-                throw PluginError(
-                    "lines \(offsets.lowerBound)..<\(offsets.upperBound) are not held (held: "
-                        + "\(buffer.range.lowerBound)..<\(buffer.range.upperBound))"
-                )
+        try receiver.state.withLock { state in
+            let held = state.lines.range.lowerBound..<state.offered
+            guard offsets.lowerBound >= held.lowerBound, offsets.upperBound <= held.upperBound else {
+                throw PluginError("lines \(offsets.lowerBound)..<\(offsets.upperBound) are not held (held: \(held.lowerBound)..<\(held.upperBound))")
             }
-            buffer.forEach(in: offsets) { output.append($0) }
+            state.lines.forEach(in: offsets) { output.append($0) }
         }
     }
 
     public func commit(partition: Int, upTo offset: UInt64) throws {
-        receiver.lines.withLock { $0.forget(below: offset) }
+        receiver.state.withLock { state in
+            state.lines.forget(below: offset)
+            state.wal?.trim(below: offset)
+        }
+        if let committedOffsetFile { try Self.writeCommittedOffset(offset, to: committedOffsetFile) }
     }
+
+    private static func readCommittedOffset(_ path: String) throws -> UInt64 {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 {
+            if errno == ENOENT { return 0 }
+            throw PluginError("cannot open \(path): \(String(cString: strerror(errno)))")
+        }
+        defer { close(fd) }
+        var bytes = [UInt8](repeating: 0, count: 32)
+        let n = bytes.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+        let text = String(decoding: bytes[..<max(0, n)], as: UTF8.self)
+        guard let offset = UInt64(text.hasSuffix("\n") ? String(text.dropLast()) : text) else {
+            throw PluginError("\(path) does not hold an offset ('\(text)'); remove it, or reset the checkpoint directory")
+        }
+        return offset
+    }
+
+    private static func writeCommittedOffset(_ offset: UInt64, to path: String) throws {
+        let temporary = path + ".tmp"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw PluginError("cannot write \(temporary): \(String(cString: strerror(errno)))") }
+        let text = Array("\(offset)\n".utf8)
+        let written = text.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+        let synced = fsync(fd) == 0
+        close(fd)
+        guard written == text.count, synced, rename(temporary, path) == 0 else {
+            throw PluginError("cannot record the committed offset in \(path): \(String(cString: strerror(errno)))")
+        }
+    }
+}
+
+/// What the receiving thread shares with the engine's calls.
+private struct Received: Sendable {
+    /// Lines received and not yet forgotten.
+    var lines: LineBuffer
+    /// The write-ahead log, in a checkpointed pipeline.
+    var wal: WriteAheadLog?
+    /// Why the log stopped working, reported by the next `available`.
+    var failure: String?
+
+    /// The end of what a batch may take: every line when there is no log, the synced ones when there is.
+    var offered: UInt64 { wal?.durableEnd ?? lines.range.upperBound }
+
+    init(lines: LineBuffer, wal: WriteAheadLog?) {
+        self.lines = lines
+        self.wal = wal
+    }
+
+    /// Takes a received line: in memory, and staged for the log.
+    mutating func add(_ line: UnsafeRawBufferPointer) {
+        lines.append(line)
+        wal?.stage(line)
+    }
+
+    /// Writes the staged lines to the log. When that fails they are dropped from memory too (they never reached
+    /// the log, so no batch may take them) and the error is returned.
+    mutating func flush() -> String? {
+        guard let wal else { return nil }
+        do {
+            try wal.flush()
+            return nil
+        } catch {
+            lines.removeLines(from: wal.nextOffset)
+            return "\(error)"
+        }
+    }
+
+    /// Makes the logged lines durable; a failure stops the pipeline at its next batch.
+    mutating func sync() {
+        guard let wal, failure == nil else { return }
+        do { try wal.sync() } catch { failure = "\(error)" }
+    }
+
+    /// Whether lines were written to the log but not synced.
+    var unsynced: Bool { wal.map { $0.durableEnd < $0.nextOffset } ?? false }
 }
 
 /// The connection side of the socket source, run by its background thread.
 private final class Receiver: Sendable {
     let configuration: SocketSource.Configuration
     let context: PluginContext
-    /// Lines received and not yet forgotten.
-    let lines = Mutex(LineBuffer())
+    let state: Mutex<Received>
 
-    init(configuration: SocketSource.Configuration, context: PluginContext) {
+    init(configuration: SocketSource.Configuration, context: PluginContext, state: Received) {
         self.configuration = configuration
         self.context = context
+        self.state = Mutex(state)
     }
 
 
@@ -107,10 +233,10 @@ private final class Receiver: Sendable {
                 context.log(.info, "connected to \(configuration.host):\(configuration.port)")
                 delay = configuration.reconnect_initial_ms
                 lastFailure = ""
-                let reason = readLines(from: fd, stop)
+                let (reason, logFailed) = readLines(from: fd, stop)
                 close(fd)
                 if stop.isStopping { return }
-                context.log(.info, "connection to \(configuration.host):\(configuration.port) ended: \(reason)")
+                context.log(logFailed ? .error : .info, "connection to \(configuration.host):\(configuration.port) ended: \(reason)")
             case .failure(let message):
                 // Log a failure once, not on every retry.
                 if message != lastFailure {
@@ -152,38 +278,55 @@ private final class Receiver: Sendable {
         return .failure(message)
     }
 
-    /// Reads lines until the peer closes, an error, or stop. Returns why it ended.
-    private func readLines(from fd: Int32, _ stop: StopSignal) -> String {
+    /// Reads lines until the peer closes, an error, or stop. Returns why it ended, and whether that is a failure
+    /// of the write-ahead log rather than of the connection.
+    private func readLines(from fd: Int32, _ stop: StopSignal) -> (reason: String, logFailed: Bool) {
         let size = 256 * 1024
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 16)
         defer { buffer.deallocate() }
         var partial: [UInt8] = []
         var cutWarned = false
         var skippingRest = false
+        let syncEvery = Int64(configuration.wal_sync_ms)
+        var nextSync = monotonicMilliseconds() + syncEvery
         defer {
-            // A last line without a newline is still a line.
-            if !partial.isEmpty { lines.withLock { buffer in partial.withUnsafeBytes { buffer.append($0) } } }
+            state.withLock { state in
+                // A last line without a newline is still a line.
+                if !partial.isEmpty {
+                    partial.withUnsafeBytes { state.add($0) }
+                    if let failure = state.flush() { context.log(.warning, "a last line was lost: \(failure)") }
+                }
+                if syncEvery > 0 { state.sync() }
+            }
         }
         while !stop.isStopping {
+            if syncEvery > 0 && monotonicMilliseconds() >= nextSync {
+                state.withLock { $0.sync() }
+                nextSync = monotonicMilliseconds() + syncEvery
+            }
             // Back-pressure: while too many lines wait for a commit, do not read.
-            if lines.withLock({ $0.count }) >= configuration.max_buffered_records {
-                if stop.sleep(milliseconds: 20) { return "stopping" }
+            if state.withLock({ $0.lines.count }) >= configuration.max_buffered_records {
+                if stop.sleep(milliseconds: 20) { return ("stopping", false) }
                 continue
             }
+            // With periodic syncs, wake up for the next one while lines wait unsynced.
+            let timeout = syncEvery > 0 && state.withLock({ $0.unsynced }) ? Int32(max(0, nextSync - monotonicMilliseconds())) : -1
             var fds = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0), pollfd(fd: stop.fileDescriptor, events: Int16(POLLIN), revents: 0)]
-            if poll(&fds, 2, -1) < 0 {
+            let ready = poll(&fds, 2, timeout)
+            if ready < 0 {
                 if errno == EINTR { continue }
-                return String(cString: strerror(errno))
+                return (String(cString: strerror(errno)), false)
             }
-            if fds[1].revents != 0 { return "stopping" }
+            if ready == 0 { continue }
+            if fds[1].revents != 0 { return ("stopping", false) }
             let n = recv(fd, buffer, size, 0)
-            if n == 0 { return "closed by the peer" }
+            if n == 0 { return ("closed by the peer", false) }
             if n < 0 {
                 if errno == EINTR || errno == EAGAIN { continue }
-                return String(cString: strerror(errno))
+                return (String(cString: strerror(errno)), false)
             }
             let bytes = UnsafeRawBufferPointer(start: buffer, count: n)
-            lines.withLock { lineBuffer in
+            let failure = state.withLock { state -> String? in
                 var start = 0
                 while start < n {
                     guard let newline = bytes[start...].firstIndex(of: 10) else {
@@ -198,25 +341,32 @@ private final class Receiver: Sendable {
                         continue
                     }
                     if partial.isEmpty && line.count <= configuration.max_line_bytes && line.last != 13 {
-                        lineBuffer.append(line)  // the common case: no copy through `partial`
+                        state.add(line)  // the common case: no copy through `partial`
                     } else {
                         partial.append(contentsOf: line)
-                        emit(partial, into: &lineBuffer, cutWarned: &cutWarned)
+                        emit(partial, into: &state, cutWarned: &cutWarned)
                         partial.removeAll(keepingCapacity: true)
                     }
                 }
                 if partial.count > configuration.max_line_bytes {
-                    emit(partial, into: &lineBuffer, cutWarned: &cutWarned)
+                    emit(partial, into: &state, cutWarned: &cutWarned)
                     partial.removeAll(keepingCapacity: true)
                     skippingRest = true
                 }
+                return state.flush()
+            }
+            if let failure {
+                // What was received in this read never reached the log; drop the connection rather than go on with
+                // a hole in the stream, and try again after the back-off.
+                partial.removeAll()
+                return ("\(failure); the lines of the last read are dropped", true)
             }
         }
-        return "stopping"
+        return ("stopping", false)
     }
 
     /// Appends a line assembled across reads: strips '\r', cuts it to `max_line_bytes`.
-    private func emit(_ line: [UInt8], into buffer: inout LineBuffer, cutWarned: inout Bool) {
+    private func emit(_ line: [UInt8], into state: inout Received, cutWarned: inout Bool) {
         var line = line[...]
         if line.last == 13 { line = line.dropLast() }
         if line.count > configuration.max_line_bytes {
@@ -226,9 +376,14 @@ private final class Receiver: Sendable {
             }
             line = line.prefix(configuration.max_line_bytes)
         }
-        line.withUnsafeBytes { buffer.append($0) }
+        line.withUnsafeBytes { state.add($0) }
     }
+}
 
+private func monotonicMilliseconds() -> Int64 {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
 }
 
 @c(sluice_plugin_entry_v1)

@@ -283,6 +283,7 @@ public final class PipelineRunner: @unchecked Sendable {  // `stop` is atomic; t
                 try stage.restore(bytes)
             }
             progress.message("sluice: resuming after batch \(loaded.record.batch) from \(checkpoints.directory)\n")
+            warnAboutPositionsOutsideSources()
         }
         if let inflight = checkpoints.loadInflight(), inflight.batch == next {
             var ranges: [BatchPlan.Range] = []
@@ -293,6 +294,29 @@ public final class PipelineRunner: @unchecked Sendable {  // `stop` is atomic; t
             return (next, (BatchPlan(ranges: ranges), BatchInfo(id: next, timeMilliseconds: inflight.batchTimeMilliseconds)))
         }
         return (next, nil)
+    }
+
+    /// A committed position the source cannot serve means records are skipped or its own store was lost: say so
+    /// once at the start instead of planning around it silently.
+    private func warnAboutPositionsOutsideSources() {
+        guard let offered = try? executor.available() else { return }
+        let names = pipeline.graph.names
+        for (key, position) in positions.sorted(by: { $0.key < $1.key }) {
+            guard let range = offered[key] else { continue }
+            let name = "source '\(names[key.source])' partition \(key.partition)"
+            if position < range.lowerBound {
+                progress.message(
+                    "sluice: warning: \(name): committed position \(position) is before the earliest offset the source still holds "
+                        + "(\(range.lowerBound)); \(range.lowerBound - position) records are skipped\n"
+                )
+            } else if position > range.upperBound {
+                progress.message(
+                    "sluice: warning: \(name): committed position \(position) is past what the source holds (up to \(range.upperBound)); "
+                        + "its own stored state may be lost. It resumes once it reaches \(position); "
+                        + "`sluice checkpoints set` moves the position\n"
+                )
+            }
+        }
     }
 
     private func inflight(_ plan: BatchPlan, _ info: BatchInfo) -> InflightRecord {
@@ -332,6 +356,8 @@ public final class PipelineRunner: @unchecked Sendable {  // `stop` is atomic; t
                 try body()
                 return
             } catch {
+                // A stop request ends the retries: nothing of this batch is committed, the next start replays it.
+                if stopSignal.load(ordering: .sequentiallyConsistent) != 0 { throw error }
                 progress.message("sluice: error: \(what): \(error); retrying in \(delay) ms\n")
                 usleep(useconds_t(delay) * 1000)
                 delay = min(delay * 2, options.checkpointRetryMaxMilliseconds)

@@ -1,6 +1,10 @@
 import Foundation
 import Testing
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Paths and process helpers shared by the end-to-end tests, which run the real `sluice` executable.
 enum Support {
     /// The repository root (from this file's path).
@@ -19,6 +23,25 @@ enum Support {
     }()
 
     static var sluice: URL { binDirectory.appendingPathComponent("sluice") }
+
+    /// A listening TCP socket on 127.0.0.1 at a free port.
+    static func listenOnLoopback() throws -> (fd: Int32, port: UInt16) {
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var one: Int32 = 1
+        setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        try #require(bound == 0 && listen(listener, 4) == 0, "cannot listen on 127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) }
+        }
+        return (listener, UInt16(bigEndian: address.sin_port))
+    }
 
     /// A fresh temporary directory, removed by `cleanup()`.
     static func makeTemporaryDirectory(_ label: String = "sluice-test") throws -> URL {
