@@ -1,6 +1,10 @@
 import Foundation
 import Testing
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Restarts of a checkpointed pipeline: after changes to its stages, with files arriving while it is down.
 @Suite(.serialized)
 struct CheckpointPipelineTests {
@@ -115,6 +119,33 @@ struct CheckpointPipelineTests {
         let words = try Self.lines(setup.output)
         #expect(words.filter { $0 == "late" }.count == 1, "the new file is read once")
         #expect(words.filter { $0 == "line" }.count == 16, "the old file is not read again")
+    }
+
+    /// SIGTERM lets the batch in flight commit before exiting: nothing is left to replay, and a restart goes on
+    /// after the last batch the stopped run reported.
+    @Test func aGracefulStopCommitsTheBatchInFlight() throws {
+        let setup = try Self.setup()
+        defer { try? FileManager.default.removeItem(at: setup.work) }
+        try Self.write(setup.file, input: setup.input, checkpoint: setup.checkpoint, output: setup.output,
+                       stages: "  words: {from: lines, plugin: split}", sink: "words")
+        let child = try Support.Child(Support.sluice, ["run", setup.file.path, "--progress", "plain"])
+        let started = child.waitFor(timeout: 30) { child.stderr.contains("batch 1 at ") }
+        try #require(started, "\(child.stderr)")
+        kill(child.process.processIdentifier, SIGTERM)
+        let stopped = child.wait(timeout: 30)
+        #expect(stopped.status == 0, "\(stopped.stderr)")
+        #expect(stopped.stderr.contains("stopped: SIGTERM"), "\(stopped.stderr)")
+        let last = try #require(stopped.stderr.matches(of: #/batch (\d+) at /#).compactMap { Int($0.1) }.max())
+
+        let shown = try Support.sluice(["checkpoints", "show", setup.checkpoint.path])
+        #expect(shown.stdout.contains("batch \(last) committed"), "\(shown.stdout)")
+        #expect(!shown.stdout.contains("in flight"), "a graceful stop leaves nothing in flight:\n\(shown.stdout)")
+
+        let resumed = try Self.run(setup, ["--batches", "\(last + 6)"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(resumed.stderr.contains("resuming after batch \(last)"), "\(resumed.stderr)")
+        #expect(!resumed.stderr.contains("replaying"), "\(resumed.stderr)")
+        #expect(try Self.lines(setup.output).filter { $0 == "line" }.count == 16, "every line once")
     }
 
     @Test func checkpointsShowSetAndReset() throws {
