@@ -10,6 +10,7 @@ import PackageDescription
 let argumentParser = Package.Dependency.package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
 let yams = Package.Dependency.package(url: "https://github.com/jpsim/Yams", from: "6.2.2")
 let propertyBased = Package.Dependency.package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1")
+let nio = Package.Dependency.package(url: "https://github.com/apple/swift-nio", from: "2.101.2")
 
 // MARK: - Settings shared by every Swift target
 
@@ -53,7 +54,7 @@ let package = Package(
         .library(name: "SluiceHost", targets: ["SluiceHost"]),
         .library(name: "Sluice", targets: ["Sluice"]),
     ] + firstPartyPlugins.map(\.1),
-    dependencies: [argumentParser, yams, propertyBased],
+    dependencies: [argumentParser, yams, propertyBased, nio],
     targets: [
         // The C ABI: SDK/CSluice/include/sluice.h is the single source of truth.
         .target(name: "CSluice", path: "SDK/CSluice"),
@@ -117,6 +118,13 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .executableTarget(name: "sluice", dependencies: ["SluiceCLI"], path: "Sources/sluice", swiftSettings: strictSettings),
+        // AMQP 1.0: the type system, frames, performatives, SASL and messages (for the Event Hubs source and emulator).
+        .target(
+            name: "SluiceAMQP",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+            path: "Sources/SluiceAMQP",
+            swiftSettings: strictSettings
+        ),
 
         // MARK: - Tests
 
@@ -143,6 +151,12 @@ let package = Package(
             name: "SluiceAPITests",
             dependencies: ["Sluice", .product(name: "PropertyBased", package: "swift-property-based")],
             path: "Tests/SluiceAPITests",
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "SluiceAMQPTests",
+            dependencies: ["SluiceAMQP", .product(name: "NIOCore", package: "swift-nio")],
+            path: "Tests/SluiceAMQPTests",
             swiftSettings: strictSettings
         ),
         .testTarget(
