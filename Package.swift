@@ -11,6 +11,7 @@ let argumentParser = Package.Dependency.package(url: "https://github.com/apple/s
 let yams = Package.Dependency.package(url: "https://github.com/jpsim/Yams", from: "6.2.2")
 let propertyBased = Package.Dependency.package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1")
 let nio = Package.Dependency.package(url: "https://github.com/apple/swift-nio", from: "2.101.2")
+let crypto = Package.Dependency.package(url: "https://github.com/apple/swift-crypto", from: "3.12.3")
 
 // MARK: - Settings shared by every Swift target
 
@@ -54,7 +55,7 @@ let package = Package(
         .library(name: "SluiceHost", targets: ["SluiceHost"]),
         .library(name: "Sluice", targets: ["Sluice"]),
     ] + firstPartyPlugins.map(\.1),
-    dependencies: [argumentParser, yams, propertyBased, nio],
+    dependencies: [argumentParser, yams, propertyBased, nio, crypto],
     targets: [
         // The C ABI: SDK/CSluice/include/sluice.h is the single source of truth.
         .target(name: "CSluice", path: "SDK/CSluice"),
@@ -151,6 +152,19 @@ let package = Package(
             name: "SluiceAPITests",
             dependencies: ["Sluice", .product(name: "PropertyBased", package: "swift-property-based")],
             path: "Tests/SluiceAPITests",
+            swiftSettings: strictSettings
+        ),
+        // Event Hubs: connection strings, SAS tokens, and (with the AMQP stack) the client and the emulator.
+        .target(
+            name: "SluiceEventHubs",
+            dependencies: ["SluiceAMQP", .product(name: "Crypto", package: "swift-crypto"), .product(name: "NIOCore", package: "swift-nio")],
+            path: "Sources/SluiceEventHubs",
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "SluiceEventHubsTests",
+            dependencies: ["SluiceEventHubs", "SluiceAMQP", .product(name: "NIOCore", package: "swift-nio")],
+            path: "Tests/SluiceEventHubsTests",
             swiftSettings: strictSettings
         ),
         .testTarget(

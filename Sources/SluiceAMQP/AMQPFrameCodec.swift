@@ -1,0 +1,82 @@
+import NIOCore
+
+/// What travels on an AMQP connection: the 8-byte protocol headers (at the start, and again after SASL) and frames.
+public enum AMQPWireItem: Hashable, Sendable {
+    case header(AMQPProtocolHeader)
+    case frame(AMQPFrame)
+}
+
+/// Splits the byte stream into protocol headers and frames. A protocol header can only stand where a frame would
+/// start, and a frame's size can never begin with the bytes `AMQP` (that would be over 1 GiB, far above any
+/// max-frame-size), so the decoder recognises headers wherever they come.
+public struct AMQPFrameDecoder: ByteToMessageDecoder {
+    public typealias InboundOut = AMQPWireItem
+
+    /// The largest frame accepted; raise it with `maxFrameSize` once the connection agreed on one.
+    public var maxFrameSize: UInt32
+
+    public init(maxFrameSize: UInt32 = 1 << 20) { self.maxFrameSize = maxFrameSize }
+
+    public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        guard let item = try next(&buffer) else { return .needMoreData }
+        context.fireChannelRead(wrapInboundOut(item))
+        return .continue
+    }
+
+    public mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
+        while try decode(context: context, buffer: &buffer) == .continue {}
+        return .needMoreData
+    }
+
+    /// The next header or frame in `buffer`, or nil when more bytes are needed.
+    public mutating func next(_ buffer: inout ByteBuffer) throws(AMQPError) -> AMQPWireItem? {
+        guard let first = buffer.getBytes(at: buffer.readerIndex, length: min(4, buffer.readableBytes)) else { return nil }
+        if first.count < 4 { return nil }
+        if first == [0x41, 0x4d, 0x51, 0x50] {
+            guard let bytes = buffer.getBytes(at: buffer.readerIndex, length: 8) else { return nil }
+            guard let header = AMQPProtocolHeader(bytes: bytes) else {
+                throw AMQPError(.invalidEncoding, "unsupported protocol header \(bytes.map { String($0, radix: 16) }.joined(separator: " "))")
+            }
+            buffer.moveReaderIndex(forwardBy: 8)
+            return .header(header)
+        }
+        return try AMQPFrame.decode(from: &buffer, maxFrameSize: maxFrameSize).map { .frame($0) }
+    }
+}
+
+/// Writes protocol headers and frames.
+public struct AMQPFrameEncoder: MessageToByteEncoder {
+    public typealias OutboundIn = AMQPWireItem
+
+    public init() {}
+
+    public func encode(data: AMQPWireItem, out: inout ByteBuffer) throws {
+        switch data {
+        case .header(let header): out.writeBytes(header.bytes)
+        case .frame(let frame): frame.encode(into: &out)
+        }
+    }
+}
+
+extension AMQPFrame {
+    /// The frames of one message on a link: the transfer fields on the first, `more` on all but the last, each at
+    /// most `maxFrameSize` bytes (part 2.6.14: a message larger than a frame is split across frames).
+    public static func transfers(channel: UInt16, _ transfer: AMQPTransfer, payload: ByteBuffer, maxFrameSize: UInt32) -> [AMQPFrame] {
+        var first = transfer
+        first.more = false
+        let overhead = AMQPFrame(channel: channel, .transfer(first)).headerAndBodySize + 8  // room for `more` growing
+        let room = max(1, Int(maxFrameSize) - overhead)
+        if payload.readableBytes <= room { return [AMQPFrame(channel: channel, .transfer(first), payload: payload)] }
+        var frames: [AMQPFrame] = []
+        var rest = payload
+        var head = transfer
+        while rest.readableBytes > 0 {
+            let chunk = rest.readSlice(length: min(room, rest.readableBytes))!
+            head.more = rest.readableBytes > 0
+            frames.append(AMQPFrame(channel: channel, .transfer(head), payload: chunk))
+            // Continuation frames carry only the handle (and `more`).
+            head = AMQPTransfer(handle: transfer.handle)
+        }
+        return frames
+    }
+}
