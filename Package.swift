@@ -12,6 +12,7 @@ let yams = Package.Dependency.package(url: "https://github.com/jpsim/Yams", from
 let propertyBased = Package.Dependency.package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1")
 let nio = Package.Dependency.package(url: "https://github.com/apple/swift-nio", from: "2.101.2")
 let crypto = Package.Dependency.package(url: "https://github.com/apple/swift-crypto", from: "3.12.3")
+let nioSSL = Package.Dependency.package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6")
 
 // MARK: - Settings shared by every Swift target
 
@@ -49,13 +50,14 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "sluice", targets: ["sluice"]),
+        .executable(name: "sluice-eventhubs-emulator", targets: ["sluice-eventhubs-emulator"]),
         .library(name: "SluiceSDK", targets: ["SluiceSDK"]),
         .library(name: "SluiceTesting", targets: ["SluiceTesting"]),
         .library(name: "SluiceCore", targets: ["SluiceCore"]),
         .library(name: "SluiceHost", targets: ["SluiceHost"]),
         .library(name: "Sluice", targets: ["Sluice"]),
     ] + firstPartyPlugins.map(\.1),
-    dependencies: [argumentParser, yams, propertyBased, nio, crypto],
+    dependencies: [argumentParser, yams, propertyBased, nio, crypto, nioSSL],
     targets: [
         // The C ABI: SDK/CSluice/include/sluice.h is the single source of truth.
         .target(name: "CSluice", path: "SDK/CSluice"),
@@ -161,9 +163,28 @@ let package = Package(
             path: "Sources/SluiceEventHubs",
             swiftSettings: strictSettings
         ),
+        // The Event Hubs emulator: a library (tests start it in-process) and its executable.
+        .target(
+            name: "EventHubsEmulator",
+            dependencies: [
+                "SluiceAMQP", "SluiceEventHubs", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            path: "Sources/EventHubsEmulator",
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "sluice-eventhubs-emulator",
+            dependencies: [
+                "EventHubsEmulator", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            path: "Sources/sluice-eventhubs-emulator",
+            swiftSettings: strictSettings
+        ),
         .testTarget(
             name: "SluiceEventHubsTests",
-            dependencies: ["SluiceEventHubs", "SluiceAMQP", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["SluiceEventHubs", "SluiceAMQP", "EventHubsEmulator", .product(name: "NIOCore", package: "swift-nio")],
             path: "Tests/SluiceEventHubsTests",
             swiftSettings: strictSettings
         ),

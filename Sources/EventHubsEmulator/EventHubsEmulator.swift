@@ -1,0 +1,81 @@
+import Foundation
+import NIOCore
+import NIOPosix
+import NIOSSL
+import SluiceAMQP
+import Synchronization
+
+/// A local Event Hubs: an AMQP 1.0 endpoint that speaks what the Event Hubs clients speak (SASL, `$cbs` with
+/// shared access signatures, `$management`, partition receivers with selector filters and owner levels, senders to
+/// a hub or a partition, batches), for development and for tests. Plain TCP, or TLS with a certificate and key.
+public final class EventHubsEmulator: Sendable {
+    public let configuration: EmulatorConfiguration
+    public let faults = EmulatorFaults()
+    let store: EventStore
+    let owners = OwnerRegistry()
+    private let group: MultiThreadedEventLoopGroup
+    private let channel: Mutex<(any Channel)?> = Mutex(nil)
+    private let connections = Mutex<[ObjectIdentifier: any Channel]>([:])
+    private let logger: @Sendable (String) -> Void
+
+    /// - Parameter log: receives one line per notable event (refusals, protocol errors, events produced).
+    public init(configuration: EmulatorConfiguration, threads: Int = 1, log: @escaping @Sendable (String) -> Void = { _ in }) throws(EmulatorError) {
+        try configuration.validate()
+        self.configuration = configuration
+        store = EventStore(configuration: configuration)
+        group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
+        logger = log
+    }
+
+    func log(_ line: String) { logger(line) }
+
+    /// Starts listening; returns the port (useful with port 0). With `tls`, connections must start with a TLS
+    /// handshake (as Event Hubs clients do on port 5671).
+    public func start(host: String = "127.0.0.1", port: Int, tls: NIOSSLContext? = nil) async throws -> Int {
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { [self] channel in
+                channel.eventLoop.makeCompletedFuture {
+                    if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(AMQPFrameDecoder(maxFrameSize: configuration.maxFrameSize)))
+                    try channel.pipeline.syncOperations.addHandler(MessageToByteHandler(AMQPFrameEncoder()))
+                    try channel.pipeline.syncOperations.addHandler(EmulatorConnection(emulator: self))
+                    let id = ObjectIdentifier(channel)
+                    connections.withLock { $0[id] = channel }
+                    channel.closeFuture.whenComplete { [self] _ in _ = connections.withLock { $0.removeValue(forKey: id) } }
+                }
+            }
+        let listening = try await bootstrap.bind(host: host, port: port).get()
+        channel.withLock { $0 = listening }
+        return listening.localAddress?.port ?? port
+    }
+
+    /// Closes every client connection at once (a fault for tests): clients see the connection drop.
+    public func dropConnections() {
+        let all = connections.withLock { Array($0.values) }
+        for connection in all { connection.close(mode: .all, promise: nil) }
+    }
+
+    /// Takes a partition from every receiver on it (`amqp:link:stolen`).
+    public func stealPartition(hub: String, consumerGroup: String = "$Default", partition: Int) {
+        owners.stealAll(OwnerRegistry.key(hub, consumerGroup, partition))
+    }
+
+    /// Appends events directly (tests and demos): bodies to one partition, returning their sequence numbers' start.
+    public func produce(hub: String, partition: Int, bodies: [[UInt8]], properties: AMQPMap? = nil) throws(EmulatorError) {
+        try store.append(hub: hub, partition: partition, messages: bodies.map { (AMQPMessage(applicationProperties: properties, body: .data([$0])), nil) })
+    }
+
+    /// The number of open client connections.
+    public var connectionCount: Int { connections.withLock { $0.count } }
+
+    /// Stops listening, closes the connections and the threads.
+    public func stop() async throws {
+        let listening = channel.withLock { c in defer { c = nil }; return c }
+        try await listening?.close()
+        dropConnections()
+        try await group.shutdownGracefully()
+    }
+}

@@ -1,0 +1,99 @@
+import EventHubsEmulator
+import Foundation
+import Testing
+
+/// Runs `Tests/EventHubsSDK/sdk_roundtrip.py` (the official `azure-eventhub` SDK, installed by `.ci/run`) against
+/// an emulator started in this process, and returns its JSON lines.
+func runOfficialSDK(_ command: String, connectionString: String, hub: String, extra: [String] = []) throws -> [[String: Any]] {
+    let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("EventHubsSDK/sdk_roundtrip.py")
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = ["python3", script.path, command, connectionString, hub] + extra
+    let out = Pipe(), err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    let deadline = Date().addingTimeInterval(120)
+    let outData = out.fileHandleForReading.readDataToEndOfFile()
+    let errData = err.fileHandleForReading.readDataToEndOfFile()
+    while process.isRunning && Date() < deadline { usleep(10_000) }
+    let stderr = String(decoding: errData, as: UTF8.self)
+    if stderr.contains("No module named 'azure'") {
+        Issue.record("the official SDK is not installed: pip install azure-eventhub==5.15.1 (.ci/run does)")
+    }
+    try #require(process.terminationStatus == 0, "sdk_roundtrip.py \(command) failed:\n\(stderr)")
+    return try String(decoding: outData, as: UTF8.self).split(separator: "\n").map {
+        try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
+    }
+}
+
+/// The official Azure SDK agrees with the emulator: what its producer sends (to partitions, by partition key, in
+/// batches, alone, across several frames), its consumer reads back with the right sequence numbers, offsets, bodies
+/// and properties, and its management calls see the same partitions.
+@Suite(.serialized)
+struct OfficialSDKTests {
+    static func withEmulator(_ body: (EventHubsEmulator, String) async throws -> Void) async throws {
+        let emulator = try EventHubsEmulator(configuration: EmulatorConfiguration(hubs: [.init(name: "eh1", partitionCount: 4)]))
+        let port = try await emulator.start(port: 0)
+        let connection = "Endpoint=sb://127.0.0.1:\(port);SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=SAS_KEY_VALUE;UseDevelopmentEmulator=true"
+        do {
+            try await body(emulator, connection)
+        } catch {
+            try await emulator.stop()
+            throw error
+        }
+        try await emulator.stop()
+    }
+
+    @Test func theOfficialProducerAndConsumerAgreeWithTheEmulator() async throws {
+        try await Self.withEmulator { _, connection in
+            let sent = try runOfficialSDK("produce", connectionString: connection, hub: "eh1")
+            #expect(sent.count == 10)
+            let received = try runOfficialSDK("consume", connectionString: connection, hub: "eh1", extra: ["10"])
+            #expect(received.count == 10)
+
+            var byPartition: [String: [[String: Any]]] = [:]
+            for event in received { byPartition[event["partition"] as! String, default: []].append(event) }
+            // Sequence numbers from 0, in order, offsets rising from "0", per partition.
+            for (partition, events) in byPartition {
+                let sequence = events.map { $0["sequence_number"] as! Int }
+                #expect(sequence == Array(0..<events.count), "partition \(partition): \(sequence)")
+                let offsets = events.map { Int($0["offset"] as! String)! }
+                #expect(offsets.first == 0 && zip(offsets, offsets.dropFirst()).allSatisfy { $0 < $1 }, "partition \(partition): \(offsets)")
+            }
+            // The batch to partition 0, with its properties.
+            let p0 = byPartition["0"] ?? []
+            #expect(p0.map { $0["body"] as? String } == (0..<5).map { "p0-event-\($0)" })
+            #expect(p0.map { ($0["properties"] as? [String: Any])?["i"] as? Int } == [0, 1, 2, 3, 4])
+            #expect(p0.allSatisfy { ($0["properties"] as? [String: Any])?["kind"] as? String == "batch" })
+            // The event sent alone to partition 1.
+            #expect((byPartition["1"] ?? []).map { $0["body"] as? String } == ["alone"])
+            // The keyed batch: one partition, in order, with its key.
+            let keyed = received.filter { ($0["partition_key"] as? String) == "user-7" }
+            #expect(keyed.map { $0["body"] as? String } == ["keyed-0", "keyed-1", "keyed-2"])
+            #expect(Set(keyed.map { $0["partition"] as! String }).count == 1)
+            // The 100 000-byte event, across frames.
+            #expect(received.contains { $0["partition"] as? String == "2" && $0["size"] as? Int == 100_000 })
+
+            let properties = try runOfficialSDK("properties", connectionString: connection, hub: "eh1")
+            #expect(properties.first?["partition_ids"] as? [String] == ["0", "1", "2", "3"])
+            for partition in properties.dropFirst() {
+                let id = partition["partition"] as! String
+                let count = byPartition[id]?.count ?? 0
+                #expect(partition["last_enqueued_sequence_number"] as? Int == count - 1, "partition \(id)")
+                #expect(partition["beginning_sequence_number"] as? Int == 0)
+                #expect(partition["is_empty"] as? Bool == (count == 0))
+                if let last = byPartition[id]?.last { #expect(partition["last_enqueued_offset"] as? String == last["offset"] as? String) }
+            }
+        }
+    }
+
+    @Test func aWrongKeyIsRefusedWithAnAuthenticationError() async throws {
+        try await Self.withEmulator { _, connection in
+            let result = try runOfficialSDK("wrong-key", connectionString: connection.replacingOccurrences(of: "SAS_KEY_VALUE", with: "WRONG"), hub: "eh1")
+            #expect(result.first?["error"] as? String == "AuthenticationError", "\(result)")
+            #expect((result.first?["message"] as? String)?.contains("401") == true)
+        }
+    }
+}
