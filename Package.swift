@@ -124,7 +124,10 @@ let package = Package(
         // AMQP 1.0: the type system, frames, performatives, SASL and messages (for the Event Hubs source and emulator).
         .target(
             name: "SluiceAMQP",
-            dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
             path: "Sources/SluiceAMQP",
             swiftSettings: strictSettings
         ),

@@ -1,0 +1,216 @@
+import Foundation
+import NIOCore
+import NIOPosix
+import NIOSSL
+
+/// A client connection to an AMQP 1.0 peer, with one session: links to send and receive on, and request/response
+/// pairs. Every method may be called from any thread; the work happens on the connection's event loop.
+public final class AMQPClientConnection: Sendable {
+    let channel: any Channel
+    let handler: NIOLoopBound<AMQPClientHandler>
+    public var eventLoop: any EventLoop { channel.eventLoop }
+
+    private init(channel: any Channel, handler: NIOLoopBound<AMQPClientHandler>) {
+        self.channel = channel
+        self.handler = handler
+    }
+
+    /// Connects, negotiates SASL, opens the connection and begins a session.
+    ///
+    /// - Parameters:
+    ///   - tls: a TLS context (certificate checks on by default), or nil for plain TCP.
+    ///   - hostname: the host the server knows itself as (SNI, `open.hostname`, `sasl-init.hostname`).
+    ///   - idleTimeout: announced to the server (it must send something at least this often); we send heartbeats
+    ///     at half the interval the server announces.
+    public static func connect(
+        host: String, port: Int, tls: NIOSSLContext?, hostname: String? = nil, credentials: SASLCredentials = .anonymous,
+        containerID: String = "sluice-\(UUID().uuidString)", properties: AMQPMap? = nil, idleTimeout: TimeAmount = .seconds(60),
+        connectTimeout: TimeAmount = .seconds(20), group: any EventLoopGroup
+    ) -> EventLoopFuture<AMQPClientConnection> {
+        let eventLoop = group.next()
+        let connected = eventLoop.makePromise(of: Void.self)
+        let open = AMQPOpen(
+            containerID: containerID, hostname: hostname ?? host, maxFrameSize: 1 << 20, channelMax: 1,
+            idleTimeout: UInt32(idleTimeout.nanoseconds / 1_000_000), properties: properties
+        )
+        let bootstrap = ClientBootstrap(group: eventLoop)
+            .connectTimeout(connectTimeout)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    if let tls {
+                        let handler = try NIOSSLClientHandler(context: tls, serverHostname: Self.isIPAddress(hostname ?? host) ? nil : (hostname ?? host))
+                        try channel.pipeline.syncOperations.addHandler(handler)
+                    }
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(AMQPFrameDecoder(maxFrameSize: 1 << 20)))
+                    try channel.pipeline.syncOperations.addHandler(MessageToByteHandler(AMQPFrameEncoder()))
+                    try channel.pipeline.syncOperations.addHandler(AMQPClientHandler(credentials: credentials, open: open, connected: connected))
+                }
+            }
+        return bootstrap.connect(host: host, port: port).flatMap { channel in
+            // The handshake must finish within the connect timeout too.
+            let timer = channel.eventLoop.scheduleTask(in: connectTimeout) {
+                connected.fail(AMQPConnectionError(.timeout, "no AMQP open from \(host):\(port) within \(connectTimeout.nanoseconds / 1_000_000_000) s"))
+                channel.close(promise: nil)
+            }
+            return connected.futureResult.flatMapThrowing {
+                timer.cancel()
+                let handler = try channel.pipeline.syncOperations.handler(type: AMQPClientHandler.self)
+                return AMQPClientConnection(channel: channel, handler: NIOLoopBound(handler, eventLoop: channel.eventLoop))
+            }.flatMapErrorThrowing { error in
+                timer.cancel()
+                channel.close(promise: nil)
+                throw error
+            }
+        }
+    }
+
+    static func isIPAddress(_ host: String) -> Bool {
+        (try? SocketAddress(ipAddress: host, port: 0)) != nil
+    }
+
+    /// Attaches a receiving link on `source` (with its filter); no credit is given until `flow`.
+    public func openReceiver(
+        name: String = "receiver-\(UUID().uuidString)", source: AMQPSource, target: AMQPTarget? = nil, properties: AMQPMap? = nil,
+        desiredCapabilities: [String] = [], settleFirst: Bool = true
+    ) -> EventLoopFuture<AMQPReceiverLink> {
+        let promise = eventLoop.makePromise(of: UInt32.self)
+        eventLoop.execute { [handler] in
+            handler.value.attach({ handle in
+                AMQPAttach(
+                    name: name, handle: handle, role: .receiver, senderSettleMode: 0, receiverSettleMode: settleFirst ? 0 : 1,
+                    source: source, target: target ?? AMQPTarget(address: name), maxMessageSize: 256 << 20,
+                    desiredCapabilities: desiredCapabilities, properties: properties
+                )
+            }, role: .receiver, promise: promise)
+        }
+        return promise.futureResult.map { AMQPReceiverLink(connection: self, handle: $0, name: name) }
+    }
+
+    /// Attaches a sending link to `target`.
+    public func openSender(name: String = "sender-\(UUID().uuidString)", target: AMQPTarget, source: AMQPSource? = nil) -> EventLoopFuture<AMQPSenderLink> {
+        let promise = eventLoop.makePromise(of: UInt32.self)
+        eventLoop.execute { [handler] in
+            handler.value.attach({ handle in
+                AMQPAttach(
+                    name: name, handle: handle, role: .sender, senderSettleMode: 0, receiverSettleMode: 0,
+                    source: source ?? AMQPSource(address: name), target: target, initialDeliveryCount: 0
+                )
+            }, role: .sender, promise: promise)
+        }
+        return promise.futureResult.map { AMQPSenderLink(connection: self, handle: $0, name: name) }
+    }
+
+    /// A request/response pair on a node such as `$cbs` or `$management`: a sender to it and a receiver from it, with
+    /// replies matched to requests by `correlation-id`.
+    public func openRequestResponse(node: String) -> EventLoopFuture<AMQPRequestResponse> {
+        let sender = openSender(name: "\(node)-sender-\(UUID().uuidString)", target: AMQPTarget(address: node), source: AMQPSource(address: node))
+        let receiver = openReceiver(name: "\(node)-receiver-\(UUID().uuidString)", source: AMQPSource(address: node), target: AMQPTarget(address: node))
+        return sender.and(receiver).flatMapThrowing { sender, receiver in
+            try receiver.flow(credit: 100)
+            return AMQPRequestResponse(sender: sender, receiver: receiver)
+        }
+    }
+
+    public var isOpen: Bool { channel.isActive }
+
+    /// Closes the connection (a `close` performative, then the socket).
+    public func close() -> EventLoopFuture<Void> {
+        let promise = eventLoop.makePromise(of: Void.self)
+        eventLoop.execute { [handler] in handler.value.close(promise: promise) }
+        return promise.futureResult
+    }
+
+    func onLoop<T: Sendable>(_ body: @escaping @Sendable (AMQPClientHandler) throws -> T) -> EventLoopFuture<T> {
+        eventLoop.submit { [handler] in try body(handler.value) }
+    }
+}
+
+/// A link that receives messages.
+public struct AMQPReceiverLink: Sendable {
+    let connection: AMQPClientConnection
+    public let handle: UInt32
+    public let name: String
+
+    /// Sets the link's credit: the peer may send `credit` more messages. Call from any thread.
+    @discardableResult
+    public func flow(credit: UInt32) throws -> EventLoopFuture<Void> {
+        connection.onLoop { [handle] in try $0.flow(handle: handle, credit: credit) }
+    }
+
+    /// `count` messages, or what arrived before `timeout` (maybe none). Fails if the link or connection fails.
+    public func receive(count: Int, timeout: TimeAmount) -> EventLoopFuture<[AMQPDelivery]> {
+        let promise = connection.eventLoop.makePromise(of: [AMQPDelivery].self)
+        connection.eventLoop.execute { [connection, handle] in
+            connection.handler.value.receive(handle: handle, count: count, timeout: timeout, promise: promise)
+        }
+        return promise.futureResult
+    }
+
+    public func close() -> EventLoopFuture<Void> {
+        let promise = connection.eventLoop.makePromise(of: Void.self)
+        connection.eventLoop.execute { [connection, handle] in connection.handler.value.detach(handle: handle, promise: promise) }
+        return promise.futureResult
+    }
+}
+
+/// A link that sends messages.
+public struct AMQPSenderLink: Sendable {
+    let connection: AMQPClientConnection
+    public let handle: UInt32
+    public let name: String
+
+    /// Sends once the peer gives credit; resolves with the peer's outcome.
+    public func send(_ message: AMQPMessage, format: UInt32 = 0) -> EventLoopFuture<AMQPDeliveryState> {
+        let promise = connection.eventLoop.makePromise(of: AMQPDeliveryState.self)
+        connection.eventLoop.execute { [connection, handle] in
+            connection.handler.value.send(handle: handle, message: message, format: format, promise: promise)
+        }
+        return promise.futureResult
+    }
+
+    public func close() -> EventLoopFuture<Void> {
+        let promise = connection.eventLoop.makePromise(of: Void.self)
+        connection.eventLoop.execute { [connection, handle] in connection.handler.value.detach(handle: handle, promise: promise) }
+        return promise.futureResult
+    }
+}
+
+/// Requests and their replies on a management node (`$cbs`, `$management`).
+public final class AMQPRequestResponse: Sendable {
+    let sender: AMQPSenderLink
+    let receiver: AMQPReceiverLink
+
+    init(sender: AMQPSenderLink, receiver: AMQPReceiverLink) {
+        self.sender = sender
+        self.receiver = receiver
+    }
+
+    /// Sends `message` with a fresh `message-id` and waits for the reply whose `correlation-id` matches. One
+    /// request at a time per pair (callers serialise).
+    public func request(_ message: AMQPMessage, timeout: TimeAmount) -> EventLoopFuture<AMQPMessage> {
+        var message = message
+        let id = AMQPValue.uuid(UUID())
+        var properties = message.properties ?? AMQPMessageProperties()
+        properties.messageID = id
+        message.properties = properties
+        let eventLoop = sender.connection.eventLoop
+        let deadline = NIODeadline.now() + timeout
+        return sender.send(message).flatMap { [receiver] _ in
+            Self.awaitReply(receiver, id: id, deadline: deadline, eventLoop: eventLoop)
+        }
+    }
+
+    private static func awaitReply(_ receiver: AMQPReceiverLink, id: AMQPValue, deadline: NIODeadline, eventLoop: any EventLoop) -> EventLoopFuture<AMQPMessage> {
+        let left = deadline - .now()
+        guard left > .zero else { return eventLoop.makeFailedFuture(AMQPConnectionError(.timeout, "no reply within the timeout")) }
+        return receiver.receive(count: 1, timeout: left).flatMap { deliveries in
+            // Keep the credit topped up: one message received, one more allowed.
+            _ = try? receiver.flow(credit: 100)
+            if let reply = deliveries.first?.message, reply.properties?.correlationID == id { return eventLoop.makeSucceededFuture(reply) }
+            return awaitReply(receiver, id: id, deadline: deadline, eventLoop: eventLoop)
+        }
+    }
+
+    public func close() -> EventLoopFuture<Void> { sender.close().and(receiver.close()).map { _ in } }
+}
