@@ -162,7 +162,10 @@ let package = Package(
         // Event Hubs: connection strings, SAS tokens, and (with the AMQP stack) the client and the emulator.
         .target(
             name: "SluiceEventHubs",
-            dependencies: ["SluiceAMQP", .product(name: "Crypto", package: "swift-crypto"), .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "SluiceAMQP", .product(name: "Crypto", package: "swift-crypto"), .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
             path: "Sources/SluiceEventHubs",
             swiftSettings: strictSettings
         ),

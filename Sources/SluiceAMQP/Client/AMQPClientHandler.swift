@@ -65,6 +65,8 @@ final class AMQPClientHandler: ChannelInboundHandler {
     private var unsettled: [UInt32: EventLoopPromise<AMQPDeliveryState>] = [:]
     private var heartbeat: RepeatedTask?
     private(set) var failure: (any Error)?
+    /// Why links the peer detached were closed, for the calls that come after.
+    private var closedLinks: [UInt32: any Error] = [:]
     private let sessionChannel: UInt16 = 0
 
     init(credentials: SASLCredentials, open: AMQPOpen, connected: EventLoopPromise<Void>) {
@@ -228,6 +230,7 @@ final class AMQPClientHandler: ChannelInboundHandler {
                 // The server started it: answer.
                 write(.frame(AMQPFrame(channel: sessionChannel, .detach(AMQPDetach(handle: link.handle, closed: true)))), flush: true)
             }
+            closedLinks[link.handle] = error
             failLink(link, error)
         case .end(let end):
             fail(end.error ?? AMQPConnectionError(.connectionLost, "the server ended the session"))
@@ -309,7 +312,7 @@ final class AMQPClientHandler: ChannelInboundHandler {
 
     /// Resolves with `count` deliveries, or with fewer (possibly none) when `timeout` passes first.
     func receive(handle: UInt32, count: Int, timeout: TimeAmount, promise: EventLoopPromise<[AMQPDelivery]>) {
-        guard let link = links[handle] else { return promise.fail(failure ?? linkGone(handle)) }
+        guard let link = links[handle] else { return promise.fail(linkGone(handle)) }
         if let error = link.error { return promise.fail(error) }
         guard link.waiter == nil else { return promise.fail(AMQPConnectionError(.protocolViolation, "two receives at once on link '\(link.name)'")) }
         link.waiter = (count, promise, nil)
@@ -322,7 +325,7 @@ final class AMQPClientHandler: ChannelInboundHandler {
     }
 
     func send(handle: UInt32, message: AMQPMessage, format: UInt32, promise: EventLoopPromise<AMQPDeliveryState>) {
-        guard let link = links[handle] else { return promise.fail(failure ?? linkGone(handle)) }
+        guard let link = links[handle] else { return promise.fail(linkGone(handle)) }
         if let error = link.error { return promise.fail(error) }
         link.queued.append((message, format, promise))
         sendQueued(link)
@@ -364,7 +367,9 @@ final class AMQPClientHandler: ChannelInboundHandler {
         promise.succeed()
     }
 
-    private func linkGone(_ handle: UInt32) -> AMQPConnectionError { AMQPConnectionError(.linkClosed, "link \(handle) is not attached") }
+    private func linkGone(_ handle: UInt32) -> any Error {
+        closedLinks[handle] ?? failure ?? AMQPConnectionError(.linkClosed, "link \(handle) is not attached")
+    }
 
     private func write(_ item: AMQPWireItem, flush: Bool = false) {
         guard let context else { return }
