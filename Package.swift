@@ -22,11 +22,11 @@ let strictSettings: [SwiftSetting] = [
 ]
 
 /// A first-party plugin: a target under Plugins/ and a dynamic library product `lib<product>.so`.
-func plugin(_ target: String, product: String) -> (Target, Product) {
+func plugin(_ target: String, product: String, dependencies: [Target.Dependency] = []) -> (Target, Product) {
     (
         .target(
             name: target,
-            dependencies: ["SluiceSDK"],
+            dependencies: ["SluiceSDK"] + dependencies,
             path: "Plugins/\(target)",
             swiftSettings: strictSettings
         ),
@@ -41,6 +41,10 @@ let firstPartyPlugins = [
     plugin("ConsoleSink", product: "SluiceConsole"),
     plugin("FilesSink", product: "SluiceFiles"),
     plugin("NoopTransform", product: "SluiceNoop"),
+    plugin(
+        "EventHubsSource", product: "SluiceEventHubsSource",
+        dependencies: ["SluiceEventHubs", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")]
+    ),
 ]
 
 // MARK: - Targets

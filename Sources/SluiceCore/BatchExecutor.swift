@@ -321,6 +321,21 @@ public final class BatchExecutor: @unchecked Sendable {  // used from one schedu
         }
     }
 
+    /// Tells each source where its partitions stand after a restart (a `commit` up to the recovered position), so
+    /// that a source can serve, limit or forget from there before the first batch. Partitions a source does not
+    /// report (yet) are skipped.
+    public func announce(positions: [PartitionKey: UInt64]) throws {
+        for (key, position) in positions.sorted(by: { $0.key < $1.key }) {
+            guard case .source(let source, _) = graph.nodes[key.source] else { continue }
+            do {
+                guard key.partition < (try source.partitionCount()) else { continue }
+                try source.commit(partition: key.partition, upTo: position)
+            } catch {
+                throw BatchError(stage: graph.names[key.source], message: "commit: \(error)")
+            }
+        }
+    }
+
     private func firstError(_ states: [TaskState]) throws {
         if let error = states.lazy.compactMap(\.error).first { throw error }
     }

@@ -79,7 +79,8 @@ public struct EventHubsConnectionString: Hashable, Sendable, CustomStringConvert
         part.lowercased().contains("key") || part.lowercased().contains("signature") ? "(a part naming a secret)" : String(part)
     }
 
-    static func parseEndpoint(_ endpoint: String) throws(EventHubsError) -> (String, Int?) {
+    /// `sb://host[:port]/` (or a bare host) → host and port.
+    public static func parseEndpoint(_ endpoint: String) throws(EventHubsError) -> (String, Int?) {
         var rest = Substring(endpoint)
         for scheme in ["sb://", "amqps://", "amqp://"] where rest.lowercased().hasPrefix(scheme) {
             rest = rest.dropFirst(scheme.count)

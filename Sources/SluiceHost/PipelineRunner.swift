@@ -283,6 +283,7 @@ public final class PipelineRunner: @unchecked Sendable {  // `stop` is atomic; t
                 try stage.restore(bytes)
             }
             progress.message("sluice: resuming after batch \(loaded.record.batch) from \(checkpoints.directory)\n")
+            try executor.announce(positions: positions)
             warnAboutPositionsOutsideSources()
         }
         if let inflight = checkpoints.loadInflight(), inflight.batch == next {

@@ -1,0 +1,331 @@
+import Foundation
+import NIOCore
+import NIOPosix
+import SluiceEventHubs
+import SluiceSDK
+import Synchronization
+
+/// `eventhubs`: the Event Hubs direct source. The partitions of every configured event hub of one namespace are the
+/// stream's partitions; offsets are sequence numbers; each batch reads exactly its planned range per partition (the
+/// same range again on replay), at most `eventhubs.maxRate` events per partition.
+///
+/// Records: value = the event body, key = its partition key (absent when it has none), timestamp = its enqueued
+/// time. `available` asks `$management` for each partition's range; `read` keeps one receiver link per partition
+/// open between batches and gives it exactly the credit the range needs, reconnecting and re-attaching at the
+/// first missing sequence number after a dropped connection, a stolen link or a busy server.
+public final class EventHubsSource: SourcePlugin {
+    public typealias Configuration = EventHubsSourceConfiguration
+
+    public static let info = PluginInfo(
+        name: "eventhubs",
+        version: "1.0.0",
+        description: "Reads Azure Event Hubs partitions directly over AMQP 1.0 (exact ranges per batch, replayable)",
+        options: EventHubsSourceConfiguration.options,
+        concurrent: true
+    )
+
+    /// One partition of the stream: a hub's partition, with what this source knows of it.
+    final class Partition: @unchecked Sendable {  // mutable fields are guarded by `lock`
+        let hub: String
+        let id: String
+        let lock = NSLock()
+        /// The next sequence number the host will ask for (from commits and reads), once known.
+        var known: Int64?
+        /// Where a partition without a known position starts (from `eventhubs.startingPosition`).
+        var startFloor: Int64?
+        var receiver: PartitionReceiver?
+        /// The sequence number the open receiver delivers next.
+        var next: Int64 = 0
+        /// Events received ahead of the ranges asked so far, by sequence number.
+        var ahead: [Int64: EventHubsEvent] = [:]
+        var skipped: Int64 = 0
+        init(hub: String, id: String) {
+            self.hub = hub
+            self.id = id
+        }
+    }
+
+    let configuration: Configuration
+    let context: PluginContext
+    let connectionString: EventHubsConnectionString
+    let hubs: [String]
+    let startPosition: EventPosition
+    let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    private let client: Mutex<EventHubsClient?> = Mutex(nil)
+    private let partitions: Mutex<[Partition]> = Mutex([])
+    private let lastDiscovery = Mutex(Date.distantPast)
+    private let mapFile: String?
+
+    public init(configuration: Configuration, context: PluginContext) throws {
+        self.configuration = configuration
+        self.context = context
+        (connectionString, hubs) = try configuration.resolve()
+        startPosition = try configuration.position()
+        mapFile = context.stateDirectory.map { $0 + "/partitions.tsv" }
+        do {
+            _ = try connectedClient()
+            try loadMap()
+            try discover()
+        } catch {
+            try? group.syncShutdownGracefully()
+            throw error
+        }
+    }
+
+    deinit {
+        if let client = client.withLock({ $0 }) { _ = try? client.close().wait() }
+        try? group.syncShutdownGracefully()
+    }
+
+    // MARK: Connection
+
+    /// The client, connecting (again) when there is none or it lost its connection.
+    func connectedClient() throws -> EventHubsClient {
+        if let existing = client.withLock({ $0 }), existing.isConnected { return existing }
+        let options = EventHubsClient.Options(trustedCertificatesFile: configuration.trustedCertificates)
+        let fresh: EventHubsClient
+        do { fresh = try EventHubsClient.connect(connectionString, options: options, group: group).wait() } catch {
+            throw PluginError("\(error)")
+        }
+        let old = client.withLock { c in defer { c = fresh }; return c }
+        if old != nil {
+            // Receivers belonged to the old connection.
+            for partition in partitions.withLock({ $0 }) {
+                partition.lock.withLock { partition.receiver = nil }
+            }
+        }
+        return fresh
+    }
+
+    // MARK: Partitions
+
+    /// Reads the partition map kept in the state directory, so that indices stay the same across restarts.
+    private func loadMap() throws {
+        guard let mapFile, let text = try? String(contentsOfFile: mapFile, encoding: .utf8) else { return }
+        var list: [Partition] = []
+        for (number, line) in text.split(separator: "\n").enumerated() {
+            let fields = line.split(separator: "\t").map(String.init)
+            guard fields.count == 3, Int(fields[0]) == number else {
+                throw PluginError("\(mapFile) line \(number + 1): expected 'INDEX<TAB>HUB<TAB>PARTITION' with indices from 0; the file is damaged")
+            }
+            list.append(Partition(hub: fields[1], id: fields[2]))
+        }
+        partitions.withLock { $0 = list }
+    }
+
+    /// Asks each hub for its partitions and appends the new ones (partitions may grow, never shrink).
+    private func discover() throws {
+        let client = try connectedClient()
+        var found: [(String, String)] = []
+        for hub in hubs {
+            let ids: [String]
+            do { ids = try client.partitionIDs(hub: hub).wait() } catch { throw PluginError("\(error)") }
+            if let expected = configuration.partitionCount, ids.count < expected {
+                throw PluginError("event hub '\(hub)' has \(ids.count) partitions, fewer than eventhubs.partition.count (\(expected))")
+            }
+            found += ids.sorted { (Int($0) ?? 0, $0) < (Int($1) ?? 0, $1) }.map { (hub, $0) }
+        }
+        let added = partitions.withLock { list -> [Partition] in
+            let have = Set(list.map { "\($0.hub.lowercased())/\($0.id)" })
+            let new = found.filter { !have.contains("\($0.0.lowercased())/\($0.1)") }.map { Partition(hub: $0.0, id: $0.1) }
+            list += new
+            return new
+        }
+        lastDiscovery.withLock { $0 = Date() }
+        guard !added.isEmpty else { return }
+        if let mapFile {
+            let all = partitions.withLock { $0 }
+            let text = all.enumerated().map { "\($0.offset)\t\($0.element.hub)\t\($0.element.id)\n" }.joined()
+            let temporary = mapFile + ".tmp"
+            do {
+                try text.write(toFile: temporary, atomically: false, encoding: .utf8)
+                guard rename(temporary, mapFile) == 0 else { throw PluginError("rename failed") }
+            } catch {
+                throw PluginError("cannot record the partition map in \(mapFile): \(error)")
+            }
+        }
+        context.log(.info, "\(added.count) partition(s): " + Dictionary(grouping: added, by: \.hub).map { "\($0.key) \($0.value.count)" }.sorted().joined(separator: ", "))
+    }
+
+    private func partition(_ index: Int) throws -> Partition {
+        try partitions.withLock { list in
+            guard list.indices.contains(index) else { throw PluginError("partition \(index) does not exist (there are \(list.count))") }
+            return list[index]
+        }
+    }
+
+    public func partitionCount() throws -> Int {
+        // New partitions are looked for every 30 s.
+        if lastDiscovery.withLock({ $0.timeIntervalSinceNow < -30 }) {
+            do { try discover() } catch { context.log(.warning, "looking for new partitions failed: \(error)") }
+        }
+        return partitions.withLock { $0.count }
+    }
+
+    // MARK: Ranges
+
+    public func available(partition index: Int) throws -> Range<UInt64> {
+        let p = try partition(index)
+        let properties = try withRetries("reading \(p.hub) partition \(p.id)") { client in
+            try client.partitionProperties(hub: p.hub, partition: p.id).wait()
+        }
+        let begin = properties.beginSequenceNumber, end = properties.lastEnqueuedSequenceNumber + 1
+        return try p.lock.withLock { () throws -> Range<UInt64> in
+            var from: Int64
+            if let known = p.known {
+                if known < begin {
+                    let lost = begin - known
+                    guard !configuration.failOnDataLoss else {
+                        throw PluginError(
+                            "\(p.hub) partition \(p.id): events \(known)..<\(begin) expired before they were read (the partition now begins at \(begin)); "
+                                + "set eventhubs.failOnDataLoss: false to skip them"
+                        )
+                    }
+                    p.skipped += lost
+                    context.log(.warning, "\(p.hub) partition \(p.id): \(lost) events expired before they were read and are skipped (\(p.skipped) so far)")
+                    p.known = begin
+                }
+                from = max(begin, p.known!)
+            } else {
+                if p.startFloor == nil { p.startFloor = try startFloor(p, begin: begin, end: end) }
+                from = max(begin, p.startFloor!)
+            }
+            from = min(from, end)
+            return UInt64(from)..<UInt64(min(end, from + Int64(configuration.maxRate)))
+        }
+    }
+
+    /// Where a partition without a committed position starts.
+    private func startFloor(_ p: Partition, begin: Int64, end: Int64) throws -> Int64 {
+        switch startPosition {
+        case .earliest: return begin
+        case .latest: return end
+        case .sequenceNumber(let n): return min(max(n, begin), end)
+        case .enqueuedTime:
+            // The first event after that time, found by a receiver with that filter (kept for reading).
+            let client = try connectedClient()
+            do {
+                let receiver = try client.openReceiver(hub: p.hub, consumerGroup: configuration.consumerGroup, partition: p.id, from: startPosition, ownerLevel: configuration.ownerLevel.map(Int64.init)).wait()
+                try receiver.flow(credit: 1)
+                let first = try receiver.receive(count: 1, timeout: .seconds(5)).wait()
+                _ = try? receiver.close().wait()
+                return first.first?.sequenceNumber ?? end
+            } catch { throw PluginError("\(error)") }
+        }
+    }
+
+    public func commit(partition index: Int, upTo offset: UInt64) throws {
+        let p = try partition(index)
+        p.lock.withLock {
+            p.known = max(p.known ?? 0, Int64(offset))
+            p.ahead = p.ahead.filter { $0.key >= Int64(offset) }
+        }
+    }
+
+    public func makeOutput(partition: Int, offsets: Range<UInt64>) -> BatchBuilder {
+        BatchBuilder(valueType: .bytes, keyed: true, timestamps: true, expectedCount: Int(offsets.count))
+    }
+
+    public func read(partition index: Int, offsets: Range<UInt64>, into output: inout BatchBuilder) throws {
+        let p = try partition(index)
+        let lo = Int64(offsets.lowerBound), hi = Int64(offsets.upperBound)
+        let events = try p.lock.withLock { try fetch(p, lo, hi) }
+        for event in events {
+            if let key = event.partitionKey {
+                var key = key
+                key.withUTF8 { k in event.body.withUnsafeBytes { output.append(key: UnsafeRawBufferPointer(k), value: $0) } }
+            } else {
+                event.body.withUnsafeBytes { output.append($0) }
+            }
+            output.setLastTimestamp(event.enqueuedTime)
+        }
+        p.lock.withLock { p.known = max(p.known ?? 0, hi) }
+    }
+
+    /// Events lo..<hi of a partition, exactly: from those received ahead, then from the receiver, which is
+    /// (re)opened at the first missing sequence number. Transient failures are retried until the receive timeout.
+    private func fetch(_ p: Partition, _ lo: Int64, _ hi: Int64) throws -> [EventHubsEvent] {
+        let deadline = Date().addingTimeInterval(Double(configuration.receiveTimeoutMs) / 1000)
+        var delay = 0.1
+        var lastError: (any Error)?
+        while true {
+            let missing = (lo..<hi).first { p.ahead[$0] == nil }
+            guard let first = missing else { break }
+            do {
+                if p.receiver == nil || p.next != first {
+                    if let old = p.receiver { _ = try? old.close().wait() }
+                    p.receiver = nil
+                    let client = try connectedClient()
+                    p.receiver = try client.openReceiver(
+                        hub: p.hub, consumerGroup: configuration.consumerGroup, partition: p.id, from: .sequenceNumber(first),
+                        ownerLevel: configuration.ownerLevel.map(Int64.init)
+                    ).wait()
+                    p.next = first
+                }
+                let want = Int(hi - p.next)
+                try p.receiver!.flow(credit: UInt32(want))
+                let left = deadline.timeIntervalSinceNow
+                guard left > 0 else { throw EventHubsError(.timeout, "no events within the receive timeout") }
+                let events = try p.receiver!.receive(count: want, timeout: .milliseconds(Int64(min(left, 5) * 1000))).wait()
+                for event in events {
+                    guard event.sequenceNumber == p.next else {
+                        if event.sequenceNumber > p.next {
+                            throw PluginError(
+                                "\(p.hub) partition \(p.id): events \(p.next)..<\(event.sequenceNumber) expired before they were read; "
+                                    + "the batch planned \(lo)..<\(hi) cannot be read exactly"
+                            )
+                        }
+                        continue  // a duplicate after a re-attach
+                    }
+                    p.ahead[event.sequenceNumber] = event
+                    p.next += 1
+                }
+                delay = 0.1
+            } catch let error as PluginError {
+                throw error
+            } catch {
+                lastError = error
+                let eventHubsError = error as? EventHubsError
+                p.receiver = nil
+                if eventHubsError?.kind == .authentication || eventHubsError?.kind == .notFound || eventHubsError?.kind == .outOfRange {
+                    throw PluginError("\(error)")
+                }
+                guard Date().addingTimeInterval(delay) < deadline else { break }
+                context.log(.warning, "\(p.hub) partition \(p.id): \(error); retrying in \(Int(delay * 1000)) ms")
+                Thread.sleep(forTimeInterval: delay)
+                delay = min(delay * 2, 2)
+            }
+        }
+        if let missing = (lo..<hi).first(where: { p.ahead[$0] == nil }) {
+            let got = (lo..<hi).filter { p.ahead[$0] != nil }.count
+            throw PluginError(
+                "\(p.hub) partition \(p.id): \(got) of the \(hi - lo) planned events (\(lo)..<\(hi)) arrived within \(configuration.receiveTimeoutMs) ms; "
+                    + "first missing: \(missing)" + (lastError.map { "; last error: \($0)" } ?? "")
+            )
+        }
+        let events = (lo..<hi).map { p.ahead.removeValue(forKey: $0)! }
+        return events
+    }
+
+    /// Runs a management call, reconnecting and retrying transient failures a few times.
+    private func withRetries<T>(_ what: String, _ body: (EventHubsClient) throws -> T) throws -> T {
+        var delay = 0.1
+        for attempt in 1...5 {
+            do {
+                return try body(try connectedClient())
+            } catch {
+                let transient = (error as? EventHubsError)?.isTransient ?? true
+                if !transient || attempt == 5 { throw PluginError("\(what): \(error)") }
+                context.log(.warning, "\(what): \(error); retrying in \(Int(delay * 1000)) ms")
+                Thread.sleep(forTimeInterval: delay)
+                delay *= 2
+            }
+        }
+        throw PluginError("\(what): gave up")
+    }
+}
+
+@c(sluice_plugin_entry_v1)
+public func sluicePluginEntry(_ hostABI: UInt32) -> UnsafePointer<sluice_plugin_v1>? {
+    PluginExport.descriptor(for: EventHubsSource.self, hostABI: hostABI)
+}
