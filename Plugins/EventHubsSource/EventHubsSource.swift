@@ -54,6 +54,7 @@ public final class EventHubsSource: SourcePlugin {
     private let client: Mutex<EventHubsClient?> = Mutex(nil)
     private let partitions: Mutex<[Partition]> = Mutex([])
     private let lastDiscovery = Mutex(Date.distantPast)
+    private let isShutDown = Mutex(false)
     private let mapFile: String?
 
     public init(configuration: Configuration, context: PluginContext) throws {
@@ -67,14 +68,21 @@ public final class EventHubsSource: SourcePlugin {
             try loadMap()
             try discover()
         } catch {
-            try? group.syncShutdownGracefully()
+            shutdown()
             throw error
         }
     }
 
-    deinit {
-        if let client = client.withLock({ $0 }) { _ = try? client.close().wait() }
-        try? group.syncShutdownGracefully()
+    deinit { shutdown() }
+
+    /// Closes the connection, then the event loop (once).
+    private func shutdown() {
+        guard let client = client.withLock({ c in defer { c = nil }; return c }) else {
+            if !isShutDown.withLock({ s in defer { s = true }; return s }) { try? group.syncShutdownGracefully() }
+            return
+        }
+        _ = try? client.close().wait()
+        if !isShutDown.withLock({ s in defer { s = true }; return s }) { try? group.syncShutdownGracefully() }
     }
 
     // MARK: Connection

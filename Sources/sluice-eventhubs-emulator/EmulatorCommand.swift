@@ -21,7 +21,9 @@ struct EmulatorCommand: AsyncParsableCommand {
 
             Commands on standard input inject faults: 'drop' (close every connection), 'stall SECONDS' (deliver \
             nothing for a while), 'busy N' (answer the next N requests with com.microsoft:server-busy), \
-            'steal HUB PARTITION [GROUP]' (amqp:link:stolen to the partition's receivers), 'quit'.
+            'steal HUB PARTITION [GROUP]' (amqp:link:stolen to the partition's receivers), 'quit'; and \
+            'produce HUB PARTITION COUNT TEXT...' appends COUNT events whose body is TEXT with {i} replaced by the \
+            event's number (0 to COUNT-1) and {p} by the partition.
             """
     )
 
@@ -100,9 +102,21 @@ struct EmulatorCommand: AsyncParsableCommand {
             case "busy" where words.count == 2 && Int(words[1]) != nil: emulator.faults.serverBusy(count: Int(words[1])!)
             case "steal" where words.count >= 3 && Int(words[2]) != nil:
                 emulator.stealPartition(hub: words[1], consumerGroup: words.count > 3 ? words[3] : "$Default", partition: Int(words[2])!)
+            case "produce" where words.count >= 5 && Int(words[2]) != nil && Int(words[3]) != nil:
+                let partition = Int(words[2])!
+                let template = words[4...].joined(separator: " ").replacingOccurrences(of: "{p}", with: String(partition))
+                let bodies = (0..<Int(words[3])!).map { Array(template.replacingOccurrences(of: "{i}", with: String($0)).utf8) }
+                do { try emulator.produce(hub: words[1], partition: partition, bodies: bodies) } catch {
+                    FileHandle.standardError.write(Data("emulator: produce: \(error)\n".utf8))
+                    say("error \(line)")
+                    continue
+                }
             case "quit": try await emulator.stop(); return
             case nil: continue
-            default: FileHandle.standardError.write(Data("emulator: unknown command '\(line)' (drop, stall SECONDS, busy N, steal HUB PARTITION [GROUP], quit)\n".utf8))
+            default:
+                FileHandle.standardError.write(Data("emulator: unknown command '\(line)' (drop, stall SECONDS, busy N, steal HUB PARTITION [GROUP], produce HUB PARTITION COUNT TEXT, quit)\n".utf8))
+                say("error \(line)")
+                continue
             }
             say("ok \(line)")
         }

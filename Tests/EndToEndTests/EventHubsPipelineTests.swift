@@ -1,0 +1,194 @@
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The `sluice-eventhubs-emulator` executable, started for a test: its port, and its fault commands on stdin.
+final class EmulatorProcess: @unchecked Sendable {  // used from one test at a time
+    let process = Process()
+    let input = Pipe()
+    let output = Pipe()
+    let errors: URL
+    private(set) var port = 0
+    private var pending = Data()
+
+    init(_ arguments: [String]) throws {
+        errors = try Support.makeTemporaryDirectory("sluice-emulator").appendingPathComponent("stderr")
+        _ = FileManager.default.createFile(atPath: errors.path, contents: nil)
+        process.executableURL = Support.binDirectory.appendingPathComponent("sluice-eventhubs-emulator")
+        process.arguments = ["--port", "0"] + arguments
+        process.standardInput = input
+        process.standardOutput = output
+        process.standardError = try FileHandle(forWritingTo: errors)
+        try process.run()
+        let first = try #require(readLine(timeout: 20), "the emulator did not start:\n\(stderr)")
+        port = try #require(first.firstMatch(of: #/127\.0\.0\.1:(\d+)/#).flatMap { Int($0.1) }, "\(first)")
+        _ = readLine(timeout: 5)  // the connection string
+    }
+
+    var stderr: String { (try? String(contentsOf: errors, encoding: .utf8)) ?? "" }
+
+    var connectionString: String {
+        "Endpoint=sb://127.0.0.1:\(port);SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=SAS_KEY_VALUE;UseDevelopmentEmulator=true"
+    }
+
+    private func readLine(timeout: Double) -> String? {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if let newline = pending.firstIndex(of: 10) {
+                let line = String(decoding: pending[..<newline], as: UTF8.self)
+                pending.removeSubrange(...newline)
+                return line
+            }
+            let chunk = output.fileHandleForReading.availableData
+            if chunk.isEmpty { return nil }
+            pending.append(chunk)
+        }
+        return nil
+    }
+
+    /// Sends a command and waits for its acknowledgement.
+    func command(_ line: String) throws {
+        input.fileHandleForWriting.write(Data((line + "\n").utf8))
+        let answer = readLine(timeout: 30)
+        try #require(answer == "ok \(line)", "emulator answered \(answer ?? "nothing") to '\(line)':\n\(stderr)")
+    }
+
+    func stop() {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+}
+
+/// The eventhubs source in real pipelines: 2 hubs × 32 partitions in one stream, per-batch limits, faults.
+@Suite(.serialized)
+struct EventHubsPipelineTests {
+    static let maxRate = 40
+
+    /// Each event: `tag-HUB-P n{i}`; a batch's count of a tag is what it took from that partition.
+    static func pipeline(_ emulator: EmulatorProcess, output: URL, checkpoint: URL? = nil, extra: String = "") -> String {
+        """
+        name: eventhubs-count
+        batch_interval: 100ms
+        \(checkpoint.map { "checkpoint: \"\($0.path)\"" } ?? "")
+        sources:
+          events:
+            plugin: eventhubs
+            config:
+              eventhubs.namespace: "127.0.0.1:\(emulator.port)"
+              eventhubs.name: [eh1, eh2]
+              eventhubs.policyname: RootManageSharedAccessKey
+              eventhubs.policykey: SAS_KEY_VALUE
+              eventhubs.useDevelopmentEmulator: true
+              eventhubs.startingPosition: earliest
+              eventhubs.maxRate: \(maxRate)
+              eventhubs.receiveTimeoutMs: 20000
+        \(extra)
+        stages:
+          words: {from: events, plugin: split}
+          counts: {from: words, op: countByValue}
+        sinks:
+          out: {from: counts, plugin: files, config: {prefix: "\(output.path)/counts", suffix: tsv, format: tsv}}
+        """
+    }
+
+    /// Per batch file, word → count.
+    static func batches(_ directory: URL) -> [[String: Int]] {
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []).filter { $0.hasPrefix("counts-") && $0.hasSuffix(".tsv") }
+        return names.sorted().map { name in
+            var counts: [String: Int] = [:]
+            let text = (try? String(contentsOf: directory.appendingPathComponent(name), encoding: .utf8)) ?? ""
+            for row in text.split(separator: "\n") {
+                let fields = row.split(separator: "\t")
+                if fields.count == 2 { counts[String(fields[0]), default: 0] += Int(fields[1]) ?? 0 }
+            }
+            return counts
+        }
+    }
+
+    static func totals(_ batches: [[String: Int]]) -> [String: Int] {
+        batches.reduce(into: [:]) { total, batch in for (word, count) in batch { total[word, default: 0] += count } }
+    }
+
+    /// Produces `perPartition` events in each of the 64 partitions; returns the expected word counts.
+    static func produce(_ emulator: EmulatorProcess, perPartition: Int) throws -> [String: Int] {
+        var expected: [String: Int] = [:]
+        for hub in ["eh1", "eh2"] {
+            for partition in 0..<32 {
+                try emulator.command("produce \(hub) \(partition) \(perPartition) tag-\(hub)-{p} n{i}")
+                expected["tag-\(hub)-\(partition)"] = perPartition
+                for i in 0..<perPartition { expected["n\(i)", default: 0] += 1 }
+            }
+        }
+        return expected
+    }
+
+    @Test func sixtyFourPartitionsInOneStreamAreCountedExactlyWithinMaxRate() throws {
+        let emulator = try EmulatorProcess(["--hub", "eh1:32", "--hub", "eh2:32", "--quiet"])
+        defer { emulator.stop() }
+        let work = try Support.makeTemporaryDirectory("sluice-eventhubs")
+        defer { try? FileManager.default.removeItem(at: work) }
+        let expected = try Self.produce(emulator, perPartition: 100)
+        try Self.pipeline(emulator, output: work).write(to: work.appendingPathComponent("p.yaml"), atomically: true, encoding: .utf8)
+        let result = try Support.sluice(["run", work.appendingPathComponent("p.yaml").path, "--until-idle", "--idle-batches", "3", "--progress", "plain"], timeout: 120)
+        #expect(result.status == 0, "\(result.stderr)\nemulator:\n\(emulator.stderr)")
+        let batches = Self.batches(work)
+        #expect(Self.totals(batches) == expected, "every event counted exactly once")
+        // 100 events per partition at 40 per batch: 40, 40, 20.
+        let perBatch = batches.map { batch in batch.filter { $0.key.hasPrefix("tag-") }.values.max() ?? 0 }
+        #expect(perBatch.allSatisfy { $0 <= Self.maxRate }, "a batch took more than eventhubs.maxRate from a partition: \(perBatch)")
+        #expect(perBatch.prefix(3) == [40, 40, 20], "\(perBatch)")
+        #expect(batches.first?.filter { $0.key.hasPrefix("tag-") }.count == 64, "the first batch reads all 64 partitions")
+        #expect(result.stderr.contains("64 partition(s)") || result.stderr.contains("eh1 32, eh2 32"), "\(result.stderr)")
+    }
+
+    /// Dropped connections, a stall, server-busy answers and stolen links while batches run: every batch still
+    /// reads exactly its planned range, so the totals are exact and no batch exceeds the limit.
+    @Test func faultsDoNotLoseOrRepeatEvents() throws {
+        let emulator = try EmulatorProcess(["--hub", "eh1:32", "--hub", "eh2:32", "--quiet"])
+        defer { emulator.stop() }
+        let work = try Support.makeTemporaryDirectory("sluice-eventhubs-faults")
+        defer { try? FileManager.default.removeItem(at: work) }
+        var expected = try Self.produce(emulator, perPartition: 200)
+        try Self.pipeline(emulator, output: work).write(to: work.appendingPathComponent("p.yaml"), atomically: true, encoding: .utf8)
+        let child = try Support.Child(Support.sluice, ["run", work.appendingPathComponent("p.yaml").path, "--progress", "plain"])
+        defer { if child.process.isRunning { kill(child.process.processIdentifier, SIGKILL) } }
+        let started = child.waitFor(timeout: 30) { child.stderr.contains("batch 1 at") }
+        try #require(started, "\(child.stderr)")
+        try emulator.command("drop")
+        try emulator.command("busy 3")
+        try emulator.command("steal eh1 3")
+        try emulator.command("stall 1.5")
+        // More events while the faults play out.
+        for partition in [0, 17, 31] {
+            try emulator.command("produce eh2 \(partition) 50 late-{p} n{i}")
+            expected["late-\(partition)"] = 50
+            for i in 0..<50 { expected["n\(i)", default: 0] += 1 }
+        }
+        try emulator.command("drop")
+        let done = child.waitFor(timeout: 90) { Self.totals(Self.batches(work)) == expected }
+        kill(child.process.processIdentifier, SIGINT)
+        let result = child.wait(timeout: 30)
+        #expect(done, "totals after the faults differ; stderr:\n\(result.stderr.suffix(3000))")
+        #expect(result.status == 0, "\(result.stderr.suffix(3000))")
+        let perBatch = Self.batches(work).map { batch in batch.filter { $0.key.hasPrefix("tag-") || $0.key.hasPrefix("late-") }.values.max() ?? 0 }
+        #expect(perBatch.allSatisfy { $0 <= Self.maxRate }, "\(perBatch)")
+        #expect(result.stderr.contains("retrying"), "the faults were seen and retried:\n\(result.stderr.suffix(2000))")
+    }
+
+    @Test func aWrongKeyFailsAtStartWithoutPrintingTheKey() throws {
+        let emulator = try EmulatorProcess(["--hub", "eh1:2", "--hub", "eh2:2", "--quiet"])
+        defer { emulator.stop() }
+        let work = try Support.makeTemporaryDirectory("sluice-eventhubs-key")
+        defer { try? FileManager.default.removeItem(at: work) }
+        try Self.pipeline(emulator, output: work).replacingOccurrences(of: "policykey: SAS_KEY_VALUE", with: "policykey: Wr0ngKeyValue42")
+            .write(to: work.appendingPathComponent("p.yaml"), atomically: true, encoding: .utf8)
+        let result = try Support.sluice(["run", work.appendingPathComponent("p.yaml").path, "--until-idle", "--progress", "plain"], timeout: 60)
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("status 401"), "\(result.stderr)")
+        #expect(result.stderr.contains("Check the key name and the key"), "\(result.stderr)")
+        #expect(!result.stderr.contains("Wr0ngKeyValue42"), "the key is never printed:\n\(result.stderr)")
+    }
+}
