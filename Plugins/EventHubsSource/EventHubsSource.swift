@@ -92,11 +92,10 @@ public final class EventHubsSource: SourcePlugin {
         if let existing = client.withLock({ $0 }), existing.isConnected { return existing }
         let options = EventHubsClient.Options(trustedCertificatesFile: configuration.trustedCertificates)
         let fresh: EventHubsClient
-        do { fresh = try EventHubsClient.connect(connectionString, options: options, group: group).wait() } catch {
-            throw PluginError("\(error)")
-        }
+        fresh = try EventHubsClient.connect(connectionString, options: options, group: group).wait()
         let old = client.withLock { c in defer { c = fresh }; return c }
-        if old != nil {
+        if let old {
+            _ = old.close()
             // Receivers belonged to the old connection.
             for partition in partitions.withLock({ $0 }) {
                 partition.lock.withLock { partition.receiver = nil }
@@ -123,11 +122,10 @@ public final class EventHubsSource: SourcePlugin {
 
     /// Asks each hub for its partitions and appends the new ones (partitions may grow, never shrink).
     private func discover() throws {
-        let client = try connectedClient()
         var found: [(String, String)] = []
         for hub in hubs {
             let ids: [String]
-            do { ids = try client.partitionIDs(hub: hub).wait() } catch { throw PluginError("\(error)") }
+            ids = try withRetries("reading the partitions of '\(hub)'") { client in try client.partitionIDs(hub: hub).wait() }
             if let expected = configuration.partitionCount, ids.count < expected {
                 throw PluginError("event hub '\(hub)' has \(ids.count) partitions, fewer than eventhubs.partition.count (\(expected))")
             }
@@ -315,21 +313,22 @@ public final class EventHubsSource: SourcePlugin {
         return events
     }
 
-    /// Runs a management call, reconnecting and retrying transient failures a few times.
+    /// Runs a management call, reconnecting and retrying transient failures (with back-off up to 2 s) until the
+    /// receive timeout has passed.
     private func withRetries<T>(_ what: String, _ body: (EventHubsClient) throws -> T) throws -> T {
+        let deadline = Date().addingTimeInterval(Double(configuration.receiveTimeoutMs) / 1000)
         var delay = 0.1
-        for attempt in 1...5 {
+        while true {
             do {
                 return try body(try connectedClient())
             } catch {
-                let transient = (error as? EventHubsError)?.isTransient ?? true
-                if !transient || attempt == 5 { throw PluginError("\(what): \(error)") }
+                let transient = (error as? EventHubsError)?.isTransient ?? (error is PluginError ? false : true)
+                if !transient || Date().addingTimeInterval(delay) >= deadline { throw PluginError("\(what): \(error)") }
                 context.log(.warning, "\(what): \(error); retrying in \(Int(delay * 1000)) ms")
                 Thread.sleep(forTimeInterval: delay)
-                delay *= 2
+                delay = min(delay * 2, 2)
             }
         }
-        throw PluginError("\(what): gave up")
     }
 }
 

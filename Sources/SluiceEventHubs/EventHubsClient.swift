@@ -67,6 +67,9 @@ public final class EventHubsClient: Sendable {
     /// Requests on `$cbs` and `$management` go one at a time per node: each waits for the one before it.
     private let queues = Mutex<[ObjectIdentifier: EventLoopFuture<Void>]>([:])
     private let renewals = Mutex<[String: Scheduled<Void>]>([:])
+    private let broken = Mutex(false)
+    /// Paths with a valid token on this connection (kept fresh by the renewals).
+    private let authorized = Mutex<Set<String>>([])
 
     private init(connectionString: EventHubsConnectionString, options: Options, connection: AMQPClientConnection, cbs: AMQPRequestResponse, management: AMQPRequestResponse) {
         self.connectionString = connectionString
@@ -119,7 +122,8 @@ public final class EventHubsClient: Sendable {
     }
 
     public var eventLoop: any EventLoop { connection.eventLoop }
-    public var isConnected: Bool { connection.isOpen }
+    /// Whether the connection and its `$cbs` / `$management` links still work (reconnect when not).
+    public var isConnected: Bool { connection.isOpen && !broken.withLock { $0 } }
 
     /// `sb://host[:port]/path`.
     func audience(_ path: String) -> String { "sb://\(connectionString.authority)/\(path)" }
@@ -151,6 +155,7 @@ public final class EventHubsClient: Sendable {
             guard (200..<300).contains(status) else {
                 throw Self.statusError(status, description, "putting a token for \(audience) on $cbs")
             }
+            authorized.withLock { _ = $0.insert(path.lowercased()) }
             if case .sharedAccessKey = connectionString.credential {
                 let renewIn = max(Int64(10), (expiry - Int64(Date().timeIntervalSince1970)) * 9 / 10)
                 let task = eventLoop.scheduleTask(in: .seconds(renewIn)) { [weak self] in _ = self?.authorize(path) }
@@ -168,7 +173,11 @@ public final class EventHubsClient: Sendable {
             queues[key] = next.map { _ in }.recover { _ in }
             return next
         }
-        return reply.flatMapErrorThrowing { error in throw Self.translate(error, what) }
+        return reply.flatMapErrorThrowing { [self] error in
+            // The request links failed (not a status answer): this client cannot be used again.
+            broken.withLock { $0 = true }
+            throw Self.translate(error, what)
+        }
     }
 
     /// An error for a `$cbs` or `$management` status code.
@@ -235,7 +244,9 @@ public final class EventHubsClient: Sendable {
         )
         var properties: AMQPMap = [.symbol("com.microsoft:timeout"): .long(0)]
         if let ownerLevel { properties[.symbol("com.microsoft:epoch")] = .long(ownerLevel) }
-        return authorize("\(hub)/consumergroups/\(consumerGroup)").flatMap { [connection] in
+        let group = "\(hub)/consumergroups/\(consumerGroup)"
+        let ready = authorized.withLock { $0.contains(group.lowercased()) } ? eventLoop.makeSucceededVoidFuture() : authorize(group)
+        return ready.flatMap { [connection] in
             connection.openReceiver(source: source, properties: properties, desiredCapabilities: ["com.microsoft:enable-receiver-runtime-metric"])
         }.map { PartitionReceiver(link: $0, hub: hub, partition: partition) }
             .flatMapErrorThrowing { error in throw Self.translate(error, "opening a receiver on \(hub) partition \(partition)") }
