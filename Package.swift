@@ -194,7 +194,10 @@ let package = Package(
         ),
         .testTarget(
             name: "SluiceEventHubsTests",
-            dependencies: ["SluiceEventHubs", "SluiceAMQP", "EventHubsEmulator", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "SluiceEventHubs", "SluiceAMQP", "EventHubsEmulator", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
             path: "Tests/SluiceEventHubsTests",
             swiftSettings: strictSettings
         ),
