@@ -68,7 +68,7 @@ struct EventHubsPipelineTests {
     static let maxRate = 40
 
     /// Each event: `tag-HUB-P n{i}`; a batch's count of a tag is what it took from that partition.
-    static func pipeline(_ emulator: EmulatorProcess, output: URL, checkpoint: URL? = nil, extra: String = "") -> String {
+    static func pipeline(_ emulator: EmulatorProcess, output: URL, checkpoint: URL? = nil, failOnDataLoss: Bool = true) -> String {
         """
         name: eventhubs-count
         batch_interval: 100ms
@@ -85,7 +85,7 @@ struct EventHubsPipelineTests {
               eventhubs.startingPosition: earliest
               eventhubs.maxRate: \(maxRate)
               eventhubs.receiveTimeoutMs: 20000
-        \(extra)
+              eventhubs.failOnDataLoss: \(failOnDataLoss)
         stages:
           words: {from: events, plugin: split}
           counts: {from: words, op: countByValue}
@@ -190,5 +190,38 @@ struct EventHubsPipelineTests {
         #expect(result.stderr.contains("status 401"), "\(result.stderr)")
         #expect(result.stderr.contains("Check the key name and the key"), "\(result.stderr)")
         #expect(!result.stderr.contains("Wr0ngKeyValue42"), "the key is never printed:\n\(result.stderr)")
+    }
+
+    /// Events that expire (retention) before a checkpointed pipeline reads them: the start fails naming the lost
+    /// range, or with `eventhubs.failOnDataLoss: false` they are skipped with a warning and the rest is read.
+    @Test func expiredEventsFollowFailOnDataLoss() throws {
+        let emulator = try EmulatorProcess(["--hub", "eh1:1", "--hub", "eh2:1", "--retention", "2", "--quiet"])
+        defer { emulator.stop() }
+        let work = try Support.makeTemporaryDirectory("sluice-eventhubs-loss")
+        defer { try? FileManager.default.removeItem(at: work) }
+        let file = work.appendingPathComponent("p.yaml")
+        let checkpoint = work.appendingPathComponent("ck")
+        try Self.pipeline(emulator, output: work, checkpoint: checkpoint).write(to: file, atomically: true, encoding: .utf8)
+        let run = { try Support.sluice(["run", file.path, "--until-idle", "--idle-batches", "3", "--progress", "plain"], timeout: 60) }
+
+        try emulator.command("produce eh1 0 10 first{i}")
+        let first = try run()
+        #expect(first.status == 0, "\(first.stderr)")
+        try emulator.command("produce eh1 0 10 lost{i}")
+        Thread.sleep(forTimeInterval: 2.5)  // the retention period passes: the 10 unread events expire
+        try emulator.command("produce eh1 0 5 kept{i}")
+
+        let refused = try run()
+        #expect(refused.status == 1, "\(refused.stderr)")
+        #expect(refused.stderr.contains("events 10..<20 expired before they were read"), "\(refused.stderr)")
+        #expect(refused.stderr.contains("eventhubs.failOnDataLoss: false"))
+
+        try Self.pipeline(emulator, output: work, checkpoint: checkpoint, failOnDataLoss: false).write(to: file, atomically: true, encoding: .utf8)
+        let skipped = try run()
+        #expect(skipped.status == 0, "\(skipped.stderr)")
+        #expect(skipped.stderr.contains("10 events expired before they were read and are skipped"), "\(skipped.stderr)")
+        let totals = Self.totals(Self.batches(work))
+        #expect((0..<10).allSatisfy { totals["first\($0)"] == 1 } && (0..<5).allSatisfy { totals["kept\($0)"] == 1 }, "\(totals)")
+        #expect(!totals.keys.contains { $0.hasPrefix("lost") })
     }
 }
