@@ -187,3 +187,52 @@ struct AMQPMessageTests {
         #expect(throws: AMQPError.self) { try AMQPMessage(from: notSection) }
     }
 }
+
+/// The Event Hubs messages of the protocol notes, byte for byte.
+struct EventHubsMessageBytesTests {
+    static func ascii(_ text: String) -> String { Array(text.utf8).map { String(format: "%02x", $0) }.joined() }
+
+    /// A `$cbs` put-token request as the client builds it: properties (13 fields, a uuid message-id), application
+    /// properties with string keys and a timestamp expiration, and the token as an `amqp-value` string.
+    @Test func aPutTokenRequest() {
+        var properties = AMQPMessageProperties()
+        properties.messageID = .uuid(UUID(uuid: (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)))
+        let request = AMQPMessage(
+            properties: properties,
+            applicationProperties: [
+                "operation": "put-token", "type": "servicebus.windows.net:sastoken", "name": "sb://h/e", "expiration": .timestamp(1000),
+            ],
+            body: .value("token")
+        )
+        let expected =
+            "00 53 73 c0 1e 0d 98 000102030405060708090a0b0c0d0e0f" + String(repeating: " 40", count: 12)
+            + " 00 53 74 c1 63 08"
+            + " a1 09 \(Self.ascii("operation")) a1 09 \(Self.ascii("put-token"))"
+            + " a1 04 \(Self.ascii("type")) a1 1f \(Self.ascii("servicebus.windows.net:sastoken"))"
+            + " a1 04 \(Self.ascii("name")) a1 08 \(Self.ascii("sb://h/e"))"
+            + " a1 0a \(Self.ascii("expiration")) 83 00 00 00 00 00 00 03 e8"
+            + " 00 53 77 a1 05 \(Self.ascii("token"))"
+        #expect(Array(request.encoded.readableBytesView) == hex(expected))
+    }
+
+    /// The selector filter with either descriptor the SDKs use: the symbol (pyamqp, proton) or the ulong
+    /// 0x0000468C00000004 (Go, JS, C++).
+    @Test func selectorFiltersWithEitherDescriptor() throws {
+        let name = "apache.org:selector-filter:string"
+        let selector = "amqp.annotation.x-opt-sequence-number > '41'"
+        let bySymbol = "00 a3 21 \(Self.ascii(name)) a1 2c \(Self.ascii(selector))"
+        #expect(encoded(.described(descriptor: .symbol(name), value: .string(selector))) == hex(bySymbol))
+        let byCode = "00 80 00 00 46 8c 00 00 00 04 a1 2c \(Self.ascii(selector))"
+        #expect(try decoded(hex(byCode)) == .described(descriptor: .ulong(0x0000_468C_0000_0004), value: .string(selector)))
+        // Inside a source's filter map, keyed by the symbol.
+        let source = AMQPSource(address: "eh1/ConsumerGroups/$Default/Partitions/0", filter: [.symbol(name): try decoded(hex(byCode))])
+        let back = try AMQPSource(decoded(encoded(source.amqpValue)))
+        #expect(back.filter?[text: name] == .described(descriptor: .ulong(0x0000_468C_0000_0004), value: .string(selector)))
+    }
+
+    /// The flow a receiver sends to grant credit: all 11 fields, link-credit 300 (the SDK's prefetch).
+    @Test func aCreditFlow() {
+        let flow = AMQPPerformative.flow(AMQPFlow(nextIncomingID: nil, incomingWindow: 65536, nextOutgoingID: 0, outgoingWindow: 65536, handle: 3, deliveryCount: 0, linkCredit: 300))
+        #expect(encoded(flow.amqpValue) == hex("00 53 13 c0 19 0b 40 70 00 01 00 00 43 70 00 01 00 00 52 03 43 70 00 00 01 2c 40 42 42 40"))
+    }
+}
