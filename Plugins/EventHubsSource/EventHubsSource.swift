@@ -207,7 +207,7 @@ public final class EventHubsSource: SourcePlugin {
         case .earliest: return begin
         case .latest: return end
         case .sequenceNumber(let n): return min(max(n, begin), end)
-        case .enqueuedTime:
+        case .enqueuedTime, .offset:
             // The first event after that time, found by a receiver with that filter (kept for reading).
             let client = try connectedClient()
             do {

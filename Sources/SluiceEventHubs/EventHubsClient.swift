@@ -26,6 +26,8 @@ public enum EventPosition: Hashable, Sendable {
     case sequenceNumber(Int64)
     /// After this enqueued time (milliseconds since the epoch).
     case enqueuedTime(Int64)
+    /// After (or, inclusive, at) this offset, as Event Hubs reports offsets.
+    case offset(String, inclusive: Bool)
 
     var selector: String {
         switch self {
@@ -33,6 +35,7 @@ public enum EventPosition: Hashable, Sendable {
         case .latest: "amqp.annotation.x-opt-offset > '@latest'"
         case .sequenceNumber(let n): "amqp.annotation.x-opt-sequence-number >= '\(n)'"
         case .enqueuedTime(let t): "amqp.annotation.x-opt-enqueued-time > '\(t)'"
+        case .offset(let offset, let inclusive): "amqp.annotation.x-opt-offset \(inclusive ? ">=" : ">") '\(offset)'"
         }
     }
 }

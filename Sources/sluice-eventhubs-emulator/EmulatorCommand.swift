@@ -36,6 +36,11 @@ struct EmulatorCommand: AsyncParsableCommand {
     @Option(name: .customLong("key"), help: "A shared access key, NAME=KEY (default RootManageSharedAccessKey=SAS_KEY_VALUE); repeat for more.")
     var keys: [String] = []
     @Option(help: "Drop events older than this many seconds (default: keep them).") var retention: Double?
+    @Option(
+        name: .customLong("config"),
+        help: "A JSON file: {\"hubs\": [{\"name\": \"eh1\", \"partitions\": 4, \"consumer_groups\": [\"cg1\"]}], \"keys\": {\"NAME\": \"KEY\"}, \"retention_seconds\": 3600} (flags add to it)."
+    )
+    var configFile: String?
     @Option(name: .customLong("tls-certificate"), help: "Serve TLS with this PEM certificate (chain).") var tlsCertificate: String?
     @Option(name: .customLong("tls-key"), help: "The PEM private key of --tls-certificate.") var tlsKey: String?
     @Flag(help: "Do not log connections, refusals and events produced.") var quiet = false
@@ -44,9 +49,32 @@ struct EmulatorCommand: AsyncParsableCommand {
         if (tlsCertificate == nil) != (tlsKey == nil) { throw ValidationError("--tls-certificate and --tls-key go together") }
     }
 
+    /// The `--config` file's shape.
+    struct ConfigFile: Decodable {
+        struct Hub: Decodable {
+            var name: String
+            var partitions: Int?
+            var consumer_groups: [String]?
+        }
+        var hubs: [Hub]?
+        var keys: [String: String]?
+        var retention_seconds: Double?
+    }
+
     func run() async throws {
         var hubList: [EmulatorConfiguration.Hub] = []
-        for spec in hubs.isEmpty ? ["eh1:4"] : hubs {
+        var keyMap: [String: String] = [:]
+        var retention = retention
+        if let configFile {
+            let file: ConfigFile
+            do { file = try JSONDecoder().decode(ConfigFile.self, from: Data(contentsOf: URL(fileURLWithPath: configFile))) } catch {
+                throw ValidationError("--config \(configFile): \(error)")
+            }
+            hubList = (file.hubs ?? []).map { .init(name: $0.name, partitionCount: $0.partitions ?? 4, consumerGroups: $0.consumer_groups ?? []) }
+            keyMap = file.keys ?? [:]
+            retention = retention ?? file.retention_seconds
+        }
+        for spec in hubs.isEmpty && hubList.isEmpty ? ["eh1:4"] : hubs {
             let parts = spec.split(separator: ":", maxSplits: 1).map(String.init)
             guard let name = parts.first, parts.count == 1 || Int(parts[1]) != nil else {
                 throw ValidationError("--hub \(spec): expected NAME or NAME:PARTITIONS")
@@ -60,7 +88,6 @@ struct EmulatorCommand: AsyncParsableCommand {
             }
             hubList[index].consumerGroups.append(parts[1])
         }
-        var keyMap: [String: String] = [:]
         for spec in keys {
             guard let equals = spec.firstIndex(of: "="), equals != spec.startIndex else { throw ValidationError("--key: expected NAME=KEY") }
             keyMap[String(spec[..<equals])] = String(spec[spec.index(after: equals)...])

@@ -50,6 +50,10 @@ struct ClientTests {
             #expect(events.map(\.sequenceNumber) == Array(4..<10))
             #expect(events.map { String(decoding: $0.body, as: UTF8.self) } == (4..<10).map { "event-\($0)" })
             #expect(events.allSatisfy { $0.properties?[text: "source"] == .string("test") })
+            // From an offset (exclusive): the events after the 6th.
+            let byOffset = try await client.openReceiver(hub: "eh1", consumerGroup: "$Default", partition: "2", from: .offset(events[1].offset, inclusive: false)).get()
+            #expect(try await Self.receiveAll(byOffset, count: 4).map(\.sequenceNumber) == [6, 7, 8, 9])
+            try await byOffset.close().get()
             // Nothing more: a receive with credit left times out empty.
             try receiver.flow(credit: 5)
             #expect(try await receiver.receive(count: 1, timeout: .milliseconds(300)).get().isEmpty)
