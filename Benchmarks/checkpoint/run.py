@@ -23,7 +23,7 @@ Uses the word-count benchmark's generator (Benchmarks/wordcount/gen_words.c); wr
 """
 
 import argparse
-import collections
+import importlib.util
 import os
 import pathlib
 import re
@@ -37,6 +37,11 @@ import time
 
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
+
+# The word-count benchmark's helpers (reading the files sink's counts).
+_spec = importlib.util.spec_from_file_location("wordcount_run", ROOT / "Benchmarks/wordcount/run.py")
+WORDCOUNT = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(WORDCOUNT)
 
 SOURCES = {
     "file": """\
@@ -112,15 +117,7 @@ def run(argv, cwd):
 def counts_of(directory, last_only):
     """The word counts written: summed over batches, or (for running state) the last batch's."""
     files = sorted(directory.glob("batch-*.tsv"), key=lambda p: int(p.stem.split("-")[1]))
-    if last_only:
-        files = files[-1:]
-    counts = collections.Counter()
-    for path in files:
-        with open(path, encoding="utf-8") as f:
-            for line in f:
-                word, _, n = line.rstrip("\n").rpartition("\t")
-                counts[word] += int(n)
-    return counts
+    return WORDCOUNT.read_counts(files[-1:] if last_only else files)
 
 
 def main():
