@@ -43,7 +43,10 @@ let firstPartyPlugins = [
     plugin("NoopTransform", product: "SluiceNoop"),
     plugin(
         "EventHubsSource", product: "SluiceEventHubsSource",
-        dependencies: ["SluiceEventHubs", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")]
+        dependencies: [
+            "SluiceEventHubs", "SluiceAMQP", .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+        ]
     ),
 ]
 

@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import NIOPosix
+import SluiceAMQP
 import SluiceEventHubs
 import SluiceSDK
 import Synchronization
@@ -236,12 +237,14 @@ public final class EventHubsSource: SourcePlugin {
         let p = try partition(index)
         let lo = Int64(offsets.lowerBound), hi = Int64(offsets.upperBound)
         let events = try p.lock.withLock { try fetch(p, lo, hi) }
+        let asJSON = configuration.recordValue == "json"
         for event in events {
+            let value = asJSON ? Array(Self.json(event, hub: p.hub, partition: p.id).utf8) : event.body
             if let key = event.partitionKey {
                 var key = key
-                key.withUTF8 { k in event.body.withUnsafeBytes { output.append(key: UnsafeRawBufferPointer(k), value: $0) } }
+                key.withUTF8 { k in value.withUnsafeBytes { output.append(key: UnsafeRawBufferPointer(k), value: $0) } }
             } else {
-                event.body.withUnsafeBytes { output.append($0) }
+                value.withUnsafeBytes { output.append($0) }
             }
             output.setLastTimestamp(event.enqueuedTime)
         }
@@ -311,6 +314,65 @@ public final class EventHubsSource: SourcePlugin {
         }
         let events = (lo..<hi).map { p.ahead.removeValue(forKey: $0)! }
         return events
+    }
+
+    /// The event as one JSON object (`eventhubs.recordValue: json`): the body as text when it is UTF-8 (else
+    /// `body_base64`), and what Event Hubs knows of the event, so that stages can use its properties.
+    static func json(_ event: EventHubsEvent, hub: String, partition: String) -> String {
+        var fields: [String] = []
+        if let text = String(validating: event.body, as: UTF8.self) {
+            fields.append("\"body\":\(jsonString(text))")
+        } else {
+            fields.append("\"body_base64\":\(jsonString(Data(event.body).base64EncodedString()))")
+        }
+        fields.append("\"hub\":\(jsonString(hub))")
+        fields.append("\"partition\":\(jsonString(partition))")
+        fields.append("\"sequence_number\":\(event.sequenceNumber)")
+        fields.append("\"offset\":\(jsonString(event.offset))")
+        fields.append("\"enqueued_time\":\(event.enqueuedTime)")
+        if let key = event.partitionKey { fields.append("\"partition_key\":\(jsonString(key))") }
+        if let properties = event.properties, !properties.isEmpty {
+            let entries = properties.entries.compactMap { entry -> String? in
+                guard let name = entry.key.text else { return nil }
+                return "\(jsonString(name)):\(jsonValue(entry.value))"
+            }
+            fields.append("\"properties\":{\(entries.joined(separator: ","))}")
+        }
+        return "{" + fields.joined(separator: ",") + "}"
+    }
+
+    static func jsonValue(_ value: AMQPValue) -> String {
+        switch value {
+        case .null: return "null"
+        case .boolean(let b): return b ? "true" : "false"
+        case .float(let f): return f.isFinite ? "\(f)" : "null"
+        case .double(let d): return d.isFinite ? "\(d)" : "null"
+        case .timestamp(let t): return "\(t)"
+        case .string(let s), .symbol(let s): return jsonString(s)
+        case .uuid(let u): return jsonString(u.uuidString.lowercased())
+        case .binary(let b): return jsonString(Data(b).base64EncodedString())
+        case .list(let items): return "[" + items.map(jsonValue).joined(separator: ",") + "]"
+        case .array(let array): return "[" + array.elements.map(jsonValue).joined(separator: ",") + "]"
+        case .map(let map):
+            return "{" + map.entries.compactMap { e in e.key.text.map { "\(jsonString($0)):\(jsonValue(e.value))" } }.joined(separator: ",") + "}"
+        default: return value.int64Value.map { "\($0)" } ?? value.uint64Value.map { "\($0)" } ?? "null"
+        }
+    }
+
+    static func jsonString(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
     }
 
     /// Runs a management call, reconnecting and retrying transient failures (with back-off up to 2 s) until the

@@ -17,6 +17,7 @@ public struct EventHubsSourceConfiguration: Decodable, Sendable {
     var receiveTimeoutMs: Int
     var useDevelopmentEmulator: Bool
     var trustedCertificates: String?
+    var recordValue: String
 
     enum CodingKeys: String, CodingKey {
         case connectionString = "connection_string"
@@ -33,6 +34,7 @@ public struct EventHubsSourceConfiguration: Decodable, Sendable {
         case receiveTimeoutMs = "eventhubs.receiveTimeoutMs"
         case useDevelopmentEmulator = "eventhubs.useDevelopmentEmulator"
         case trustedCertificates = "eventhubs.trustedCertificates"
+        case recordValue = "eventhubs.recordValue"
     }
 
     static let options: [ConfigOption] = [
@@ -54,6 +56,11 @@ public struct EventHubsSourceConfiguration: Decodable, Sendable {
         .integer("eventhubs.receiveTimeoutMs", description: "How long a batch waits for its planned events before retrying", default: 30_000),
         .boolean("eventhubs.useDevelopmentEmulator", description: "Plain TCP to a local emulator (with eventhubs.namespace)", default: false),
         .path("eventhubs.trustedCertificates", description: "PEM certificates to trust instead of the system's (a private CA, a test certificate)"),
+        .string(
+            "eventhubs.recordValue",
+            description: "body: the record's value is the event body; json: an object with the body, hub, partition, sequence number, offset, enqueued time, partition key and properties",
+            default: "body", allowed: ["body", "json"]
+        ),
     ]
 
     /// The connection string and the hubs, from either form; errors name the option.

@@ -161,11 +161,11 @@ final class EmulatorConnection: ChannelInboundHandler {
     private func handle(_ performative: AMQPPerformative, channel: UInt16, payload: ByteBuffer) {
         switch performative {
         case .open: protocolError("a second open")
-        case .begin(let begin):
+        case .begin:
             guard sessions[channel] == nil else { return protocolError("channel \(channel) is already in use") }
             sessions[channel] = Session(channel: channel)
+            // Windows wide enough that neither side ever waits on them; link credit does the flow control.
             let reply = AMQPBegin(remoteChannel: channel, nextOutgoingID: 0, incomingWindow: 1 << 30, outgoingWindow: 1 << 30, handleMax: 4095)
-            _ = begin
             write(.frame(AMQPFrame(channel: channel, .begin(reply))), flush: true)
         case .attach(let attach):
             guard let session = sessions[channel] else { return protocolError("attach on channel \(channel) without a session") }

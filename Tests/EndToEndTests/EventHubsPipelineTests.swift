@@ -224,4 +224,48 @@ struct EventHubsPipelineTests {
         #expect((0..<10).allSatisfy { totals["first\($0)"] == 1 } && (0..<5).allSatisfy { totals["kept\($0)"] == 1 }, "\(totals)")
         #expect(!totals.keys.contains { $0.hasPrefix("lost") })
     }
+
+    /// `eventhubs.recordValue: json`: each record's value is an object with the body and what Event Hubs knows of the
+    /// event — here, events the official SDK's producer sent with application properties and a partition key.
+    @Test func jsonRecordsCarryPropertiesPartitionAndSequenceNumber() throws {
+        let emulator = try EmulatorProcess(["--hub", "eh1:4", "--quiet"])
+        defer { emulator.stop() }
+        let work = try Support.makeTemporaryDirectory("sluice-eventhubs-json")
+        defer { try? FileManager.default.removeItem(at: work) }
+        let script = Support.repoRoot.appendingPathComponent("Tests/EventHubsSDK/sdk_roundtrip.py").path
+        let produced = try Support.run("/usr/bin/env", ["python3", script, "produce", emulator.connectionString, "eh1"], timeout: 120)
+        try #require(produced.status == 0, "the official producer failed (pip install azure-eventhub==5.15.1):\n\(produced.stderr)")
+        try """
+            name: eventhubs-json
+            batch_interval: 100ms
+            sources:
+              events:
+                plugin: eventhubs
+                config:
+                  connection_string: "\(emulator.connectionString);EntityPath=eh1"
+                  eventhubs.startingPosition: earliest
+                  eventhubs.recordValue: json
+            sinks:
+              out: {from: events, plugin: files, config: {prefix: "\(work.path)/events", suffix: jsonl, format: tsv}}
+            """.write(to: work.appendingPathComponent("p.yaml"), atomically: true, encoding: .utf8)
+        let result = try Support.sluice(["run", work.appendingPathComponent("p.yaml").path, "--until-idle", "--idle-batches", "3", "--progress", "plain"], timeout: 60)
+        #expect(result.status == 0, "\(result.stderr)")
+        var records: [[String: Any]] = []
+        for name in try FileManager.default.contentsOfDirectory(atPath: work.path) where name.hasSuffix(".jsonl") {
+            for line in try String(contentsOf: work.appendingPathComponent(name), encoding: .utf8).split(separator: "\n") {
+                // A keyed record is written as key<TAB>value.
+                let value = line.split(separator: "\t", maxSplits: 1).last!
+                records.append(try #require(try JSONSerialization.jsonObject(with: Data(value.utf8)) as? [String: Any], "\(line)"))
+            }
+        }
+        #expect(records.count == 10)
+        let batch = records.filter { $0["partition"] as? String == "0" }.sorted { ($0["sequence_number"] as! Int) < ($1["sequence_number"] as! Int) }
+        #expect(batch.map { $0["body"] as? String } == (0..<5).map { "p0-event-\($0)" })
+        #expect(batch.map { ($0["properties"] as? [String: Any])?["i"] as? Int } == [0, 1, 2, 3, 4])
+        #expect(batch.map { $0["sequence_number"] as? Int } == [0, 1, 2, 3, 4])
+        #expect(batch.allSatisfy { $0["hub"] as? String == "eh1" && $0["offset"] is String && $0["enqueued_time"] is Int })
+        let keyed = records.filter { $0["partition_key"] as? String == "user-7" }
+        #expect(keyed.count == 3)
+        #expect(records.contains { ($0["body"] as? String)?.count == 100_000 })
+    }
 }

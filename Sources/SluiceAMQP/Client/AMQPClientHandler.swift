@@ -332,7 +332,7 @@ final class AMQPClientHandler: ChannelInboundHandler {
     }
 
     private func sendQueued(_ link: Link) {
-        guard let remote = link.remoteHandle else { return }
+        guard link.remoteHandle != nil else { return }  // not attached yet: the flow after the attach sends them
         while link.peerCredit > 0, !link.queued.isEmpty {
             let (message, format, promise) = link.queued.removeFirst()
             let id = nextOutgoingID
@@ -340,7 +340,6 @@ final class AMQPClientHandler: ChannelInboundHandler {
             var tag = ByteBuffer()
             tag.writeInteger(link.senderDeliveryCount, endianness: .big)
             let transfer = AMQPTransfer(handle: link.handle, deliveryID: id, deliveryTag: Array(tag.readableBytesView), messageFormat: format, settled: false)
-            _ = remote
             for frame in AMQPFrame.transfers(channel: sessionChannel, transfer, payload: message.encoded, maxFrameSize: peerMaxFrameSize) {
                 write(.frame(frame))
             }
