@@ -321,20 +321,20 @@ public final class EventHubsSource: SourcePlugin {
     static func json(_ event: EventHubsEvent, hub: String, partition: String) -> String {
         var fields: [String] = []
         if let text = String(validating: event.body, as: UTF8.self) {
-            fields.append("\"body\":\(jsonString(text))")
+            fields.append("\"body\":\(jsonQuoted(text))")
         } else {
-            fields.append("\"body_base64\":\(jsonString(Data(event.body).base64EncodedString()))")
+            fields.append("\"body_base64\":\(jsonQuoted(Data(event.body).base64EncodedString()))")
         }
-        fields.append("\"hub\":\(jsonString(hub))")
-        fields.append("\"partition\":\(jsonString(partition))")
+        fields.append("\"hub\":\(jsonQuoted(hub))")
+        fields.append("\"partition\":\(jsonQuoted(partition))")
         fields.append("\"sequence_number\":\(event.sequenceNumber)")
-        fields.append("\"offset\":\(jsonString(event.offset))")
+        fields.append("\"offset\":\(jsonQuoted(event.offset))")
         fields.append("\"enqueued_time\":\(event.enqueuedTime)")
-        if let key = event.partitionKey { fields.append("\"partition_key\":\(jsonString(key))") }
+        if let key = event.partitionKey { fields.append("\"partition_key\":\(jsonQuoted(key))") }
         if let properties = event.properties, !properties.isEmpty {
             let entries = properties.entries.compactMap { entry -> String? in
                 guard let name = entry.key.text else { return nil }
-                return "\(jsonString(name)):\(jsonValue(entry.value))"
+                return "\(jsonQuoted(name)):\(jsonValue(entry.value))"
             }
             fields.append("\"properties\":{\(entries.joined(separator: ","))}")
         }
@@ -348,31 +348,15 @@ public final class EventHubsSource: SourcePlugin {
         case .float(let f): return f.isFinite ? "\(f)" : "null"
         case .double(let d): return d.isFinite ? "\(d)" : "null"
         case .timestamp(let t): return "\(t)"
-        case .string(let s), .symbol(let s): return jsonString(s)
-        case .uuid(let u): return jsonString(u.uuidString.lowercased())
-        case .binary(let b): return jsonString(Data(b).base64EncodedString())
+        case .string(let s), .symbol(let s): return jsonQuoted(s)
+        case .uuid(let u): return jsonQuoted(u.uuidString.lowercased())
+        case .binary(let b): return jsonQuoted(Data(b).base64EncodedString())
         case .list(let items): return "[" + items.map(jsonValue).joined(separator: ",") + "]"
         case .array(let array): return "[" + array.elements.map(jsonValue).joined(separator: ",") + "]"
         case .map(let map):
-            return "{" + map.entries.compactMap { e in e.key.text.map { "\(jsonString($0)):\(jsonValue(e.value))" } }.joined(separator: ",") + "}"
+            return "{" + map.entries.compactMap { e in e.key.text.map { "\(jsonQuoted($0)):\(jsonValue(e.value))" } }.joined(separator: ",") + "}"
         default: return value.int64Value.map { "\($0)" } ?? value.uint64Value.map { "\($0)" } ?? "null"
         }
-    }
-
-    static func jsonString(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
     }
 
     /// Runs a management call, reconnecting and retrying transient failures (with back-off up to 2 s) until the
