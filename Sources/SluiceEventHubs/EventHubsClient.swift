@@ -160,11 +160,19 @@ public final class EventHubsClient: Sendable {
             }
             authorized.withLock { _ = $0.insert(path.lowercased()) }
             if case .sharedAccessKey = connectionString.credential {
-                let renewIn = max(Int64(10), (expiry - Int64(Date().timeIntervalSince1970)) * 9 / 10)
-                let task = eventLoop.scheduleTask(in: .seconds(renewIn)) { [weak self] in _ = self?.authorize(path) }
-                renewals.withLock { $0[path]?.cancel(); $0[path] = task }
+                let left = expiry * 1000 - Int64(Date().timeIntervalSince1970 * 1000)
+                scheduleRenewal(path, in: .milliseconds(max(1000, left * 9 / 10)))
             }
         }
+    }
+
+    /// Puts the token for `path` again after `delay`; a failed renewal is tried again every 5 seconds.
+    private func scheduleRenewal(_ path: String, in delay: TimeAmount) {
+        let task = eventLoop.scheduleTask(in: delay) { [weak self] in
+            guard let self else { return }
+            authorize(path).whenFailure { [weak self] _ in self?.scheduleRenewal(path, in: .seconds(5)) }
+        }
+        renewals.withLock { $0[path]?.cancel(); $0[path] = task }
     }
 
     private func rpc(_ pair: AMQPRequestResponse, _ request: AMQPMessage, what: String) -> EventLoopFuture<AMQPMessage> {

@@ -148,4 +148,22 @@ struct ClientTests {
             try await client.close().get()
         }
     }
+
+    /// Tokens are renewed before they expire: with 3-second tokens, a receiver opened after the first token's expiry
+    /// is still authorized (the emulator checks the expiry of the token on the connection).
+    @Test func tokensAreRenewedBeforeTheyExpire() async throws {
+        try await Self.withEmulator { emulator, connection in
+            var options = EventHubsClient.Options()
+            options.tokenLifetime = 3
+            let client = try await EventHubsClient.connect(connection, options: options, group: Self.group).get()
+            let first = try await client.openReceiver(hub: "eh1", consumerGroup: "$Default", partition: "0", from: .earliest).get()
+            try await Task.sleep(for: .seconds(4.5))
+            try emulator.produce(hub: "eh1", partition: 1, bodies: [Array("after renewal".utf8)])
+            let second = try await client.openReceiver(hub: "eh1", consumerGroup: "$Default", partition: "1", from: .earliest).get()
+            let events = try await Self.receiveAll(second, count: 1)
+            #expect(events.map { String(decoding: $0.body, as: UTF8.self) } == ["after renewal"])
+            try await first.close().get()
+            try await client.close().get()
+        }
+    }
 }
