@@ -162,8 +162,8 @@ public final class EventHubsSource: SourcePlugin {
     }
 
     public func partitionCount() throws -> Int {
-        // New partitions are looked for every 30 s.
-        if lastDiscovery.withLock({ $0.timeIntervalSinceNow < -30 }) {
+        // New partitions are looked for every eventhubs.partitionDiscoveryMs.
+        if lastDiscovery.withLock({ -$0.timeIntervalSinceNow * 1000 > Double(configuration.partitionDiscoveryMs) }) {
             do { try discover() } catch { context.log(.warning, "looking for new partitions failed: \(error)") }
         }
         return partitions.withLock { $0.count }

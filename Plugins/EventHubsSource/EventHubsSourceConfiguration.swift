@@ -18,6 +18,7 @@ public struct EventHubsSourceConfiguration: Decodable, Sendable {
     var useDevelopmentEmulator: Bool
     var trustedCertificates: String?
     var recordValue: String
+    var partitionDiscoveryMs: Int
 
     enum CodingKeys: String, CodingKey {
         case connectionString = "connection_string"
@@ -35,6 +36,7 @@ public struct EventHubsSourceConfiguration: Decodable, Sendable {
         case useDevelopmentEmulator = "eventhubs.useDevelopmentEmulator"
         case trustedCertificates = "eventhubs.trustedCertificates"
         case recordValue = "eventhubs.recordValue"
+        case partitionDiscoveryMs = "eventhubs.partitionDiscoveryMs"
     }
 
     static let options: [ConfigOption] = [
@@ -61,6 +63,7 @@ public struct EventHubsSourceConfiguration: Decodable, Sendable {
             description: "body: the record's value is the event body; json: an object with the body, hub, partition, sequence number, offset, enqueued time, partition key and properties",
             default: "body", allowed: ["body", "json"]
         ),
+        .integer("eventhubs.partitionDiscoveryMs", description: "How often to look for partitions added to the hubs", default: 30_000),
     ]
 
     /// The connection string and the hubs, from either form; errors name the option.
@@ -95,6 +98,7 @@ public struct EventHubsSourceConfiguration: Decodable, Sendable {
         guard !hubs.isEmpty else { throw PluginError("configuration key 'eventhubs.name': no event hub named (or EntityPath in the connection string)") }
         guard Set(hubs.map { $0.lowercased() }).count == hubs.count else { throw PluginError("configuration key 'eventhubs.name': a hub is named twice") }
         guard maxRate > 0 else { throw PluginError("configuration key 'eventhubs.maxRate': must be positive") }
+        guard partitionDiscoveryMs > 0 else { throw PluginError("configuration key 'eventhubs.partitionDiscoveryMs': must be positive") }
         guard receiveTimeoutMs > 0 else { throw PluginError("configuration key 'eventhubs.receiveTimeoutMs': must be positive") }
         if let partitionCount, partitionCount <= 0 { throw PluginError("configuration key 'eventhubs.partition.count': must be positive") }
         _ = try position()

@@ -68,6 +68,11 @@ public final class EventHubsEmulator: Sendable {
         try store.append(hub: hub, partition: partition, messages: bodies.map { (AMQPMessage(applicationProperties: properties, body: .data([$0])), nil) })
     }
 
+    /// Grows a hub to `partitions` partitions.
+    public func grow(hub: String, partitions: Int) throws(EmulatorError) {
+        _ = try store.grow(hub: hub, to: partitions)
+    }
+
     /// The number of open client connections.
     public var connectionCount: Int { connections.withLock { $0.count } }
 

@@ -93,6 +93,19 @@ final class EventStore: Sendable {
         state.withLock { s in s.hubs[name.lowercased()].map { ($0.name, $0.partitions.count, $0.createdAt) } }
     }
 
+    /// Adds partitions to a hub (Event Hubs lets a hub grow, never shrink). Returns the new count.
+    func grow(hub name: String, to count: Int) throws(EmulatorError) -> Int {
+        try state.withLock { s throws(EmulatorError) -> Int in
+            guard var hub = s.hubs[name.lowercased()] else { throw EmulatorError("event hub '\(name)' does not exist") }
+            guard count >= hub.partitions.count, count <= 1024 else {
+                throw EmulatorError("'\(name)' has \(hub.partitions.count) partitions; it can only grow (to at most 1024)")
+            }
+            hub.partitions += Array(repeating: Partition(), count: count - hub.partitions.count)
+            s.hubs[name.lowercased()] = hub
+            return count
+        }
+    }
+
     func hasConsumerGroup(_ hub: String, _ group: String) -> Bool {
         state.withLock { $0.hubs[hub.lowercased()]?.consumerGroups.contains(group.lowercased()) ?? false }
     }

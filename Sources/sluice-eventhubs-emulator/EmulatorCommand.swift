@@ -22,7 +22,7 @@ struct EmulatorCommand: AsyncParsableCommand {
             Commands on standard input inject faults: 'drop' (close every connection), 'stall SECONDS' (deliver \
             nothing for a while), 'busy N' (answer the next N requests with com.microsoft:server-busy), \
             'steal HUB PARTITION [GROUP]' (amqp:link:stolen to the partition's receivers), 'quit'; and \
-            'produce HUB PARTITION COUNT TEXT...' appends COUNT events whose body is TEXT with {i} replaced by the \
+            'grow HUB PARTITIONS' adds partitions to a hub; 'produce HUB PARTITION COUNT TEXT...' appends COUNT events whose body is TEXT with {i} replaced by the \
             event's number (0 to COUNT-1) and {p} by the partition.
             """
     )
@@ -138,10 +138,16 @@ struct EmulatorCommand: AsyncParsableCommand {
                     say("error \(line)")
                     continue
                 }
+            case "grow" where words.count == 3 && Int(words[2]) != nil:
+                do { try emulator.grow(hub: words[1], partitions: Int(words[2])!) } catch {
+                    FileHandle.standardError.write(Data("emulator: grow: \(error)\n".utf8))
+                    say("error \(line)")
+                    continue
+                }
             case "quit": try await emulator.stop(); return
             case nil: continue
             default:
-                FileHandle.standardError.write(Data("emulator: unknown command '\(line)' (drop, stall SECONDS, busy N, steal HUB PARTITION [GROUP], produce HUB PARTITION COUNT TEXT, quit)\n".utf8))
+                FileHandle.standardError.write(Data("emulator: unknown command '\(line)' (drop, stall SECONDS, busy N, steal HUB PARTITION [GROUP], grow HUB PARTITIONS, produce HUB PARTITION COUNT TEXT, quit)\n".utf8))
                 say("error \(line)")
                 continue
             }

@@ -268,4 +268,26 @@ struct EventHubsPipelineTests {
         #expect(keyed.count == 3)
         #expect(records.contains { ($0["body"] as? String)?.count == 100_000 })
     }
+
+    /// Partitions added to a hub while the pipeline runs join the stream (after the existing ones) and are read.
+    @Test func partitionsAddedWhileRunningAreRead() throws {
+        let emulator = try EmulatorProcess(["--hub", "eh1:2", "--hub", "eh2:2", "--quiet"])
+        defer { emulator.stop() }
+        let work = try Support.makeTemporaryDirectory("sluice-eventhubs-grow")
+        defer { try? FileManager.default.removeItem(at: work) }
+        try emulator.command("produce eh1 0 5 tag-eh1-{p} n{i}")
+        try Self.pipeline(emulator, output: work).replacingOccurrences(of: "eventhubs.failOnDataLoss: true", with: "eventhubs.partitionDiscoveryMs: 300")
+            .write(to: work.appendingPathComponent("p.yaml"), atomically: true, encoding: .utf8)
+        let child = try Support.Child(Support.sluice, ["run", work.appendingPathComponent("p.yaml").path, "--progress", "plain"])
+        defer { if child.process.isRunning { kill(child.process.processIdentifier, SIGKILL) } }
+        #expect(child.waitFor(timeout: 30) { Self.totals(Self.batches(work))["tag-eh1-0"] == 5 }, "\(child.stderr)")
+        try emulator.command("grow eh1 4")
+        try emulator.command("produce eh1 3 7 tag-eh1-{p} n{i}")
+        let found = child.waitFor(timeout: 30) { Self.totals(Self.batches(work))["tag-eh1-3"] == 7 }
+        kill(child.process.processIdentifier, SIGINT)
+        let result = child.wait(timeout: 30)
+        #expect(found, "events of the new partition were not read:\n\(result.stderr)")
+        #expect(result.stderr.contains("2 partition(s): eh1 2"), "the two new partitions are announced:\n\(result.stderr)")
+        #expect(result.status == 0)
+    }
 }
