@@ -290,4 +290,52 @@ struct EventHubsPipelineTests {
         #expect(result.stderr.contains("2 partition(s): eh1 2"), "the two new partitions are announced:\n\(result.stderr)")
         #expect(result.status == 0)
     }
+
+    /// Exactly once with the headline source: a checkpointed eventhubs → split → countByValue → files pipeline killed
+    /// with SIGKILL at random moments (at least 10 times) writes the same bytes as an uninterrupted run, because a
+    /// replayed batch reads the same sequence-number ranges.
+    @Test func exactlyOnceAcrossKills() throws {
+        let emulator = try EmulatorProcess(["--hub", "eh1:4", "--hub", "eh2:4", "--quiet"])
+        defer { emulator.stop() }
+        let work = try Support.makeTemporaryDirectory("sluice-eventhubs-chaos")
+        defer { try? FileManager.default.removeItem(at: work) }
+        for hub in ["eh1", "eh2"] {
+            for partition in 0..<4 { try emulator.command("produce \(hub) \(partition) 400 tag-\(hub)-{p} n{i}") }
+        }
+        let batches = 14  // 400 events at 40 per batch: 10 batches with events, then empty ones
+        var outputs: [URL] = []
+        for run in ["calm", "chaos"] {
+            let out = work.appendingPathComponent("out-\(run)")
+            try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
+            try Self.pipeline(emulator, output: out, checkpoint: work.appendingPathComponent("ck-\(run)"))
+                .write(to: work.appendingPathComponent("\(run).yaml"), atomically: true, encoding: .utf8)
+            outputs.append(out)
+        }
+        let arguments = { (run: String) in ["run", work.appendingPathComponent("\(run).yaml").path, "--batches", "\(batches)", "--progress", "none"] }
+        let calm = try Support.sluice(arguments("calm"), timeout: 120)
+        try #require(calm.status == 0, "\(calm.stderr)")
+
+        var killed = 0, attempts = 0
+        var random = SystemRandomNumberGenerator()
+        while true {
+            attempts += 1
+            try #require(attempts < 200, "no progress after \(attempts) starts")
+            let child = try Support.Child(Support.sluice, arguments("chaos"))
+            let life = killed >= 10 ? 60 : Double.random(in: 0.05...0.4, using: &random)
+            if child.waitFor(timeout: life, { !child.process.isRunning }) {
+                let result = child.wait(timeout: 1)
+                try #require(result.status == 0, "a restart failed:\n\(result.stderr)")
+                break
+            }
+            kill(child.process.processIdentifier, SIGKILL)
+            child.process.waitUntilExit()
+            killed += 1
+        }
+        #expect(killed >= 10)
+        let expected = try ChaosTests.output(outputs[0], prefix: "counts")
+        let got = try ChaosTests.output(outputs[1], prefix: "counts")
+        #expect(expected.files == batches && got.files == batches, "\(expected.files) and \(got.files) files")
+        #expect(got.bytes == expected.bytes, "output differs after \(killed) kills")
+        #expect(Self.totals(Self.batches(outputs[1]))["tag-eh2-3"] == 400)
+    }
 }
