@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import SluiceAMQP
 import SluiceEventHubs
+import Synchronization
 
 /// One client connection to the emulator: SASL, the AMQP connection, its sessions and links, `$cbs`, `$management`,
 /// partition receivers and event hub senders. Runs on its channel's event loop.
@@ -63,6 +64,8 @@ final class EmulatorConnection: ChannelInboundHandler {
     final class Session {
         let channel: UInt16
         var nextOutgoingID: UInt32 = 0
+        /// Deliveries sent unsettled and not yet settled by the peer.
+        var unsettled = Set<UInt32>()
         var links: [UInt32: Link] = [:]
         init(channel: UInt16) { self.channel = channel }
     }
@@ -87,7 +90,10 @@ final class EmulatorConnection: ChannelInboundHandler {
         phase = .closed
         heartbeat?.cancel()
         stallTimer?.cancel()
-        for session in sessions.values { for link in session.links.values { release(link) } }
+        for session in sessions.values {
+            for link in session.links.values { release(link) }
+            emulator.unsettled.add(-session.unsettled.count, ordering: .relaxed)
+        }
         sessions.removeAll()
         context.fireChannelInactive()
     }
@@ -190,8 +196,17 @@ final class EmulatorConnection: ChannelInboundHandler {
                 return protocolError("transfer on an unknown link handle \(transfer.handle)")
             }
             receive(transfer, payload: payload, link, session)
-        case .disposition:
-            return  // deliveries are not tracked after sending
+        case .disposition(let disposition):
+            guard disposition.role == .receiver, disposition.settled, let session = sessions[channel] else { return }
+            let last = disposition.last ?? disposition.first
+            var id = disposition.first
+            var settled = 0
+            while true {
+                if session.unsettled.remove(id) != nil { settled += 1 }
+                if id == last { break }
+                id &+= 1
+            }
+            emulator.unsettled.add(-settled, ordering: .relaxed)
         case .detach(let detach):
             guard let session = sessions[channel], let link = session.links.removeValue(forKey: detach.handle) else { return }
             release(link)
@@ -598,6 +613,8 @@ final class EmulatorConnection: ChannelInboundHandler {
         }
         link.deliveryCount &+= 1
         link.credit -= 1
+        session.unsettled.insert(id)
+        emulator.unsettled.add(1, ordering: .relaxed)
     }
 
     private func sendFlow(_ link: Link, _ session: Session, drain: Bool = false) {

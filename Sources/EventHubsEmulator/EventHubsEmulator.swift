@@ -13,6 +13,8 @@ public final class EventHubsEmulator: Sendable {
     public let faults = EmulatorFaults()
     let store: EventStore
     let owners = OwnerRegistry()
+    /// Deliveries sent unsettled on open connections that the clients have not settled yet.
+    let unsettled = Atomic<Int>(0)
     private let group: MultiThreadedEventLoopGroup
     private let channel: Mutex<(any Channel)?> = Mutex(nil)
     private let connections = Mutex<[ObjectIdentifier: any Channel]>([:])
@@ -72,6 +74,9 @@ public final class EventHubsEmulator: Sendable {
     public func grow(hub: String, partitions: Int) throws(EmulatorError) {
         _ = try store.grow(hub: hub, to: partitions)
     }
+
+    /// Event deliveries and replies sent but not yet settled by the clients (on open connections).
+    public var unsettledDeliveries: Int { unsettled.load(ordering: .relaxed) }
 
     /// The number of open client connections.
     public var connectionCount: Int { connections.withLock { $0.count } }

@@ -236,3 +236,30 @@ struct EventHubsMessageBytesTests {
         #expect(encoded(flow.amqpValue) == hex("00 53 13 c0 19 0b 40 70 00 01 00 00 43 70 00 01 00 00 52 03 43 70 00 00 01 2c 40 42 42 40"))
     }
 }
+
+/// Splitting a message across transfer frames: every frame within the maximum, the payload intact, the fields on
+/// the first frame only, `more` on all but the last.
+struct TransferSplittingTests {
+    @Test(arguments: [512, 600, 4096])
+    func framesStayWithinTheMaximumSize(maxFrameSize: Int) throws {
+        let payload = ByteBuffer(bytes: (0..<10_000).map { UInt8($0 % 251) })
+        let transfer = AMQPTransfer(handle: 7, deliveryID: 3, deliveryTag: [0, 0, 0, 9], messageFormat: 0, settled: false)
+        let frames = AMQPFrame.transfers(channel: 1, transfer, payload: payload, maxFrameSize: UInt32(maxFrameSize))
+        #expect(frames.count > 1)
+        var joined = ByteBuffer()
+        for (index, frame) in frames.enumerated() {
+            #expect(frameBytes(frame).count <= maxFrameSize, "frame \(index) of \(frames.count)")
+            guard case .amqp(.transfer(let t)) = frame.body else { Issue.record("not a transfer"); return }
+            #expect(t.more == (index < frames.count - 1))
+            #expect(t.handle == 7)
+            #expect((t.deliveryID != nil) == (index == 0))
+            var chunk = frame.payload
+            joined.writeBuffer(&chunk)
+        }
+        #expect(joined == payload)
+        // A message that fits goes in one frame, however tight.
+        let small = ByteBuffer(bytes: [UInt8](repeating: 1, count: maxFrameSize - 64 - 4))
+        let one = AMQPFrame.transfers(channel: 1, transfer, payload: small, maxFrameSize: UInt32(maxFrameSize))
+        #expect(one.count == 1 && frameBytes(one[0]).count <= maxFrameSize)
+    }
+}

@@ -25,6 +25,14 @@ struct ClientTests {
         try await emulator.stop()
     }
 
+    static func eventually(_ condition: () -> Bool) async -> Bool {
+        for _ in 0..<100 {
+            if condition() { return true }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return condition()
+    }
+
     static func receiveAll(_ receiver: PartitionReceiver, count: Int) async throws -> [EventHubsEvent] {
         try receiver.flow(credit: UInt32(count))
         var events: [EventHubsEvent] = []
@@ -50,6 +58,9 @@ struct ClientTests {
             #expect(events.map(\.sequenceNumber) == Array(4..<10))
             #expect(events.map { String(decoding: $0.body, as: UTF8.self) } == (4..<10).map { "event-\($0)" })
             #expect(events.allSatisfy { $0.properties?[text: "source"] == .string("test") })
+            // Every delivery was settled (with ranged dispositions).
+            let settled = await Self.eventually { emulator.unsettledDeliveries == 0 }
+            #expect(settled, "\(emulator.unsettledDeliveries) deliveries left unsettled")
             // From an offset (exclusive): the events after the 6th.
             let byOffset = try await client.openReceiver(hub: "eh1", consumerGroup: "$Default", partition: "2", from: .offset(events[1].offset, inclusive: false)).get()
             #expect(try await Self.receiveAll(byOffset, count: 4).map(\.sequenceNumber) == [6, 7, 8, 9])

@@ -65,6 +65,8 @@ final class AMQPClientHandler: ChannelInboundHandler {
     private var unsettled: [UInt32: EventLoopPromise<AMQPDeliveryState>] = [:]
     private var heartbeat: RepeatedTask?
     private(set) var failure: (any Error)?
+    /// Deliveries accepted but not yet settled with a disposition (a run of consecutive ids).
+    private var pendingSettlement: (first: UInt32, last: UInt32)?
     /// Why links the peer detached were closed, for the calls that come after.
     private var closedLinks: [UInt32: any Error] = [:]
     private let sessionChannel: UInt16 = 0
@@ -264,13 +266,35 @@ final class AMQPClientHandler: ChannelInboundHandler {
         do { message = try AMQPMessage(from: partial.bytes) } catch {
             return protocolViolation("an undecodable message on link '\(link.name)': \(error.message)")
         }
-        if !partial.settled {
-            write(.frame(AMQPFrame(channel: sessionChannel, .disposition(AMQPDisposition(role: .receiver, first: partial.id, settled: true, state: .accepted)))))
-        }
+        if !partial.settled { settle(partial.id) }
         link.buffer.append(AMQPDelivery(deliveryID: partial.id, messageFormat: partial.format, message: message, size: partial.bytes.readableBytes))
         if let waiter = link.waiter, link.buffer.count >= waiter.count {
             completeWait(link)
         }
+    }
+
+    /// Accepts a delivery. Consecutive ids are settled with one disposition covering the range, sent when the
+    /// current read is processed (or when an id breaks the run), instead of one frame per message.
+    private func settle(_ id: UInt32) {
+        if let range = pendingSettlement, range.last &+ 1 == id {
+            pendingSettlement = (range.first, id)
+            return
+        }
+        flushSettlements()
+        pendingSettlement = (id, id)
+    }
+
+    private func flushSettlements() {
+        guard let range = pendingSettlement else { return }
+        pendingSettlement = nil
+        let disposition = AMQPDisposition(role: .receiver, first: range.first, last: range.last == range.first ? nil : range.last, settled: true, state: .accepted)
+        write(.frame(AMQPFrame(channel: sessionChannel, .disposition(disposition))))
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        flushSettlements()
+        context.flush()
+        context.fireChannelReadComplete()
     }
 
     private func completeWait(_ link: Link) {
