@@ -565,7 +565,7 @@ final class EmulatorConnection: ChannelInboundHandler {
             }
             receiver.waiter = waiter
             for event in events {
-                send(Self.delivery(event, last: receiver.runtimeMetrics ? last : nil), on: link, session)
+                send(event.delivery(last: receiver.runtimeMetrics ? last : nil, now: EventStore.now()), on: link, session)
                 receiver.nextSequence = event.sequenceNumber + 1
             }
             flush()
@@ -582,33 +582,17 @@ final class EmulatorConnection: ChannelInboundHandler {
         }
     }
 
-    /// An event as a receiver gets it: the producer's message with the service's annotations.
-    static func delivery(_ event: StoredEvent, last: StoredEvent?) -> AMQPMessage {
-        var message = event.message
-        var annotations = message.messageAnnotations ?? [:]
-        annotations[.symbol("x-opt-sequence-number")] = .long(event.sequenceNumber)
-        annotations[.symbol("x-opt-offset")] = .string(String(event.offset))
-        annotations[.symbol("x-opt-enqueued-time")] = .timestamp(event.enqueuedTime)
-        if let key = event.partitionKey { annotations[.symbol("x-opt-partition-key")] = .string(key) }
-        message.messageAnnotations = annotations
-        if let last {
-            message.deliveryAnnotations = [
-                .symbol("last_enqueued_sequence_number"): .long(last.sequenceNumber),
-                .symbol("last_enqueued_offset"): .string(String(last.offset)),
-                .symbol("last_enqueued_time_utc"): .timestamp(last.enqueuedTime),
-                .symbol("runtime_info_retrieval_time_utc"): .timestamp(EventStore.now()),
-            ]
-        }
-        return message
+    private func send(_ message: AMQPMessage, on link: Link, _ session: Session) {
+        send(message.encoded, on: link, session)
     }
 
-    private func send(_ message: AMQPMessage, on link: Link, _ session: Session) {
+    private func send(_ payload: ByteBuffer, on link: Link, _ session: Session) {
         let id = session.nextOutgoingID
         session.nextOutgoingID &+= 1
         var tag = ByteBuffer()
         tag.writeInteger(link.deliveryCount, endianness: .big)
         let transfer = AMQPTransfer(handle: link.handle, deliveryID: id, deliveryTag: Array(tag.readableBytesView), messageFormat: 0, settled: false)
-        for frame in AMQPFrame.transfers(channel: session.channel, transfer, payload: message.encoded, maxFrameSize: min(peerMaxFrameSize, 1 << 20)) {
+        for frame in AMQPFrame.transfers(channel: session.channel, transfer, payload: payload, maxFrameSize: min(peerMaxFrameSize, 1 << 20)) {
             write(.frame(frame))
         }
         link.deliveryCount &+= 1

@@ -3,7 +3,9 @@ import NIOCore
 import SluiceAMQP
 import Synchronization
 
-/// An event as stored: the message the producer sent, and what the service assigned.
+/// An event as stored: what the service assigned, and the message as receivers get it, encoded once when it is
+/// enqueued — the `header` section, and everything from the message annotations (with the `x-opt-*` annotations)
+/// on — so that a delivery only inserts the per-delivery runtime metrics between the two.
 struct StoredEvent: Sendable {
     var sequenceNumber: Int64
     /// The byte position of the event in its partition, as Event Hubs reports offsets (a string on the wire).
@@ -11,7 +13,45 @@ struct StoredEvent: Sendable {
     /// Milliseconds since the epoch.
     var enqueuedTime: Int64
     var partitionKey: String?
-    var message: AMQPMessage
+    var encodedHeader: ByteBuffer
+    var encodedRest: ByteBuffer
+
+    init(sequenceNumber: Int64, offset: Int64, enqueuedTime: Int64, partitionKey: String?, message: AMQPMessage) {
+        self.sequenceNumber = sequenceNumber
+        self.offset = offset
+        self.enqueuedTime = enqueuedTime
+        self.partitionKey = partitionKey
+        var annotations = message.messageAnnotations ?? [:]
+        annotations[.symbol("x-opt-sequence-number")] = .long(sequenceNumber)
+        annotations[.symbol("x-opt-offset")] = .string(String(offset))
+        annotations[.symbol("x-opt-enqueued-time")] = .timestamp(enqueuedTime)
+        if let partitionKey { annotations[.symbol("x-opt-partition-key")] = .string(partitionKey) }
+        var rest = message
+        rest.header = nil
+        rest.deliveryAnnotations = nil
+        rest.messageAnnotations = annotations
+        encodedRest = rest.encoded
+        encodedHeader = message.header.map { AMQPMessage(header: $0).encoded } ?? ByteBuffer()
+    }
+
+    /// The bytes of the delivery, with runtime metrics about `last` when asked.
+    func delivery(last: StoredEvent?, now: Int64) -> ByteBuffer {
+        var payload = ByteBuffer()
+        payload.reserveCapacity(encodedHeader.readableBytes + encodedRest.readableBytes + (last == nil ? 0 : 160))
+        var header = encodedHeader
+        payload.writeBuffer(&header)
+        if let last {
+            AMQPMessage(deliveryAnnotations: [
+                .symbol("last_enqueued_sequence_number"): .long(last.sequenceNumber),
+                .symbol("last_enqueued_offset"): .string(String(last.offset)),
+                .symbol("last_enqueued_time_utc"): .timestamp(last.enqueuedTime),
+                .symbol("runtime_info_retrieval_time_utc"): .timestamp(now),
+            ]).encode(into: &payload)
+        }
+        var rest = encodedRest
+        payload.writeBuffer(&rest)
+        return payload
+    }
 }
 
 /// Where a receiver starts, from its selector filter.
@@ -129,10 +169,10 @@ final class EventStore: Sendable {
             let now = Self.now()
             var p = hub.partitions[partition]
             for (message, key) in messages {
-                let size = Int64(message.encoded.readableBytes)
-                p.events.append(StoredEvent(sequenceNumber: p.nextSequence, offset: p.nextOffset, enqueuedTime: now, partitionKey: key, message: message))
+                let event = StoredEvent(sequenceNumber: p.nextSequence, offset: p.nextOffset, enqueuedTime: now, partitionKey: key, message: message)
+                p.events.append(event)
                 p.nextSequence += 1
-                p.nextOffset += max(size, 1)
+                p.nextOffset += Int64(max(1, event.encodedHeader.readableBytes + event.encodedRest.readableBytes))
             }
             p.last = p.events.last
             let waiters = Array(p.waiters.values)
