@@ -16,6 +16,8 @@ public struct EventHubsEvent: Sendable, Hashable {
     /// The application properties the producer set.
     public var properties: AMQPMap?
     public var messageProperties: AMQPMessageProperties?
+    /// With runtime metrics: the partition's last enqueued sequence number when the event was sent.
+    public var lastEnqueuedSequenceNumber: Int64? = nil
 }
 
 /// Where a receiver starts reading a partition.
@@ -245,8 +247,11 @@ public final class EventHubsClient: Sendable {
         }
     }
 
-    /// Opens a receiver on one partition (after authorizing the consumer group).
-    public func openReceiver(hub: String, consumerGroup: String, partition: String, from position: EventPosition, ownerLevel: Int64? = nil) -> EventLoopFuture<PartitionReceiver> {
+    /// Opens a receiver on one partition (after authorizing the consumer group). With `runtimeMetrics` the service
+    /// adds the partition's last enqueued event to each delivery (unused by the source, which asks `$management`).
+    public func openReceiver(
+        hub: String, consumerGroup: String, partition: String, from position: EventPosition, ownerLevel: Int64? = nil, runtimeMetrics: Bool = false
+    ) -> EventLoopFuture<PartitionReceiver> {
         let path = "\(hub)/ConsumerGroups/\(consumerGroup)/Partitions/\(partition)"
         let filterName = "apache.org:selector-filter:string"
         let source = AMQPSource(
@@ -258,7 +263,7 @@ public final class EventHubsClient: Sendable {
         let group = "\(hub)/consumergroups/\(consumerGroup)"
         let ready = authorized.withLock { $0.contains(group.lowercased()) } ? eventLoop.makeSucceededVoidFuture() : authorize(group)
         return ready.flatMap { [connection] in
-            connection.openReceiver(source: source, properties: properties, desiredCapabilities: ["com.microsoft:enable-receiver-runtime-metric"])
+            connection.openReceiver(source: source, properties: properties, desiredCapabilities: runtimeMetrics ? ["com.microsoft:enable-receiver-runtime-metric"] : [])
         }.map { PartitionReceiver(link: $0, hub: hub, partition: partition) }
             .flatMapErrorThrowing { error in throw Self.translate(error, "opening a receiver on \(hub) partition \(partition)") }
     }
@@ -310,26 +315,71 @@ public struct PartitionReceiver: Sendable {
     public func receive(count: Int, timeout: TimeAmount) -> EventLoopFuture<[EventHubsEvent]> {
         let hub = hub, partition = partition
         return link.receive(count: count, timeout: timeout).flatMapThrowing { deliveries in
-            try deliveries.map { try Self.event($0.message) }
+            try deliveries.map { try Self.event($0.payload) }
         }.flatMapErrorThrowing { error in throw EventHubsClient.translate(error, "receiving from \(hub) partition \(partition)") }
     }
 
-    static func event(_ message: AMQPMessage) throws -> EventHubsEvent {
-        let annotations = message.messageAnnotations ?? [:]
-        guard let sequence = annotations[text: "x-opt-sequence-number"]?.int64Value else {
-            throw EventHubsError(.protocolViolation, "an event without x-opt-sequence-number")
+    /// Reads an event delivery section by section, decoding only what an event needs: the body's bytes are taken
+    /// straight from the `data` section. Anything unusual (a described-by-name section, a body that is not `data`)
+    /// goes through the general message decoder.
+    static func event(_ payload: ByteBuffer) throws -> EventHubsEvent {
+        var buffer = payload
+        var annotations: AMQPMap = [:]
+        var properties: AMQPMessageProperties?
+        var applicationProperties: AMQPMap?
+        var deliveryAnnotations: AMQPMap?
+        var body: [UInt8]?
+        while buffer.readableBytes > 0 {
+            guard buffer.getInteger(at: buffer.readerIndex, as: UInt8.self) == 0x00,
+                buffer.getInteger(at: buffer.readerIndex + 1, as: UInt8.self) == 0x53,
+                let code = buffer.getInteger(at: buffer.readerIndex + 2, as: UInt8.self)
+            else { return try event(AMQPMessage(from: payload)) }
+            if code == 0x75, let constructor = buffer.getInteger(at: buffer.readerIndex + 3, as: UInt8.self), constructor == 0xa0 || constructor == 0xb0 {
+                buffer.moveReaderIndex(forwardBy: 4)
+                let length = constructor == 0xa0 ? buffer.readInteger(as: UInt8.self).map(Int.init) : buffer.readInteger(endianness: .big, as: UInt32.self).map(Int.init)
+                guard let length, let bytes = buffer.readBytes(length: length) else {
+                    throw EventHubsError(.protocolViolation, "an event's data section is truncated")
+                }
+                body = body.map { $0 + bytes } ?? bytes
+                continue
+            }
+            let section = try buffer.readAMQPValue()
+            guard case .described(_, let value) = section else { continue }
+            switch (code, value) {
+            case (0x71, .map(let map)): deliveryAnnotations = map
+            case (0x72, .map(let map)): annotations = map
+            case (0x74, .map(let map)): applicationProperties = map
+            case (0x73, _): properties = try AMQPMessageProperties(section)
+            case (0x77, _), (0x76, _): return try event(AMQPMessage(from: payload))
+            default: continue
+            }
         }
+        var event = try event(annotations: annotations, properties: properties, applicationProperties: applicationProperties, body: body ?? [])
+        event.lastEnqueuedSequenceNumber = deliveryAnnotations?[text: "last_enqueued_sequence_number"]?.int64Value
+        return event
+    }
+
+    static func event(_ message: AMQPMessage) throws -> EventHubsEvent {
         let body: [UInt8]
         switch message.body {
         case .data(let sections): body = sections.count == 1 ? sections[0] : sections.flatMap { $0 }
         case .value(let value): body = value.text.map { Array($0.utf8) } ?? []
         default: body = []
         }
+        var event = try event(annotations: message.messageAnnotations ?? [:], properties: message.properties, applicationProperties: message.applicationProperties, body: body)
+        event.lastEnqueuedSequenceNumber = message.deliveryAnnotations?[text: "last_enqueued_sequence_number"]?.int64Value
+        return event
+    }
+
+    static func event(annotations: AMQPMap, properties: AMQPMessageProperties?, applicationProperties: AMQPMap?, body: [UInt8]) throws -> EventHubsEvent {
+        guard let sequence = annotations[text: "x-opt-sequence-number"]?.int64Value else {
+            throw EventHubsError(.protocolViolation, "an event without x-opt-sequence-number")
+        }
         let enqueued: Int64 = if case .timestamp(let t) = annotations[text: "x-opt-enqueued-time"] { t } else { 0 }
         return EventHubsEvent(
             sequenceNumber: sequence, offset: annotations[text: "x-opt-offset"]?.text ?? "", enqueuedTime: enqueued,
-            partitionKey: annotations[text: "x-opt-partition-key"]?.text, body: body, properties: message.applicationProperties,
-            messageProperties: message.properties
+            partitionKey: annotations[text: "x-opt-partition-key"]?.text, body: body, properties: applicationProperties,
+            messageProperties: properties
         )
     }
 

@@ -53,8 +53,9 @@ struct ClientTests {
             let empty = try await client.partitionProperties(hub: "eh1", partition: "0").get()
             #expect(empty.isEmpty && empty.lastEnqueuedSequenceNumber == -1)
 
-            let receiver = try await client.openReceiver(hub: "eh1", consumerGroup: "$Default", partition: "2", from: .sequenceNumber(4)).get()
+            let receiver = try await client.openReceiver(hub: "eh1", consumerGroup: "$Default", partition: "2", from: .sequenceNumber(4), runtimeMetrics: true).get()
             let events = try await Self.receiveAll(receiver, count: 6)
+            #expect(events.allSatisfy { $0.lastEnqueuedSequenceNumber == 9 }, "runtime metrics: \(events.map(\.lastEnqueuedSequenceNumber))")
             #expect(events.map(\.sequenceNumber) == Array(4..<10))
             #expect(events.map { String(decoding: $0.body, as: UTF8.self) } == (4..<10).map { "event-\($0)" })
             #expect(events.allSatisfy { $0.properties?[text: "source"] == .string("test") })
@@ -63,7 +64,9 @@ struct ClientTests {
             #expect(settled, "\(emulator.unsettledDeliveries) deliveries left unsettled")
             // From an offset (exclusive): the events after the 6th.
             let byOffset = try await client.openReceiver(hub: "eh1", consumerGroup: "$Default", partition: "2", from: .offset(events[1].offset, inclusive: false)).get()
-            #expect(try await Self.receiveAll(byOffset, count: 4).map(\.sequenceNumber) == [6, 7, 8, 9])
+            let afterOffset = try await Self.receiveAll(byOffset, count: 4)
+            #expect(afterOffset.map(\.sequenceNumber) == [6, 7, 8, 9])
+            #expect(afterOffset.allSatisfy { $0.lastEnqueuedSequenceNumber == nil }, "no runtime metrics unless asked")
             try await byOffset.close().get()
             // Nothing more: a receive with credit left times out empty.
             try receiver.flow(credit: 5)

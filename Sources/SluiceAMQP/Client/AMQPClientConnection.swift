@@ -207,7 +207,7 @@ public final class AMQPRequestResponse: Sendable {
         return receiver.receive(count: 1, timeout: left).flatMap { deliveries in
             // Keep the credit topped up: one message received, one more allowed.
             _ = try? receiver.flow(credit: 100)
-            if let reply = deliveries.first?.message, reply.properties?.correlationID == id { return eventLoop.makeSucceededFuture(reply) }
+            if let reply = try? deliveries.first?.message(), reply.properties?.correlationID == id { return eventLoop.makeSucceededFuture(reply) }
             return awaitReply(receiver, id: id, deadline: deadline, eventLoop: eventLoop)
         }
     }
