@@ -35,6 +35,8 @@ public final class EventHubsSource: SourcePlugin {
         /// Where a partition without a known position starts (from `eventhubs.startingPosition`).
         var startFloor: Int64?
         var receiver: PartitionReceiver?
+        /// The client generation the receiver was opened on.
+        var receiverGeneration = -1
         /// The sequence number the open receiver delivers next.
         var next: Int64 = 0
         /// Events received ahead of the ranges asked so far, by sequence number.
@@ -56,6 +58,8 @@ public final class EventHubsSource: SourcePlugin {
     private let partitions: Mutex<[Partition]> = Mutex([])
     private let lastDiscovery = Mutex(Date.distantPast)
     private let isShutDown = Mutex(false)
+    /// Increases each time the client is replaced; receivers opened on an older client are re-opened.
+    private let clientGeneration = Atomic<Int>(0)
     private let mapFile: String?
 
     public init(configuration: Configuration, context: PluginContext) throws {
@@ -97,10 +101,9 @@ public final class EventHubsSource: SourcePlugin {
         let old = client.withLock { c in defer { c = fresh }; return c }
         if let old {
             _ = old.close()
-            // Receivers belonged to the old connection.
-            for partition in partitions.withLock({ $0 }) {
-                partition.lock.withLock { partition.receiver = nil }
-            }
+            // Receivers belonged to the old connection: each partition re-opens its own when it sees the new
+            // generation (no partition locks here; the caller may hold one).
+            clientGeneration.add(1, ordering: .sequentiallyConsistent)
         }
         return fresh
     }
@@ -261,10 +264,11 @@ public final class EventHubsSource: SourcePlugin {
             let missing = (lo..<hi).first { p.ahead[$0] == nil }
             guard let first = missing else { break }
             do {
-                if p.receiver == nil || p.next != first {
+                if p.receiver == nil || p.next != first || p.receiverGeneration != clientGeneration.load(ordering: .sequentiallyConsistent) {
                     if let old = p.receiver { _ = try? old.close().wait() }
                     p.receiver = nil
                     let client = try connectedClient()
+                    p.receiverGeneration = clientGeneration.load(ordering: .sequentiallyConsistent)
                     p.receiver = try client.openReceiver(
                         hub: p.hub, consumerGroup: configuration.consumerGroup, partition: p.id, from: .sequenceNumber(first),
                         ownerLevel: configuration.ownerLevel.map(Int64.init)

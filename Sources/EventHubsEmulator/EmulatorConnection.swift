@@ -79,6 +79,8 @@ final class EmulatorConnection: ChannelInboundHandler {
     private var tokens: [(path: String, expiry: Int64)] = []
     private var heartbeat: RepeatedTask?
     private var stallTimer: Scheduled<Void>?
+    /// Links (channel, handle) that had events to send while deliveries were stalled.
+    private var stalled: [(UInt16, UInt32)] = []
 
     init(emulator: EventHubsEmulator) { self.emulator = emulator }
 
@@ -543,12 +545,18 @@ final class EmulatorConnection: ChannelInboundHandler {
         case .receiver(let receiver):
             guard link.credit > 0, receiver.waiter == nil else { return }
             if let remaining = emulator.faults.stallRemaining {
+                // Every link that wanted to send during the stall is pumped again when it ends.
+                if !stalled.contains(where: { $0 == (session.channel, link.handle) }) { stalled.append((session.channel, link.handle)) }
                 if stallTimer == nil, let context {
-                    let bound = NIOLoopBound((self, session.channel, link.handle), eventLoop: context.eventLoop)
+                    let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
                     stallTimer = context.eventLoop.scheduleTask(in: .milliseconds(Int64(remaining * 1000) + 1)) {
-                        let (connection, channel, handle) = bound.value
+                        let connection = bound.value
                         connection.stallTimer = nil
-                        if let session = connection.sessions[channel], let link = session.links[handle] { connection.pump(link, session) }
+                        let waiting = connection.stalled
+                        connection.stalled.removeAll()
+                        for (channel, handle) in waiting {
+                            if let session = connection.sessions[channel], let link = session.links[handle] { connection.pump(link, session) }
+                        }
                     }
                 }
                 return
