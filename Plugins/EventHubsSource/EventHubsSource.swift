@@ -58,6 +58,8 @@ public final class EventHubsSource: SourcePlugin {
     private let partitions: Mutex<[Partition]> = Mutex([])
     private let lastDiscovery = Mutex(Date.distantPast)
     private let isShutDown = Mutex(false)
+    /// The last round of partition properties read for planning.
+    private let propertiesRound = Mutex<(time: Date, properties: [Int: PartitionProperties])>((Date.distantPast, [:]))
     /// Increases each time the client is replaced; receivers opened on an older client are re-opened.
     private let clientGeneration = Atomic<Int>(0)
     private let mapFile: String?
@@ -176,9 +178,7 @@ public final class EventHubsSource: SourcePlugin {
 
     public func available(partition index: Int) throws -> Range<UInt64> {
         let p = try partition(index)
-        let properties = try withRetries("reading \(p.hub) partition \(p.id)") { client in
-            try client.partitionProperties(hub: p.hub, partition: p.id).wait()
-        }
+        let properties = try partitionProperties(index)
         let begin = properties.beginSequenceNumber, end = properties.lastEnqueuedSequenceNumber + 1
         return try p.lock.withLock { () throws -> Range<UInt64> in
             var from: Int64
@@ -203,6 +203,23 @@ public final class EventHubsSource: SourcePlugin {
             from = min(from, end)
             return UInt64(from)..<UInt64(min(end, from + Int64(configuration.maxRate)))
         }
+    }
+
+    /// A partition's properties. The host asks for every partition in turn when it plans a batch, so the first
+    /// question of a round (partition 0, or anything not known or over a second old) reads all partitions at once,
+    /// with concurrent `$management` requests, and the rest of the round is answered from that.
+    private func partitionProperties(_ index: Int) throws -> PartitionProperties {
+        if index != 0, let known = propertiesRound.withLock({ round in Date().timeIntervalSince(round.time) < 1 ? round.properties[index] : nil }) {
+            return known
+        }
+        let list = partitions.withLock { $0 }
+        let all = try withRetries("reading the partitions' properties") { client in
+            let reads = list.map { client.partitionProperties(hub: $0.hub, partition: $0.id) }
+            return try EventLoopFuture.whenAllSucceed(reads, on: client.eventLoop).wait()
+        }
+        propertiesRound.withLock { $0 = (Date(), Dictionary(uniqueKeysWithValues: all.enumerated().map { ($0.offset, $0.element) })) }
+        guard all.indices.contains(index) else { throw PluginError("partition \(index) does not exist (there are \(all.count))") }
+        return all[index]
     }
 
     /// Where a partition without a committed position starts.
@@ -280,6 +297,15 @@ public final class EventHubsSource: SourcePlugin {
                 let left = deadline.timeIntervalSinceNow
                 guard left > 0 else { throw EventHubsError(.timeout, "no events within the receive timeout") }
                 let events = try p.receiver!.receive(count: want, timeout: .milliseconds(Int64(min(left, 5) * 1000))).wait()
+                if events.isEmpty, let begin = try? connectedClient().partitionProperties(hub: p.hub, partition: p.id).wait().beginSequenceNumber,
+                    begin > p.next
+                {
+                    // Nothing comes because the events expired after the batch was planned.
+                    throw PluginError(
+                        "\(p.hub) partition \(p.id): events \(p.next)..<\(begin) expired after this batch was planned (\(lo)..<\(hi)); "
+                            + "the batch fails, and the next start \(configuration.failOnDataLoss ? "fails too unless eventhubs.failOnDataLoss is false" : "skips them")"
+                    )
+                }
                 for event in events {
                     guard event.sequenceNumber == p.next else {
                         if event.sequenceNumber > p.next {

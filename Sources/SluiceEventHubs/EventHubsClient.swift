@@ -69,8 +69,6 @@ public final class EventHubsClient: Sendable {
     let connection: AMQPClientConnection
     private let cbs: AMQPRequestResponse
     private let management: AMQPRequestResponse
-    /// Requests on `$cbs` and `$management` go one at a time per node: each waits for the one before it.
-    private let queues = Mutex<[ObjectIdentifier: EventLoopFuture<Void>]>([:])
     private let renewals = Mutex<[String: Scheduled<Void>]>([:])
     private let broken = Mutex(false)
     /// Paths with a valid token on this connection (kept fresh by the renewals).
@@ -178,14 +176,7 @@ public final class EventHubsClient: Sendable {
     }
 
     private func rpc(_ pair: AMQPRequestResponse, _ request: AMQPMessage, what: String) -> EventLoopFuture<AMQPMessage> {
-        let timeout = options.operationTimeout
-        let reply = queues.withLock { queues -> EventLoopFuture<AMQPMessage> in
-            let key = ObjectIdentifier(pair)
-            let previous = queues[key] ?? eventLoop.makeSucceededVoidFuture()
-            let next = previous.flatMap { pair.request(request, timeout: timeout) }
-            queues[key] = next.map { _ in }.recover { _ in }
-            return next
-        }
+        let reply = pair.request(request, timeout: options.operationTimeout)
         return reply.flatMapErrorThrowing { [self] error in
             // The request links failed (not a status answer): this client cannot be used again.
             broken.withLock { $0 = true }

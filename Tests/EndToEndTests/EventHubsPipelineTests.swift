@@ -195,7 +195,7 @@ struct EventHubsPipelineTests {
     /// Events that expire (retention) before a checkpointed pipeline reads them: the start fails naming the lost
     /// range, or with `eventhubs.failOnDataLoss: false` they are skipped with a warning and the rest is read.
     @Test func expiredEventsFollowFailOnDataLoss() throws {
-        let emulator = try EmulatorProcess(["--hub", "eh1:1", "--hub", "eh2:1", "--retention", "2", "--quiet"])
+        let emulator = try EmulatorProcess(["--hub", "eh1:1", "--hub", "eh2:1", "--retention", "3", "--quiet"])
         defer { emulator.stop() }
         let work = try Support.makeTemporaryDirectory("sluice-eventhubs-loss")
         defer { try? FileManager.default.removeItem(at: work) }
@@ -208,7 +208,7 @@ struct EventHubsPipelineTests {
         let first = try run()
         #expect(first.status == 0, "\(first.stderr)")
         try emulator.command("produce eh1 0 10 lost{i}")
-        Thread.sleep(forTimeInterval: 2.5)  // the retention period passes: the 10 unread events expire
+        Thread.sleep(forTimeInterval: 3.5)  // the retention period passes: the 10 unread events expire
         try emulator.command("produce eh1 0 5 kept{i}")
 
         let refused = try run()

@@ -176,39 +176,74 @@ public struct AMQPSenderLink: Sendable {
     }
 }
 
-/// Requests and their replies on a management node (`$cbs`, `$management`).
+/// Requests and their replies on a management node (`$cbs`, `$management`). Many requests may be outstanding at
+/// once: replies are matched to them by `correlation-id`, whatever order they come in.
 public final class AMQPRequestResponse: Sendable {
     let sender: AMQPSenderLink
     let receiver: AMQPReceiverLink
 
+    /// Outstanding requests by message-id, and whether a receive loop runs; touched on the event loop only.
+    final class Pending {
+        var waiting: [AMQPValue: (promise: EventLoopPromise<AMQPMessage>, timeout: Scheduled<Void>)] = [:]
+        var receiving = false
+    }
+    private let pending: NIOLoopBound<Pending>
+
     init(sender: AMQPSenderLink, receiver: AMQPReceiverLink) {
         self.sender = sender
         self.receiver = receiver
+        pending = NIOLoopBound(Pending(), eventLoop: sender.connection.eventLoop)
     }
 
-    /// Sends `message` with a fresh `message-id` and waits for the reply whose `correlation-id` matches. One
-    /// request at a time per pair (callers serialise).
+    private var eventLoop: any EventLoop { sender.connection.eventLoop }
+
+    /// Sends `message` with a fresh `message-id` and resolves with the reply whose `correlation-id` matches, or
+    /// fails after `timeout`.
     public func request(_ message: AMQPMessage, timeout: TimeAmount) -> EventLoopFuture<AMQPMessage> {
         var message = message
         let id = AMQPValue.uuid(UUID())
         var properties = message.properties ?? AMQPMessageProperties()
         properties.messageID = id
         message.properties = properties
-        let eventLoop = sender.connection.eventLoop
-        let deadline = NIODeadline.now() + timeout
-        return sender.send(message).flatMap { [receiver] _ in
-            Self.awaitReply(receiver, id: id, deadline: deadline, eventLoop: eventLoop)
+        let promise = eventLoop.makePromise(of: AMQPMessage.self)
+        eventLoop.execute { [self] in
+            let timer = eventLoop.scheduleTask(in: timeout) { [self] in
+                if let entry = pending.value.waiting.removeValue(forKey: id) {
+                    entry.promise.fail(AMQPConnectionError(.timeout, "no reply within \(timeout.nanoseconds / 1_000_000) ms"))
+                }
+            }
+            pending.value.waiting[id] = (promise, timer)
+            sender.send(message).whenFailure { [self] error in finish(id, .failure(error)) }
+            receiveReplies()
         }
+        return promise.futureResult
     }
 
-    private static func awaitReply(_ receiver: AMQPReceiverLink, id: AMQPValue, deadline: NIODeadline, eventLoop: any EventLoop) -> EventLoopFuture<AMQPMessage> {
-        let left = deadline - .now()
-        guard left > .zero else { return eventLoop.makeFailedFuture(AMQPConnectionError(.timeout, "no reply within the timeout")) }
-        return receiver.receive(count: 1, timeout: left).flatMap { deliveries in
-            // Keep the credit topped up: one message received, one more allowed.
-            _ = try? receiver.flow(credit: 100)
-            if let reply = try? deliveries.first?.message(), reply.properties?.correlationID == id { return eventLoop.makeSucceededFuture(reply) }
-            return awaitReply(receiver, id: id, deadline: deadline, eventLoop: eventLoop)
+    private func finish(_ id: AMQPValue, _ result: Result<AMQPMessage, any Error>) {
+        guard let entry = pending.value.waiting.removeValue(forKey: id) else { return }
+        entry.timeout.cancel()
+        entry.promise.completeWith(result)
+    }
+
+    /// While requests are outstanding, receives replies and hands each to its request.
+    private func receiveReplies() {
+        guard !pending.value.receiving, !pending.value.waiting.isEmpty else { return }
+        pending.value.receiving = true
+        // As many replies as there are requests waiting (at most 100): the receive ends as soon as they are all in.
+        let expected = max(1, min(100, pending.value.waiting.count))
+        receiver.receive(count: expected, timeout: .milliseconds(200)).whenComplete { [self] result in
+            pending.value.receiving = false
+            switch result {
+            case .success(let deliveries):
+                if !deliveries.isEmpty { _ = try? receiver.flow(credit: 100) }  // keep the credit topped up
+                for delivery in deliveries {
+                    guard let reply = try? delivery.message(), let id = reply.properties?.correlationID else { continue }
+                    finish(id, .success(reply))
+                }
+            case .failure(let error):
+                for id in Array(pending.value.waiting.keys) { finish(id, .failure(error)) }
+            }
+            receiveReplies()
         }
     }
 
