@@ -150,8 +150,12 @@ public final class EventHubsSource: SourcePlugin {
             let text = all.enumerated().map { "\($0.offset)\t\($0.element.hub)\t\($0.element.id)\n" }.joined()
             let temporary = mapFile + ".tmp"
             do {
+                // Written aside, made durable, then renamed into place: the map never exists half-written.
                 try text.write(toFile: temporary, atomically: false, encoding: .utf8)
-                guard rename(temporary, mapFile) == 0 else { throw PluginError("rename failed") }
+                let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: temporary))
+                try handle.synchronize()
+                try handle.close()
+                guard rename(temporary, mapFile) == 0 else { throw PluginError("rename: \(String(cString: strerror(errno)))") }
             } catch {
                 throw PluginError("cannot record the partition map in \(mapFile): \(error)")
             }
