@@ -55,7 +55,7 @@ public struct EventHubsSourceConfiguration: Decodable, Sendable {
         ),
         .integer("eventhubs.ownerLevel", description: "Owner level (epoch) of the receivers: a higher one takes partitions from lower ones"),
         .boolean("eventhubs.failOnDataLoss", description: "Fail when events expired before they were read (false: warn, skip and count)", default: true),
-        .integer("eventhubs.receiveTimeoutMs", description: "How long a batch waits for its planned events before retrying", default: 30_000),
+        .integer("eventhubs.receiveTimeoutMs", description: "How long a batch keeps trying to read its planned events (retrying faults) before it fails", default: 30_000),
         .boolean("eventhubs.useDevelopmentEmulator", description: "Plain TCP to a local emulator (with eventhubs.namespace)", default: false),
         .path("eventhubs.trustedCertificates", description: "PEM certificates to trust instead of the system's (a private CA, a test certificate)"),
         .string(

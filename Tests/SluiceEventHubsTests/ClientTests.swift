@@ -180,4 +180,17 @@ struct ClientTests {
             try await client.close().get()
         }
     }
+
+    /// Nothing listening: the connect fails with the address in the message (and leaves no promise behind, which a
+    /// debug build of NIO would trap on).
+    @Test func nothingListeningIsAClearError() async throws {
+        let connection = try EventHubsConnectionString(parsing: "Endpoint=sb://127.0.0.1:1;SharedAccessKeyName=a;SharedAccessKey=b;UseDevelopmentEmulator=true")
+        do {
+            _ = try await EventHubsClient.connect(connection, group: Self.group).get()
+            Issue.record("connected to a closed port")
+        } catch let error as EventHubsError {
+            #expect(error.kind == .connection)
+            #expect(error.message.contains("cannot connect to 127.0.0.1:1"), "\(error.message)")
+        }
+    }
 }

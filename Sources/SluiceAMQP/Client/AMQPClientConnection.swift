@@ -47,7 +47,10 @@ public final class AMQPClientConnection: Sendable {
                     try channel.pipeline.syncOperations.addHandler(AMQPClientHandler(credentials: credentials, open: open, connected: connected))
                 }
             }
-        return bootstrap.connect(host: host, port: port).flatMap { channel in
+        let connecting = bootstrap.connect(host: host, port: port)
+        // No TCP connection: the handshake promise is never going to be completed by the handler.
+        connecting.whenFailure { connected.fail($0) }
+        return connecting.flatMap { channel in
             // The handshake must finish within the connect timeout too.
             let timer = channel.eventLoop.scheduleTask(in: connectTimeout) {
                 connected.fail(AMQPConnectionError(.timeout, "no AMQP open from \(host):\(port) within \(connectTimeout.nanoseconds / 1_000_000_000) s"))
