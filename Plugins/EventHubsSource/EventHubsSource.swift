@@ -74,6 +74,7 @@ public final class EventHubsSource: SourcePlugin {
             _ = try connectedClient()
             try loadMap()
             try discover()
+            try checkConsumerGroup()
         } catch {
             shutdown()
             throw error
@@ -161,6 +162,23 @@ public final class EventHubsSource: SourcePlugin {
             }
         }
         context.log(.info, "\(added.count) partition(s): " + Dictionary(grouping: added, by: \.hub).map { "\($0.key) \($0.value.count)" }.sorted().joined(separator: ", "))
+    }
+
+    /// Opens (and closes) a receiver on each hub's first partition, so that a consumer group that does not exist, or
+    /// rights that do not allow reading, fail the start rather than the first batch with events.
+    private func checkConsumerGroup() throws {
+        let firsts = partitions.withLock { list in Dictionary(grouping: list, by: { $0.hub.lowercased() }).values.compactMap(\.first) }
+        for p in firsts {
+            try withRetries("checking consumer group '\(configuration.consumerGroup)' of '\(p.hub)'") { client in
+                let receiver = try client.openReceiver(
+                    hub: p.hub, consumerGroup: configuration.consumerGroup, partition: p.id, from: .latest, ownerLevel: configuration.ownerLevel.map(Int64.init)
+                ).wait()
+                // A refusal arrives as a detach right after the attach: give it a moment to come.
+                try receiver.flow(credit: 0)
+                _ = try receiver.receive(count: 1, timeout: .milliseconds(50)).wait()
+                _ = try? receiver.close().wait()
+            }
+        }
     }
 
     private func partition(_ index: Int) throws -> Partition {

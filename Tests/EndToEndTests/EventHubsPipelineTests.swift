@@ -178,6 +178,19 @@ struct EventHubsPipelineTests {
         #expect(result.stderr.contains("retrying"), "the faults were seen and retried:\n\(result.stderr.suffix(2000))")
     }
 
+    @Test func anUnknownConsumerGroupFailsAtStart() throws {
+        let emulator = try EmulatorProcess(["--hub", "eh1:2", "--hub", "eh2:2", "--consumer-group", "eh1/analytics", "--quiet"])
+        defer { emulator.stop() }
+        let work = try Support.makeTemporaryDirectory("sluice-eventhubs-cg")
+        defer { try? FileManager.default.removeItem(at: work) }
+        // eh1 has the group, eh2 does not.
+        try Self.pipeline(emulator, output: work).replacingOccurrences(of: "eventhubs.maxRate:", with: "eventhubs.consumergroup: analytics\n      eventhubs.maxRate:")
+            .write(to: work.appendingPathComponent("p.yaml"), atomically: true, encoding: .utf8)
+        let result = try Support.sluice(["run", work.appendingPathComponent("p.yaml").path, "--until-idle", "--progress", "plain"], timeout: 60)
+        #expect(result.status == 2, "\(result.stderr)")
+        #expect(result.stderr.contains("The consumer group 'analytics' of 'eh2' could not be found"), "\(result.stderr)")
+    }
+
     @Test func aWrongKeyFailsAtStartWithoutPrintingTheKey() throws {
         let emulator = try EmulatorProcess(["--hub", "eh1:2", "--hub", "eh2:2", "--quiet"])
         defer { emulator.stop() }
