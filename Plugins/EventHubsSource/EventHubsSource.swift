@@ -39,6 +39,8 @@ public final class EventHubsSource: SourcePlugin {
         var receiverGeneration = -1
         /// The sequence number the open receiver delivers next.
         var next: Int64 = 0
+        /// The receiver may deliver up to (not including) this sequence number with the credit it was given.
+        var creditedUpTo: Int64 = 0
         /// Events received ahead of the ranges asked so far, by sequence number.
         var ahead: [Int64: EventHubsEvent] = [:]
         var skipped: Int64 = 0
@@ -223,7 +225,15 @@ public final class EventHubsSource: SourcePlugin {
                 from = max(begin, p.startFloor!)
             }
             from = min(from, end)
-            return UInt64(from)..<UInt64(min(end, from + Int64(configuration.maxRate)))
+            let upper = min(end, from + Int64(configuration.maxRate))
+            // Prefetch: the batch will read [from, upper) (or less), so let the open receiver start delivering now;
+            // all partitions then wait for the network at once instead of one read task after another.
+            if upper > from, let receiver = p.receiver, p.next == from, p.ahead[from] == nil,
+                p.receiverGeneration == clientGeneration.load(ordering: .sequentiallyConsistent), p.creditedUpTo < upper
+            {
+                if (try? receiver.flow(credit: UInt32(upper - from))) != nil { p.creditedUpTo = upper }
+            }
+            return UInt64(from)..<UInt64(upper)
         }
     }
 
@@ -313,9 +323,14 @@ public final class EventHubsSource: SourcePlugin {
                         ownerLevel: configuration.ownerLevel.map(Int64.init)
                     ).wait()
                     p.next = first
+                    p.creditedUpTo = first
                 }
                 let want = Int(hi - p.next)
-                try p.receiver!.flow(credit: UInt32(want))
+                // Credit given by a prefetch that covers the range still stands; otherwise ask for what is missing.
+                if p.creditedUpTo < hi {
+                    try p.receiver!.flow(credit: UInt32(want))
+                    p.creditedUpTo = hi
+                }
                 let left = deadline.timeIntervalSinceNow
                 guard left > 0 else { throw EventHubsError(.timeout, "no events within the receive timeout") }
                 let events = try p.receiver!.receive(count: want, timeout: .milliseconds(Int64(min(left, 5) * 1000))).wait()
