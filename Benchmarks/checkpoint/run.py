@@ -38,7 +38,7 @@ import time
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 
-# The word-count benchmark's helpers (reading the files sink's counts).
+# The word-count benchmark's helpers (generating the input, reading the files sink's counts).
 _spec = importlib.util.spec_from_file_location("wordcount_run", ROOT / "Benchmarks/wordcount/run.py")
 WORDCOUNT = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(WORDCOUNT)
@@ -135,11 +135,7 @@ def main():
         sys.exit(f"run.py: {sluice} not found; build it first with: swift build -c release")
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    gen = out / "gen_words"
-    subprocess.run(["gcc", "-O2", "-o", str(gen), str(ROOT / "Benchmarks/wordcount/gen_words.c"), "-lm"], check=True)
-    data = out / f"words-{args.lines}.txt"
-    if not data.exists() or data.stat().st_size == 0:
-        subprocess.run([str(gen), str(data), str(args.lines)], check=True)
+    data = WORDCOUNT.generate_words(out, args.lines)
     size = data.stat().st_size
     batches = -(-args.lines // args.records_per_batch)
     print(f"input: {size / 1e6:.1f} MB, {args.lines} lines; {args.records_per_batch} lines per batch, {batches} batches per run\n")

@@ -73,6 +73,16 @@ def timed(argv, **kwargs):
     return wall, usage.ru_maxrss / 1024.0, stdout.decode(), stderr.decode()
 
 
+def generate_words(out, lines):
+    """Compiles the generator and writes `lines` lines of words under `out` (once); returns the file."""
+    gen = out / "gen_words"
+    subprocess.run(["gcc", "-O2", "-o", str(gen), str(HERE / "gen_words.c"), "-lm"], check=True)
+    data = out / f"words-{lines}.txt"
+    if not data.exists() or data.stat().st_size == 0:
+        subprocess.run([str(gen), str(data), str(lines)], check=True)
+    return data
+
+
 def read_counts(paths):
     counts = collections.Counter()
     for path in paths:
@@ -99,13 +109,9 @@ def main():
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
-    gen, baseline = out / "gen_words", out / "wc_baseline"
-    for source, binary in ((HERE / "gen_words.c", gen), (HERE / "wc_baseline.c", baseline)):
-        subprocess.run(["gcc", "-O2", "-o", str(binary), str(source), "-lm"], check=True)
-
-    data = out / f"words-{args.lines}.txt"
-    if not data.exists() or data.stat().st_size == 0:
-        subprocess.run([str(gen), str(data), str(args.lines)], check=True)
+    baseline = out / "wc_baseline"
+    subprocess.run(["gcc", "-O2", "-o", str(baseline), str(HERE / "wc_baseline.c"), "-lm"], check=True)
+    data = generate_words(out, args.lines)
     size = data.stat().st_size
 
     # The pipeline reads a copy of the file from its own input directory (file-watch, start: earliest).

@@ -50,10 +50,9 @@ final class EmulatorConnection: ChannelInboundHandler {
         var queued: [AMQPMessage] = []
         /// As receiver: credit we gave, and a message arriving in several frames.
         var creditGiven: UInt32 = 0
-        var partial: ByteBuffer?
-        var partialFormat: UInt32 = 0
-        var partialSettled = false
-        var partialDeliveryID: UInt32?
+        var assembler = AMQPTransferAssembler()
+        /// The delivery being handled (what `settle` answers).
+        var current: AMQPTransferAssembler.Delivery?
         init(name: String, handle: UInt32, kind: LinkKind) {
             self.name = name
             self.handle = handle
@@ -356,22 +355,9 @@ final class EmulatorConnection: ChannelInboundHandler {
     // MARK: Incoming messages
 
     private func receive(_ transfer: AMQPTransfer, payload: ByteBuffer, _ link: Link, _ session: Session) {
-        var payload = payload
-        if var partial = link.partial {
-            partial.writeBuffer(&payload)
-            link.partial = partial
-        } else {
-            link.partial = payload
-            link.partialFormat = transfer.messageFormat ?? 0
-            link.partialSettled = transfer.settled ?? false
-            link.partialDeliveryID = transfer.deliveryID
-        }
-        if transfer.aborted {
-            link.partial = nil
-            return
-        }
-        guard !transfer.more, let bytes = link.partial else { return }
-        link.partial = nil
+        guard let delivery = link.assembler.add(transfer, payload: payload) else { return }
+        link.current = delivery
+        let bytes = delivery.payload
         link.deliveryCount &+= 1
         link.creditGiven = link.creditGiven > 0 ? link.creditGiven - 1 : 0
         let message: AMQPMessage
@@ -386,7 +372,7 @@ final class EmulatorConnection: ChannelInboundHandler {
             reply(to: message, on: session, kind: .managementReplies, management(message))
             settle(link, session, .accepted)
         case .publisher(let hub, let partition):
-            publish(message, format: link.partialFormat, hub: hub, partition: partition, link, session)
+            publish(message, format: delivery.messageFormat, hub: hub, partition: partition, link, session)
         default:
             protocolError("a transfer on a link that sends")
         }
@@ -394,7 +380,7 @@ final class EmulatorConnection: ChannelInboundHandler {
     }
 
     private func settle(_ link: Link, _ session: Session, _ state: AMQPDeliveryState) {
-        guard !link.partialSettled, let id = link.partialDeliveryID else { return }
+        guard let delivery = link.current, !delivery.settled, let id = delivery.deliveryID else { return }
         write(.frame(AMQPFrame(channel: session.channel, .disposition(AMQPDisposition(role: .receiver, first: id, settled: true, state: state)))), flush: true)
     }
 

@@ -86,3 +86,39 @@ extension AMQPFrame {
         return frames
     }
 }
+
+/// Puts a delivery back together from its transfer frames (part 2.6.14): the first frame carries the delivery's
+/// fields, every frame a piece of the message, `more` on all but the last; an `aborted` frame drops it.
+public struct AMQPTransferAssembler: Sendable {
+    public struct Delivery: Sendable {
+        /// From the first frame (a peer must send it there).
+        public var deliveryID: UInt32?
+        public var messageFormat: UInt32
+        public var settled: Bool
+        public var payload: ByteBuffer
+    }
+
+    private var pending: Delivery?
+
+    public init() {}
+
+    /// Whether frames of an unfinished delivery have arrived.
+    public var inProgress: Bool { pending != nil }
+
+    /// Adds a frame; returns the delivery once its last frame is in, nil while more follow or when it was aborted.
+    public mutating func add(_ transfer: AMQPTransfer, payload: ByteBuffer) -> Delivery? {
+        var payload = payload
+        if pending != nil {
+            pending!.payload.writeBuffer(&payload)
+        } else {
+            pending = Delivery(deliveryID: transfer.deliveryID, messageFormat: transfer.messageFormat ?? 0, settled: transfer.settled ?? false, payload: payload)
+        }
+        if transfer.aborted {
+            pending = nil
+            return nil
+        }
+        guard !transfer.more else { return nil }
+        defer { pending = nil }
+        return pending
+    }
+}

@@ -257,6 +257,21 @@ struct TransferSplittingTests {
             joined.writeBuffer(&chunk)
         }
         #expect(joined == payload)
+        // And the assembler puts the frames back together, with the first frame's fields.
+        var assembler = AMQPTransferAssembler()
+        var delivered: [AMQPTransferAssembler.Delivery] = []
+        for frame in frames {
+            guard case .amqp(.transfer(let t)) = frame.body else { continue }
+            if let delivery = assembler.add(t, payload: frame.payload) { delivered.append(delivery) }
+        }
+        #expect(delivered.count == 1 && delivered.first?.payload == payload && delivered.first?.deliveryID == 3)
+        #expect(delivered.first?.settled == false && !assembler.inProgress)
+        // An aborted delivery is dropped.
+        guard case .amqp(.transfer(let first)) = frames[0].body else { return }
+        _ = assembler.add(first, payload: frames[0].payload)
+        var abort = AMQPTransfer(handle: 7)
+        abort.aborted = true
+        #expect(assembler.add(abort, payload: ByteBuffer()) == nil && !assembler.inProgress)
         // A message that fits goes in one frame, however tight.
         let small = ByteBuffer(bytes: [UInt8](repeating: 1, count: maxFrameSize - 64 - 4))
         let one = AMQPFrame.transfers(channel: 1, transfer, payload: small, maxFrameSize: UInt32(maxFrameSize))

@@ -124,6 +124,13 @@ public final class AMQPClientConnection: Sendable {
         return promise.futureResult
     }
 
+    /// Detaches (closes) a link; resolves once the peer answered (at once if the link is already gone).
+    func detach(_ handle: UInt32) -> EventLoopFuture<Void> {
+        let promise = eventLoop.makePromise(of: Void.self)
+        eventLoop.execute { [handler] in handler.value.detach(handle: handle, promise: promise) }
+        return promise.futureResult
+    }
+
     func onLoop<T: Sendable>(_ body: @escaping @Sendable (AMQPClientHandler) throws -> T) -> EventLoopFuture<T> {
         eventLoop.submit { [handler] in try body(handler.value) }
     }
@@ -150,11 +157,7 @@ public struct AMQPReceiverLink: Sendable {
         return promise.futureResult
     }
 
-    public func close() -> EventLoopFuture<Void> {
-        let promise = connection.eventLoop.makePromise(of: Void.self)
-        connection.eventLoop.execute { [connection, handle] in connection.handler.value.detach(handle: handle, promise: promise) }
-        return promise.futureResult
-    }
+    public func close() -> EventLoopFuture<Void> { connection.detach(handle) }
 }
 
 /// A link that sends messages.
@@ -172,11 +175,7 @@ public struct AMQPSenderLink: Sendable {
         return promise.futureResult
     }
 
-    public func close() -> EventLoopFuture<Void> {
-        let promise = connection.eventLoop.makePromise(of: Void.self)
-        connection.eventLoop.execute { [connection, handle] in connection.handler.value.detach(handle: handle, promise: promise) }
-        return promise.futureResult
-    }
+    public func close() -> EventLoopFuture<Void> { connection.detach(handle) }
 }
 
 /// Requests and their replies on a management node (`$cbs`, `$management`). Many requests may be outstanding at

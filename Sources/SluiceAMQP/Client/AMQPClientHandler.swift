@@ -39,7 +39,7 @@ final class AMQPClientHandler: ChannelInboundHandler {
         var credit: UInt32 = 0
         var deliveryCount: UInt32 = 0
         var buffer: [AMQPDelivery] = []
-        var partial: (id: UInt32, format: UInt32, settled: Bool, bytes: ByteBuffer)?
+        var assembler = AMQPTransferAssembler()
         var waiter: (count: Int, promise: EventLoopPromise<[AMQPDelivery]>, timeout: Scheduled<Void>?)?
         // sender
         var peerCredit: UInt32 = 0
@@ -247,25 +247,15 @@ final class AMQPClientHandler: ChannelInboundHandler {
     }
 
     private func receive(_ transfer: AMQPTransfer, _ payload: ByteBuffer, _ link: Link) {
-        var payload = payload
-        if var partial = link.partial {
-            partial.bytes.writeBuffer(&payload)
-            link.partial = partial
-        } else {
-            guard let id = transfer.deliveryID else { return protocolViolation("the first transfer of a delivery has no delivery-id") }
-            link.partial = (id, transfer.messageFormat ?? 0, transfer.settled ?? false, payload)
+        if !link.assembler.inProgress && transfer.deliveryID == nil {
+            return protocolViolation("the first transfer of a delivery has no delivery-id")
         }
-        if transfer.aborted {
-            link.partial = nil
-            return
-        }
-        guard !transfer.more, let partial = link.partial else { return }
-        link.partial = nil
+        guard let delivery = link.assembler.add(transfer, payload: payload), let id = delivery.deliveryID else { return }
         // Credit is used once per message, not per frame.
         link.deliveryCount &+= 1
         link.credit = link.credit > 0 ? link.credit - 1 : 0
-        if !partial.settled { settle(partial.id) }
-        link.buffer.append(AMQPDelivery(deliveryID: partial.id, messageFormat: partial.format, payload: partial.bytes))
+        if !delivery.settled { settle(id) }
+        link.buffer.append(AMQPDelivery(deliveryID: id, messageFormat: delivery.messageFormat, payload: delivery.payload))
         if let waiter = link.waiter, link.buffer.count >= waiter.count {
             completeWait(link)
         }
