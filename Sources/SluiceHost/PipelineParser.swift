@@ -94,6 +94,7 @@ public struct PipelineParser {
             fail(root, "", "a pipeline file must be a mapping with the keys name, batch_interval, sources, stages, sinks")
             return nil
         }
+        errors += VariableReferences.errors(in: root, file: file)
         let fields = entries(top, keyPath: "", allowed: Self.topKeys)
 
         var name = ""
