@@ -1,4 +1,4 @@
-// swift-tools-version: 6.2
+// swift-tools-version: 6.3
 //
 // Sluice: one root package for the host, the plugin SDK, the first-party plugins and the tests.
 // Plugins live under Plugins/ with explicit paths: SwiftPM treats a bare Plugins/ folder as package plugins.

@@ -1,4 +1,4 @@
-// swift-tools-version: 6.2
+// swift-tools-version: 6.3
 //
 // An out-of-tree Sluice plugin. Copy this directory to start your own:
 //   1. point the "sluice" dependency at the Sluice repository (a path, or its URL and a version),
