@@ -57,6 +57,8 @@ public final class EventHubsSource: SourcePlugin {
     let startPosition: EventPosition
     let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     private let client: Mutex<EventHubsClient?> = Mutex(nil)
+    /// Held while connecting, so that there is one connection attempt (and one connection) at a time.
+    private let connecting = NSLock()
     private let partitions: Mutex<[Partition]> = Mutex([])
     private let lastDiscovery = Mutex(Date.distantPast)
     private let isShutDown = Mutex(false)
@@ -73,7 +75,8 @@ public final class EventHubsSource: SourcePlugin {
         startPosition = try configuration.position()
         mapFile = context.stateDirectory.map { $0 + "/partitions.tsv" }
         do {
-            _ = try connectedClient()
+            // A namespace that is briefly unreachable at start is waited for, as it is later on.
+            try withRetries("connecting") { _ in }
             try loadMap()
             try discover()
             try checkConsumerGroup()
@@ -97,20 +100,24 @@ public final class EventHubsSource: SourcePlugin {
 
     // MARK: Connection
 
-    /// The client, connecting (again) when there is none or it lost its connection.
+    /// The client, connecting (again) when there is none or it lost its connection. One connection per namespace:
+    /// when the connection breaks, every partition's task comes here at about the same time, and only the first
+    /// connects; the others wait for it and use its client (two clients would each close the other's).
     func connectedClient() throws -> EventHubsClient {
         if let existing = client.withLock({ $0 }), existing.isConnected { return existing }
-        let options = EventHubsClient.Options(trustedCertificatesFile: configuration.trustedCertificates)
-        let fresh: EventHubsClient
-        fresh = try EventHubsClient.connect(connectionString, options: options, group: group).wait()
-        let old = client.withLock { c in defer { c = fresh }; return c }
-        if let old {
-            _ = old.close()
-            // Receivers belonged to the old connection: each partition re-opens its own when it sees the new
-            // generation (no partition locks here; the caller may hold one).
-            clientGeneration.add(1, ordering: .sequentiallyConsistent)
+        return try connecting.withLock {
+            if let existing = client.withLock({ $0 }), existing.isConnected { return existing }
+            let options = EventHubsClient.Options(trustedCertificatesFile: configuration.trustedCertificates)
+            let fresh = try EventHubsClient.connect(connectionString, options: options, group: group).wait()
+            let old = client.withLock { c in defer { c = fresh }; return c }
+            if let old {
+                _ = old.close()
+                // Receivers belonged to the old connection: each partition re-opens its own when it sees the new
+                // generation (no partition locks here; the caller may hold one).
+                clientGeneration.add(1, ordering: .sequentiallyConsistent)
+            }
+            return fresh
         }
-        return fresh
     }
 
     // MARK: Partitions
@@ -175,10 +182,10 @@ public final class EventHubsSource: SourcePlugin {
                 let receiver = try client.openReceiver(
                     hub: p.hub, consumerGroup: configuration.consumerGroup, partition: p.id, from: .latest, ownerLevel: configuration.ownerLevel.map(Int64.init)
                 ).wait()
-                // A refusal arrives as a detach right after the attach: give it a moment to come.
-                try receiver.flow(credit: 0)
-                _ = try receiver.receive(count: 1, timeout: .milliseconds(50)).wait()
-                _ = try? receiver.close().wait()
+                // A refusal is an attach followed by a detach with the error, which may come at any time: before our
+                // detach, or as the answer to it. Closing waits for the whole exchange and fails with the error
+                // either way.
+                try receiver.close().wait()
             }
         }
     }
@@ -203,7 +210,9 @@ public final class EventHubsSource: SourcePlugin {
     public func available(partition index: Int) throws -> Range<UInt64> {
         let p = try partition(index)
         let properties = try partitionProperties(index)
-        let begin = properties.beginSequenceNumber, end = properties.lastEnqueuedSequenceNumber + 1
+        // Never negative: an empty partition (begin and last -1) is the empty range at 0.
+        let retained = properties.retained
+        let begin = retained.lowerBound, end = retained.upperBound
         return try p.lock.withLock { () throws -> Range<UInt64> in
             var from: Int64
             if let known = p.known {
@@ -276,8 +285,8 @@ public final class EventHubsSource: SourcePlugin {
     public func commit(partition index: Int, upTo offset: UInt64) throws {
         let p = try partition(index)
         p.lock.withLock {
-            p.known = max(p.known ?? 0, Int64(offset))
-            p.ahead = p.ahead.filter { $0.key >= Int64(offset) }
+            p.known = max(p.known ?? 0, Int64(clamping: offset))
+            p.ahead = p.ahead.filter { $0.key >= Int64(clamping: offset) }
         }
     }
 
@@ -287,7 +296,7 @@ public final class EventHubsSource: SourcePlugin {
 
     public func read(partition index: Int, offsets: Range<UInt64>, into output: inout BatchBuilder) throws {
         let p = try partition(index)
-        let lo = Int64(offsets.lowerBound), hi = Int64(offsets.upperBound)
+        let lo = Int64(clamping: offsets.lowerBound), hi = Int64(clamping: offsets.upperBound)
         let events = try p.lock.withLock { try fetch(p, lo, hi) }
         let asJSON = configuration.recordValue == "json"
         for event in events {
@@ -334,7 +343,7 @@ public final class EventHubsSource: SourcePlugin {
                 let left = deadline.timeIntervalSinceNow
                 guard left > 0 else { throw EventHubsError(.timeout, "no events within the receive timeout") }
                 let events = try p.receiver!.receive(count: want, timeout: .milliseconds(Int64(min(left, 5) * 1000))).wait()
-                if events.isEmpty, let begin = try? connectedClient().partitionProperties(hub: p.hub, partition: p.id).wait().beginSequenceNumber,
+                if events.isEmpty, let begin = try? connectedClient().partitionProperties(hub: p.hub, partition: p.id).wait().retained.lowerBound,
                     begin > p.next
                 {
                     // Nothing comes because the events expired after the batch was planned.
@@ -426,17 +435,32 @@ public final class EventHubsSource: SourcePlugin {
         }
     }
 
-    /// Runs a management call, reconnecting and retrying transient failures (with back-off up to 2 s) until the
-    /// receive timeout has passed.
+    /// Runs a management call, (re)connecting and retrying transient failures (with back-off 0.1 s doubling to 2 s)
+    /// until the receive timeout has passed. When the namespace could not even be connected to, the error says it
+    /// is unreachable: where, how many attempts, for how long.
     private func withRetries<T>(_ what: String, _ body: (EventHubsClient) throws -> T) throws -> T {
-        let deadline = Date().addingTimeInterval(Double(configuration.receiveTimeoutMs) / 1000)
+        let started = Date()
+        let deadline = started.addingTimeInterval(Double(configuration.receiveTimeoutMs) / 1000)
         var delay = 0.1
+        var attempts = 0
         while true {
+            attempts += 1
+            var connected = false
             do {
-                return try body(try connectedClient())
+                let client = try connectedClient()
+                connected = true
+                return try body(client)
             } catch {
                 let transient = (error as? EventHubsError)?.isTransient ?? (error is PluginError ? false : true)
-                if !transient || Date().addingTimeInterval(delay) >= deadline { throw PluginError("\(what): \(error)") }
+                if !transient || Date().addingTimeInterval(delay) >= deadline {
+                    guard connected || !transient else {
+                        throw EventHubsUnreachable(
+                            address: connectionString.address, attempts: attempts, seconds: -started.timeIntervalSinceNow,
+                            timeoutMs: configuration.receiveTimeoutMs, what: what, lastError: "\(error)"
+                        )
+                    }
+                    throw PluginError("\(what): \(error)")
+                }
                 context.log(.warning, "\(what): \(error); retrying in \(Int(delay * 1000)) ms")
                 Thread.sleep(forTimeInterval: delay)
                 delay = min(delay * 2, 2)

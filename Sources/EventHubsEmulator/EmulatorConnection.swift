@@ -236,10 +236,15 @@ final class EmulatorConnection: ChannelInboundHandler {
             properties: attach.properties
         )
         func refuse(_ condition: String, _ description: String) {
-            write(.frame(AMQPFrame(channel: session.channel, .attach(reply))))
-            let error = AMQPRemoteError(condition: condition, description: description)
-            write(.frame(AMQPFrame(channel: session.channel, .detach(AMQPDetach(handle: attach.handle, closed: true, error: error)))), flush: true)
+            write(.frame(AMQPFrame(channel: session.channel, .attach(reply))), flush: true)
+            let detach = AMQPFrame(channel: session.channel, .detach(AMQPDetach(handle: attach.handle, closed: true, error: AMQPRemoteError(condition: condition, description: description))))
             emulator.log("refused link '\(attach.name)': \(condition): \(description)")
+            let delay = emulator.faults.refusalDelay
+            guard delay > 0, let eventLoop = context?.eventLoop else { return write(.frame(detach), flush: true) }
+            // A late refusal: the client may detach meanwhile (unanswered, the link is not ours), and then takes
+            // this detach as the answer to its own.
+            let bound = NIOLoopBound(self, eventLoop: eventLoop)
+            eventLoop.scheduleTask(in: .milliseconds(Int64(delay * 1000))) { bound.value.write(.frame(detach), flush: true) }
         }
         if emulator.faults.takeServerBusy() {
             return refuse("com.microsoft:server-busy", "The request was terminated because the server is busy (injected fault).")

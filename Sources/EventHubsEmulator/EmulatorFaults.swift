@@ -7,6 +7,7 @@ public final class EmulatorFaults: Sendable {
     struct State {
         var serverBusy = 0
         var stalledUntil: Date?
+        var refusalDelay: Double = 0
     }
 
     let state = Mutex(State())
@@ -18,6 +19,12 @@ public final class EmulatorFaults: Sendable {
 
     /// No event is delivered for `seconds`; connections stay open.
     public func stall(seconds: Double) { state.withLock { $0.stalledUntil = Date().addingTimeInterval(seconds) } }
+
+    /// Refused links get their detach (with the reason) `seconds` after the attach answer, as a slow service may
+    /// send it; 0 sends it at once.
+    public func delayRefusals(seconds: Double) { state.withLock { $0.refusalDelay = max(0, seconds) } }
+
+    var refusalDelay: Double { state.withLock { $0.refusalDelay } }
 
     /// Consumes one server-busy answer if any are pending.
     func takeServerBusy() -> Bool {

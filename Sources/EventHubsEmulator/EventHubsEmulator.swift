@@ -18,6 +18,10 @@ public final class EventHubsEmulator: Sendable {
     private let group: MultiThreadedEventLoopGroup
     private let channel: Mutex<(any Channel)?> = Mutex(nil)
     private let connections = Mutex<[ObjectIdentifier: any Channel]>([:])
+    /// Connections accepted since the emulator started (tests count the connections a client makes).
+    private let accepted = Atomic<Int>(0)
+    /// Where it listens (kept for `restart`).
+    private let listening = Mutex<(host: String, port: Int, tls: NIOSSLContext?)?>(nil)
     private let logger: @Sendable (String) -> Void
 
     /// - Parameter log: receives one line per notable event (refusals, protocol errors, events produced).
@@ -34,6 +38,12 @@ public final class EventHubsEmulator: Sendable {
     /// Starts listening; returns the port (useful with port 0). With `tls`, connections must start with a TLS
     /// handshake (as Event Hubs clients do on port 5671).
     public func start(host: String = "127.0.0.1", port: Int, tls: NIOSSLContext? = nil) async throws -> Int {
+        let bound = try await listen(host: host, port: port, tls: tls)
+        listening.withLock { $0 = (host, bound, tls) }
+        return bound
+    }
+
+    private func listen(host: String, port: Int, tls: NIOSSLContext?) async throws -> Int {
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -45,6 +55,7 @@ public final class EventHubsEmulator: Sendable {
                     try channel.pipeline.syncOperations.addHandler(MessageToByteHandler(AMQPFrameEncoder()))
                     try channel.pipeline.syncOperations.addHandler(EmulatorConnection(emulator: self))
                     let id = ObjectIdentifier(channel)
+                    accepted.add(1, ordering: .relaxed)
                     connections.withLock { $0[id] = channel }
                     channel.closeFuture.whenComplete { [self] _ in _ = connections.withLock { $0.removeValue(forKey: id) } }
                 }
@@ -53,6 +64,20 @@ public final class EventHubsEmulator: Sendable {
         channel.withLock { $0 = listening }
         return listening.localAddress?.port ?? port
     }
+
+    /// A restart of the service (a fault for tests): stops listening, closes every connection, refuses connections
+    /// for `seconds`, then listens again on the same address. The events are kept, as the service keeps them.
+    public func restart(downFor seconds: Double) async throws {
+        guard let (host, port, tls) = listening.withLock({ $0 }) else { return }
+        let old = channel.withLock { c in defer { c = nil }; return c }
+        try await old?.close()
+        dropConnections()
+        try await Task.sleep(for: .milliseconds(Int64(seconds * 1000)))
+        _ = try await listen(host: host, port: port, tls: tls)
+    }
+
+    /// Connections accepted since the start.
+    public var acceptedConnections: Int { accepted.load(ordering: .relaxed) }
 
     /// Closes every client connection at once (a fault for tests): clients see the connection drop.
     public func dropConnections() {

@@ -258,13 +258,14 @@ final class EventStore: Sendable {
         state.withLock { s in _ = s.hubs[hub.lowercased()]?.partitions[partition].waiters.removeValue(forKey: waiter) }
     }
 
-    /// What `$management` reports for a partition.
+    /// What `$management` reports for a partition. Like the service, a partition that has never held an event begins
+    /// at -1 (its last event is -1 too, and it is empty); one whose events all expired begins after its last event.
     func partitionInfo(hub: String, partition: Int) -> (begin: Int64, last: StoredEvent?, empty: Bool)? {
         state.withLock { s in
             guard var p = s.hubs[hub.lowercased()]?.partitions[partition] else { return nil }
             Self.expire(&p, retention: retentionMilliseconds, now: Self.now())
             s.hubs[hub.lowercased()]!.partitions[partition] = p
-            return (p.firstSequence, p.last, p.events.isEmpty)
+            return (p.nextSequence == 0 ? -1 : p.firstSequence, p.last, p.events.isEmpty)
         }
     }
 }

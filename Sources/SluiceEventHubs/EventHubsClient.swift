@@ -42,14 +42,34 @@ public enum EventPosition: Hashable, Sendable {
     }
 }
 
-/// What `$management` says of a partition.
+/// What `$management` says of a partition, as the service reports it.
 public struct PartitionProperties: Sendable, Hashable {
+    /// -1 when the partition has never held an event.
     public var beginSequenceNumber: Int64
-    /// -1 when the partition is empty.
+    /// -1 when the partition has never held an event.
     public var lastEnqueuedSequenceNumber: Int64
+    /// "-1" when the partition has never held an event.
     public var lastEnqueuedOffset: String
     public var lastEnqueuedTime: Int64
+    /// No event is retained: it never held one, or all it held expired.
     public var isEmpty: Bool
+
+    public init(beginSequenceNumber: Int64, lastEnqueuedSequenceNumber: Int64, lastEnqueuedOffset: String, lastEnqueuedTime: Int64, isEmpty: Bool) {
+        self.beginSequenceNumber = beginSequenceNumber
+        self.lastEnqueuedSequenceNumber = lastEnqueuedSequenceNumber
+        self.lastEnqueuedOffset = lastEnqueuedOffset
+        self.lastEnqueuedTime = lastEnqueuedTime
+        self.isEmpty = isEmpty
+    }
+
+    /// The sequence numbers the partition holds now, never negative. The service reports a partition that never held
+    /// an event as begin -1 and last -1 (`is_partition_empty`): that is "nothing yet", the empty range at 0, and the
+    /// next event is 0. A partition whose events all expired is the empty range after its last event.
+    public var retained: Range<Int64> {
+        let end = max(lastEnqueuedSequenceNumber, -1) + 1
+        let begin = isEmpty || beginSequenceNumber < 0 ? end : min(beginSequenceNumber, end)
+        return begin..<end
+    }
 }
 
 /// An Event Hubs namespace over AMQP: one connection, tokens on `$cbs` (renewed before they expire),
@@ -90,12 +110,11 @@ public final class EventHubsClient: Sendable {
         } catch {
             return group.next().makeFailedFuture(error)
         }
-        let port = connectionString.port ?? (tls == nil ? 5672 : 5671)
         return AMQPClientConnection.connect(
-            host: connectionString.host, port: port, tls: tls, hostname: connectionString.host,
+            host: connectionString.host, port: connectionString.effectivePort, tls: tls, hostname: connectionString.host,
             properties: [.symbol("product"): "sluice", .symbol("user-agent"): "sluice-eventhubs"], group: group
         ).flatMapError { error in
-            group.next().makeFailedFuture(EventHubsError(.connection, "cannot connect to \(connectionString.authority)\(tls == nil ? "" : " (TLS)"): \(error)"))
+            group.next().makeFailedFuture(EventHubsError(.connection, "cannot connect to \(connectionString.address)\(tls == nil ? "" : " (TLS)"): \(error)"))
         }.flatMap { connection in
             connection.openRequestResponse(node: "$cbs").and(connection.openRequestResponse(node: "$management")).map { cbs, management in
                 EventHubsClient(connectionString: connectionString, options: options, connection: connection, cbs: cbs, management: management)
@@ -187,11 +206,18 @@ public final class EventHubsClient: Sendable {
     /// An error for a `$cbs` or `$management` status code.
     static func statusError(_ status: Int, _ description: String, _ what: String) -> EventHubsError {
         switch status {
-        case 401, 403: EventHubsError(.authentication, "\(what): refused (status \(status)): \(description). Check the key name and the key (or the signature)")
+        case 401, 403: EventHubsError(.authentication, "\(what): refused (status \(status)): \(Self.sentence(description)) Check the key name and the key (or the signature).")
         case 404: EventHubsError(.notFound, "\(what): not found (status 404): \(description)")
         case 503: EventHubsError(.serverBusy, "\(what): the service is busy (status 503): \(description)")
         default: EventHubsError(.connection, "\(what): status \(status): \(description)")
         }
+    }
+
+    /// `text` as one sentence: with a final period, whether or not the service's description already had one.
+    static func sentence(_ text: String) -> String {
+        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        if trimmed.isEmpty { return "(no description)." }
+        return trimmed.hasSuffix(".") ? trimmed : trimmed + "."
     }
 
     static func status(_ reply: AMQPMessage) -> (Int, String) {
@@ -374,5 +400,13 @@ public struct PartitionReceiver: Sendable {
         )
     }
 
-    public func close() -> EventLoopFuture<Void> { link.close() }
+    /// Detaches the link and waits for the service's answer (at most `timeout`). Fails with the service's error when
+    /// it closed the link with one — a refusal (unknown consumer group, no rights) that came after the attach, either
+    /// before this detach or as the answer to it.
+    public func close(timeout: TimeAmount = .seconds(30)) -> EventLoopFuture<Void> {
+        let hub = hub, partition = partition
+        return link.close(timeout: timeout).flatMapErrorThrowing { error in
+            throw EventHubsClient.translate(error, "the receiver on \(hub) partition \(partition)")
+        }
+    }
 }

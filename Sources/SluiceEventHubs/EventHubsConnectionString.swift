@@ -100,6 +100,12 @@ public struct EventHubsConnectionString: Hashable, Sendable, CustomStringConvert
     /// `host` or `host:port`, as it appears in token audiences.
     public var authority: String { port.map { "\(host):\($0)" } ?? host }
 
+    /// The port connected to: the given one, else AMQP's (5672 plain, for the emulator; 5671 with TLS).
+    public var effectivePort: Int { port ?? (useDevelopmentEmulator ? 5672 : 5671) }
+
+    /// `host:port` as connected to, for messages about the connection.
+    public var address: String { "\(host):\(effectivePort)" }
+
     public var description: String {
         var parts = ["Endpoint=sb://\(authority)/"]
         switch credential {

@@ -19,9 +19,12 @@ struct EmulatorCommand: AsyncParsableCommand {
 
               Endpoint=sb://127.0.0.1:5672;SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=SAS_KEY_VALUE;UseDevelopmentEmulator=true
 
-            Commands on standard input inject faults: 'drop' (close every connection), 'stall SECONDS' (deliver \
+            Commands on standard input inject faults: 'drop' (close every connection), 'restart SECONDS' (stop \
+            listening, close every connection, listen again after SECONDS; events are kept), 'stall SECONDS' (deliver \
             nothing for a while), 'busy N' (answer the next N requests with com.microsoft:server-busy), \
-            'steal HUB PARTITION [GROUP]' (amqp:link:stolen to the partition's receivers), 'quit'; and \
+            'refuse-late SECONDS' (send the detach that refuses a link SECONDS after the attach answer), \
+            'steal HUB PARTITION [GROUP]' (amqp:link:stolen to the partition's receivers), 'quit'; \
+            'connections' prints 'connections accepted=N open=M' before its 'ok'; and \
             'grow HUB PARTITIONS' adds partitions to a hub; 'produce HUB PARTITION COUNT TEXT...' appends COUNT events whose body is TEXT with {i} replaced by the \
             event's number (0 to COUNT-1) and {p} by the partition.
             """
@@ -144,10 +147,18 @@ struct EmulatorCommand: AsyncParsableCommand {
                     say("error \(line)")
                     continue
                 }
+            case "restart" where words.count == 2 && Double(words[1]) != nil:
+                do { try await emulator.restart(downFor: Double(words[1])!) } catch {
+                    FileHandle.standardError.write(Data("emulator: restart: \(error)\n".utf8))
+                    say("error \(line)")
+                    continue
+                }
+            case "refuse-late" where words.count == 2 && Double(words[1]) != nil: emulator.faults.delayRefusals(seconds: Double(words[1])!)
+            case "connections": say("connections accepted=\(emulator.acceptedConnections) open=\(emulator.connectionCount)")
             case "quit": try await emulator.stop(); return
             case nil: continue
             default:
-                FileHandle.standardError.write(Data("emulator: unknown command '\(line)' (drop, stall SECONDS, busy N, steal HUB PARTITION [GROUP], grow HUB PARTITIONS, produce HUB PARTITION COUNT TEXT, quit)\n".utf8))
+                FileHandle.standardError.write(Data("emulator: unknown command '\(line)' (drop, restart SECONDS, stall SECONDS, busy N, refuse-late SECONDS, steal HUB PARTITION [GROUP], grow HUB PARTITIONS, produce HUB PARTITION COUNT TEXT, connections, quit)\n".utf8))
                 say("error \(line)")
                 continue
             }

@@ -201,7 +201,7 @@ struct EventHubsPipelineTests {
         let result = try Support.sluice(["run", work.appendingPathComponent("p.yaml").path, "--until-idle", "--progress", "plain"], timeout: 60)
         #expect(result.status != 0)
         #expect(result.stderr.contains("status 401"), "\(result.stderr)")
-        #expect(result.stderr.contains("Check the key name and the key"), "\(result.stderr)")
+        #expect(result.stderr.contains(". Check the key name and the key") && !result.stderr.contains("signature.."), "one period:\n\(result.stderr)")
         #expect(!result.stderr.contains("Wr0ngKeyValue42"), "the key is never printed:\n\(result.stderr)")
     }
 
@@ -247,7 +247,7 @@ struct EventHubsPipelineTests {
         defer { try? FileManager.default.removeItem(at: work) }
         let script = Support.repoRoot.appendingPathComponent("Tests/EventHubsSDK/sdk_roundtrip.py").path
         let produced = try Support.run("/usr/bin/env", ["python3", script, "produce", emulator.connectionString, "eh1"], timeout: 120)
-        try #require(produced.status == 0, "the official producer failed (pip install azure-eventhub==5.15.1):\n\(produced.stderr)")
+        try #require(produced.status == 0, "the official producer failed (the official SDK azure-eventhub 5.15.1 must be importable by python3 on PATH: run the tests with scripts/test):\n\(produced.stderr)")
         try """
             name: eventhubs-json
             batch_interval: 100ms

@@ -4,13 +4,14 @@ lines, what it sent and what it read back, for the Swift tests to check.
 
     sdk_roundtrip.py produce CONNECTION_STRING HUB          send the test's events; print what was sent
     sdk_roundtrip.py consume CONNECTION_STRING HUB COUNT    read every partition from the start until COUNT events
-    sdk_roundtrip.py properties CONNECTION_STRING HUB       print hub and partition properties
+    sdk_roundtrip.py properties CONNECTION_STRING HUB       print every field of the hub's and each partition's properties
     sdk_roundtrip.py wrong-key CONNECTION_STRING HUB        try to send with a wrong key; print the error's class
 
 Events sent by `produce`: to partition 0 a batch of 5 (application property "i"), to partition 1 one event sent
 alone, by partition key "user-7" a batch of 3, and 1 event of 100 000 bytes to partition 2 (several frames).
 """
 
+import datetime
 import json
 import sys
 import threading
@@ -88,16 +89,28 @@ def consume(conn, hub, count):
         sys.exit(f"only {len(received)} of {count} events arrived within 60 s")
 
 
+def printable(value):
+    """A property as JSON can carry it: times as ISO 8601 text (what the SDK's datetime prints), ids as text."""
+    if isinstance(value, datetime.datetime):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.decode()
+    return value
+
+
 def properties(conn, hub):
+    """Every field get_eventhub_properties and get_partition_properties return, as the SDK returns them."""
     client = EventHubConsumerClient.from_connection_string(conn, consumer_group="$Default", eventhub_name=hub)
     with client:
         hub_props = client.get_eventhub_properties()
-        out({"hub": hub_props["eventhub_name"], "partition_ids": list(hub_props["partition_ids"])})
+        record = {key: printable(value) for key, value in hub_props.items() if key != "partition_ids"}
+        record.update({"hub": hub_props["eventhub_name"], "partition_ids": list(hub_props["partition_ids"])})
+        out(record)
         for pid in hub_props["partition_ids"]:
             p = client.get_partition_properties(pid)
-            out({"partition": p["id"], "beginning_sequence_number": p["beginning_sequence_number"],
-                 "last_enqueued_sequence_number": p["last_enqueued_sequence_number"],
-                 "last_enqueued_offset": str(p["last_enqueued_offset"]), "is_empty": p["is_empty"]})
+            record = {key: printable(value) for key, value in p.items()}
+            record.update({"partition": p["id"], "last_enqueued_offset": str(p["last_enqueued_offset"])})
+            out(record)
 
 
 def wrong_key(conn, hub):

@@ -1,8 +1,10 @@
 import EventHubsEmulator
 import Foundation
+import NIOCore
+import SluiceEventHubs
 import Testing
 
-/// Runs `Tests/EventHubsSDK/sdk_roundtrip.py` (the official `azure-eventhub` SDK, installed by `.ci/run`) against
+/// Runs `Tests/EventHubsSDK/sdk_roundtrip.py` (the official `azure-eventhub` SDK, from the `python3` on PATH) against
 /// an emulator started in this process, and returns its JSON lines.
 func runOfficialSDK(_ command: String, connectionString: String, hub: String, extra: [String] = []) throws -> [[String: Any]] {
     let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -20,7 +22,7 @@ func runOfficialSDK(_ command: String, connectionString: String, hub: String, ex
     while process.isRunning && Date() < deadline { usleep(10_000) }
     let stderr = String(decoding: errData, as: UTF8.self)
     if stderr.contains("No module named 'azure'") {
-        Issue.record("the official SDK is not installed: pip install azure-eventhub==5.15.1 (.ci/run does)")
+        Issue.record("the official SDK (azure-eventhub 5.15.1) is missing from the python3 on PATH: run the tests with scripts/test, which provides it")
     }
     try #require(process.terminationStatus == 0, "sdk_roundtrip.py \(command) failed:\n\(stderr)")
     return try String(decoding: outData, as: UTF8.self).split(separator: "\n").map {
@@ -33,8 +35,8 @@ func runOfficialSDK(_ command: String, connectionString: String, hub: String, ex
 /// and properties, and its management calls see the same partitions.
 @Suite(.serialized)
 struct OfficialSDKTests {
-    static func withEmulator(_ body: (EventHubsEmulator, String) async throws -> Void) async throws {
-        let emulator = try EventHubsEmulator(configuration: EmulatorConfiguration(hubs: [.init(name: "eh1", partitionCount: 4)]))
+    static func withEmulator(partitions: Int = 4, _ body: (EventHubsEmulator, String) async throws -> Void) async throws {
+        let emulator = try EventHubsEmulator(configuration: EmulatorConfiguration(hubs: [.init(name: "eh1", partitionCount: partitions)]))
         let port = try await emulator.start(port: 0)
         let connection = "Endpoint=sb://127.0.0.1:\(port);SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=SAS_KEY_VALUE;UseDevelopmentEmulator=true"
         do {
@@ -82,10 +84,57 @@ struct OfficialSDKTests {
                 let id = partition["partition"] as! String
                 let count = byPartition[id]?.count ?? 0
                 #expect(partition["last_enqueued_sequence_number"] as? Int == count - 1, "partition \(id)")
-                #expect(partition["beginning_sequence_number"] as? Int == 0)
+                #expect(partition["beginning_sequence_number"] as? Int == (count == 0 ? -1 : 0), "partition \(id)")
                 #expect(partition["is_empty"] as? Bool == (count == 0))
                 if let last = byPartition[id]?.last { #expect(partition["last_enqueued_offset"] as? String == last["offset"] as? String) }
             }
+        }
+    }
+
+    /// A partition that has never held an event reads as the service reports it: begin and last sequence number -1,
+    /// offset "-1", empty; once it holds events, it begins at 0. Every field the official SDK's
+    /// `get_partition_properties` and `get_eventhub_properties` return is checked, and Sluice's client reads the same.
+    @Test func emptyPartitionsLookAsTheyDoOnTheService() async throws {
+        try await Self.withEmulator(partitions: 2) { emulator, connection in
+            let before = try runOfficialSDK("properties", connectionString: connection, hub: "eh1")
+            try #require(before.count == 3, "\(before)")
+            #expect(Set(before[0].keys) == ["eventhub_name", "created_at", "partition_ids", "hub"], "\(before[0])")
+            #expect(before[0]["eventhub_name"] as? String == "eh1" && before[0]["partition_ids"] as? [String] == ["0", "1"])
+            let fields: Set<String> = [
+                "eventhub_name", "id", "beginning_sequence_number", "last_enqueued_sequence_number", "last_enqueued_offset",
+                "last_enqueued_time_utc", "is_empty", "partition",
+            ]
+            for (index, partition) in before.dropFirst().enumerated() {
+                #expect(Set(partition.keys) == fields, "\(partition)")
+                #expect(partition["eventhub_name"] as? String == "eh1" && partition["id"] as? String == "\(index)")
+                #expect(partition["beginning_sequence_number"] as? Int == -1, "\(partition)")
+                #expect(partition["last_enqueued_sequence_number"] as? Int == -1, "\(partition)")
+                #expect(partition["last_enqueued_offset"] as? String == "-1", "\(partition)")
+                #expect(partition["is_empty"] as? Bool == true, "\(partition)")
+                #expect(partition["last_enqueued_time_utc"] as? String == "1970-01-01T00:00:00+00:00", "\(partition)")
+            }
+
+            try emulator.produce(hub: "eh1", partition: 0, bodies: [Array("a".utf8), Array("b".utf8), Array("c".utf8)])
+            let after = try runOfficialSDK("properties", connectionString: connection, hub: "eh1")
+            try #require(after.count == 3, "\(after)")
+            #expect(after[1]["beginning_sequence_number"] as? Int == 0 && after[1]["last_enqueued_sequence_number"] as? Int == 2, "\(after[1])")
+            #expect(after[1]["is_empty"] as? Bool == false && after[1]["last_enqueued_offset"] as? String != "-1", "\(after[1])")
+            #expect((after[1]["last_enqueued_time_utc"] as? String)?.hasPrefix("1970") == false, "\(after[1])")
+            #expect(after[2]["beginning_sequence_number"] as? Int == -1 && after[2]["is_empty"] as? Bool == true, "\(after[2])")
+
+            // Sluice's client reads what the official SDK read, field for field; the empty partition is "nothing yet,
+            // next is 0" and the other holds 0..<3.
+            let client = try await EventHubsClient.connect(try EventHubsConnectionString(parsing: connection), group: ClientTests.group).get()
+            for record in after.dropFirst() {
+                let id = record["id"] as! String
+                let properties = try await client.partitionProperties(hub: "eh1", partition: id).get()
+                #expect(Int(properties.beginSequenceNumber) == record["beginning_sequence_number"] as? Int, "partition \(id)")
+                #expect(Int(properties.lastEnqueuedSequenceNumber) == record["last_enqueued_sequence_number"] as? Int, "partition \(id)")
+                #expect(properties.lastEnqueuedOffset == record["last_enqueued_offset"] as? String, "partition \(id)")
+                #expect(properties.isEmpty == record["is_empty"] as? Bool, "partition \(id)")
+                #expect(properties.retained == (id == "0" ? 0..<3 : 0..<0), "partition \(id)")
+            }
+            try await client.close().get()
         }
     }
 

@@ -124,10 +124,11 @@ public final class AMQPClientConnection: Sendable {
         return promise.futureResult
     }
 
-    /// Detaches (closes) a link; resolves once the peer answered (at once if the link is already gone).
-    func detach(_ handle: UInt32) -> EventLoopFuture<Void> {
+    /// Detaches (closes) a link; resolves once the peer answered (at once if the link is already gone). Fails with
+    /// the error the peer closed the link with, if it gave one, or when no answer comes within `timeout`.
+    func detach(_ handle: UInt32, timeout: TimeAmount) -> EventLoopFuture<Void> {
         let promise = eventLoop.makePromise(of: Void.self)
-        eventLoop.execute { [handler] in handler.value.detach(handle: handle, promise: promise) }
+        eventLoop.execute { [handler] in handler.value.detach(handle: handle, timeout: timeout, promise: promise) }
         return promise.futureResult
     }
 
@@ -157,7 +158,8 @@ public struct AMQPReceiverLink: Sendable {
         return promise.futureResult
     }
 
-    public func close() -> EventLoopFuture<Void> { connection.detach(handle) }
+    /// Detaches the link and waits for the peer's answer; fails with the peer's error if it closed the link with one.
+    public func close(timeout: TimeAmount = .seconds(30)) -> EventLoopFuture<Void> { connection.detach(handle, timeout: timeout) }
 }
 
 /// A link that sends messages.
@@ -175,7 +177,8 @@ public struct AMQPSenderLink: Sendable {
         return promise.futureResult
     }
 
-    public func close() -> EventLoopFuture<Void> { connection.detach(handle) }
+    /// Detaches the link and waits for the peer's answer; fails with the peer's error if it closed the link with one.
+    public func close(timeout: TimeAmount = .seconds(30)) -> EventLoopFuture<Void> { connection.detach(handle, timeout: timeout) }
 }
 
 /// Requests and their replies on a management node (`$cbs`, `$management`). Many requests may be outstanding at

@@ -45,7 +45,9 @@ final class AMQPClientHandler: ChannelInboundHandler {
         var peerCredit: UInt32 = 0
         var senderDeliveryCount: UInt32 = 0
         var queued: [(AMQPMessage, UInt32, EventLoopPromise<AMQPDeliveryState>)] = []
+        /// Our detach, waiting for the peer's answer, and its deadline.
         var detached: EventLoopPromise<Void>?
+        var detachTimeout: Scheduled<Void>?
         init(name: String, handle: UInt32, role: AMQPRole) {
             self.name = name
             self.handle = handle
@@ -121,6 +123,7 @@ final class AMQPClientHandler: ChannelInboundHandler {
         }
         for (_, _, promise) in link.queued { promise.fail(error) }
         link.queued.removeAll()
+        link.detachTimeout?.cancel()
         link.detached?.succeed()
         link.detached = nil
     }
@@ -230,7 +233,13 @@ final class AMQPClientHandler: ChannelInboundHandler {
             guard let link = byRemoteHandle.removeValue(forKey: detach.handle) else { return }
             links.removeValue(forKey: link.handle)
             let error: any Error = detach.error ?? AMQPConnectionError(.linkClosed, "the server closed link '\(link.name)'")
-            if link.detached == nil {
+            if let ours = link.detached {
+                // The answer to our detach. It may carry an error: a peer refusing a link answers with an attach and
+                // then a detach with the reason, which can cross ours.
+                link.detached = nil
+                link.detachTimeout?.cancel()
+                if let remote = detach.error { ours.fail(remote) } else { ours.succeed() }
+            } else {
                 // The server started it: answer.
                 write(.frame(AMQPFrame(channel: sessionChannel, .detach(AMQPDetach(handle: link.handle, closed: true)))), flush: true)
             }
@@ -362,9 +371,21 @@ final class AMQPClientHandler: ChannelInboundHandler {
         context?.flush()
     }
 
-    func detach(handle: UInt32, promise: EventLoopPromise<Void>) {
-        guard let link = links[handle], link.error == nil, phase == .open else { return promise.succeed() }
+    /// Detaches a link; `promise` completes with the peer's answer: success, or the error the peer closed the link
+    /// with (also when it closed the link before this call), or a timeout.
+    func detach(handle: UInt32, timeout: TimeAmount, promise: EventLoopPromise<Void>) {
+        guard let link = links[handle], link.error == nil, phase == .open else {
+            if let remote = closedLinks[handle] as? AMQPRemoteError { return promise.fail(remote) }
+            return promise.succeed()
+        }
         link.detached = promise
+        let bound = NIOLoopBound(link, eventLoop: promise.futureResult.eventLoop)
+        link.detachTimeout = promise.futureResult.eventLoop.scheduleTask(in: timeout) {
+            let link = bound.value
+            guard let waiting = link.detached else { return }
+            link.detached = nil
+            waiting.fail(AMQPConnectionError(.timeout, "no answer to the detach of link '\(link.name)' within \(timeout.nanoseconds / 1_000_000) ms"))
+        }
         write(.frame(AMQPFrame(channel: sessionChannel, .detach(AMQPDetach(handle: handle, closed: true)))), flush: true)
     }
 
