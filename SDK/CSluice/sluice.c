@@ -1,5 +1,10 @@
 // The C ABI target has no code; this file pins the layout of the ABI structs.
 #include "sluice.h"
+/* Included so that every build (and CI's -pedantic check of this file) compiles the configuration helper too. */
+#include "sluice_config.h"
 _Static_assert(sizeof(sluice_batch) == 96, "sluice_batch layout changed: ABI break");
+_Static_assert(sizeof(sluice_batch) == SLUICE_BATCH_SIZE_1_0, "sluice_batch grew: update SLUICE_BATCH_SIZE_1_0's use");
+_Static_assert(offsetof(sluice_plugin_v1, reduce_value_type) == SLUICE_PLUGIN_V1_SIZE_1_0,
+               "the ABI 1.0 descriptor ends where ABI 1.1's fields begin");
 _Static_assert(offsetof(sluice_plugin_v1, create) == 64, "sluice_plugin_v1 prefix layout changed: ABI break");
 _Static_assert(sizeof(sluice_batch_info) == 24, "sluice_batch_info layout changed");

@@ -1,5 +1,8 @@
+import CSluice
+
 /// The version of this SDK. A host refuses a Swift plugin built with a different SDK major version.
-public let sluiceSDKVersion = "0.1.0"
+/// `SLUICE_SDK_VERSION` in sluice.h is the one place it is written, so C and Swift plugins agree.
+public let sluiceSDKVersion = SLUICE_SDK_VERSION
 
 /// The Swift compiler this code was built with, to major.minor. Swift has no stable ABI on Linux, so a host
 /// refuses a Swift plugin built by a different compiler minor version.

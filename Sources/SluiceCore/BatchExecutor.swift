@@ -32,7 +32,8 @@ public final class BatchExecutor: @unchecked Sendable {  // used from one schedu
     public let parallelism: Int
     /// Records per read task (the unit of parallel work within a partition).
     public let taskSize: Int
-    /// How often a sink's RETRY is retried before the batch fails, and the first back-off.
+    /// How often a sink's RETRY is retried before the batch fails, and the first back-off, which doubles each time:
+    /// 6 attempts in all, with 100 + 200 + 400 + 800 + 1600 ms ≈ 3.1 s of waiting (docs/abi.md §9).
     public var sinkRetries = 5
     public var sinkRetryBackoffMilliseconds = 100
 
@@ -296,6 +297,10 @@ public final class BatchExecutor: @unchecked Sendable {  // used from one schedu
             } catch let error as any RetryableError where error.isRetryable && attempt < sinkRetries {
                 let delay = sinkRetryBackoffMilliseconds << min(attempt, 10)
                 attempt += 1
+                // Said when it happens, not only when the retries run out: a sink that keeps failing is visible.
+                (sink.sink as? any SinkRetryListener)?.willRetry(
+                    info, attempt: attempt + 1, of: sinkRetries + 1, afterMilliseconds: delay, because: error
+                )
                 sleepMilliseconds(delay)
             } catch let error as any RetryableError where error.isRetryable {
                 throw BatchError(
@@ -357,6 +362,13 @@ public final class BatchExecutor: @unchecked Sendable {  // used from one schedu
         }
         return results.map { $0! }
     }
+}
+
+/// A sink that is told each time the executor is about to replay a batch it asked to retry.
+public protocol SinkRetryListener {
+    /// Batch `info` failed with `error` and is replayed from `begin` after `afterMilliseconds`, as attempt `attempt`
+    /// of at most `attempts`.
+    func willRetry(_ info: BatchInfo, attempt: Int, of attempts: Int, afterMilliseconds: Int, because error: any Error)
 }
 
 /// An error that may ask for a retry (a sink's RETRY).

@@ -5,6 +5,17 @@ import SluiceLoader
 import SluiceSDK
 
 extension PluginInstance: BatchSource, BatchTransform, BatchSink {}
+
+/// A sink plugin's retries go to the log with the sink's name, as its own messages do.
+extension PluginInstance: SinkRetryListener {
+    public func willRetry(_ info: BatchInfo, attempt: Int, of attempts: Int, afterMilliseconds: Int, because error: any Error) {
+        log(
+            SLUICE_LOG_WARNING,
+            "batch \(info.id) asked for a retry (\(error)); replaying it from begin in \(afterMilliseconds) ms, "
+                + "attempt \(attempt) of \(attempts)"
+        )
+    }
+}
 extension PluginCallError: RetryableError {}
 
 /// A resolved pipeline with live plugin instances wired into an operator graph.

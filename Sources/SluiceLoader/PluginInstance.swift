@@ -33,7 +33,8 @@ final class HostContext {
         self.name = name
         self.logHandler = logHandler
         instanceName = strdup(name)
-        self.stateDirectory = stateDirectory.map { strdup($0) }
+        // Absolute, so that a plugin that changes its working directory (or logs the path) is not misled.
+        self.stateDirectory = stateDirectory.map { strdup(PluginLoader.absolutePath($0)) }
         api = .allocate(capacity: 1)
         var host = sluice_host_api()
         host.struct_size = UInt32(MemoryLayout<sluice_host_api>.size)
@@ -84,7 +85,8 @@ public final class PluginInstance: @unchecked Sendable {  // the raw instance is
         self.host = host
         var made: UnsafeMutableRawPointer?
         let d = plugin.functions
-        var json = configJSON
+        // The plugin receives every option its schema gives a default for, so it need not know the defaults too.
+        var json = plugin.schema.fillingDefaults(configJSON)
         let status = json.withUTF8 { utf8 in
             utf8.withMemoryRebound(to: CChar.self) { d.create!(plugin.descriptor, host.api, $0.baseAddress, $0.count, &made) }
         }
@@ -101,6 +103,11 @@ public final class PluginInstance: @unchecked Sendable {  // the raw instance is
 
     deinit { d.destroy!(instance) }
 
+    /// Logs a message about this instance from the host's side, where the plugin's own messages go.
+    public func log(_ level: Int32, _ message: String) {
+        host.logHandler(name, level, message)
+    }
+
     private func failure(_ status: Int32, _ what: String) -> PluginCallError {
         let text = d.last_error!(instance).map { String(cString: $0) }
         return PluginCallError(status: status, message: text ?? "\(what) failed with status \(status)")
@@ -115,10 +122,40 @@ public final class PluginInstance: @unchecked Sendable {  // the raw instance is
 
     /// Runs the transform on `input`. The output keeps `input` alive (it may point into it).
     public func transform(_ input: OwnedBatch) throws -> OwnedBatch {
-        var out = sluice_batch()
+        var out = Self.emptyBatch
         let status = serialized { input.withUnsafePointer { d.transform!(instance, $0, &out) } }
-        guard status == SLUICE_OK else { throw failure(status, "transform") }
-        return OwnedBatch(taking: out, dependencies: [input])
+        guard status == SLUICE_OK else {
+            // A failing plugin leaves release NULL or safe to call (docs/abi.md §6); the batch is released here.
+            _ = OwnedBatch(taking: out)
+            throw failure(status, "transform")
+        }
+        return try checked(OwnedBatch(taking: out, dependencies: [input]), "transform")
+    }
+
+    /// What the host hands a plugin to fill: zeroed, with `struct_size` set, so a plugin that returns no records
+    /// may leave it as it is (docs/abi.md §6).
+    private static var emptyBatch: sluice_batch {
+        var batch = sluice_batch()
+        batch.struct_size = UInt32(MemoryLayout<sluice_batch>.size)
+        return batch
+    }
+
+    /// Returns `batch` when it keeps the batch rules; otherwise releases it and throws an error naming this plugin,
+    /// this instance and the field that is wrong, before anything else reads the batch.
+    private func checked(_ batch: OwnedBatch, _ call: String, expectedCount: UInt64? = nil) throws -> OwnedBatch {
+        guard let problem = BatchRules.violation(in: batch.raw, expectedCount: expectedCount) else { return batch }
+        throw PluginCallError(status: SLUICE_ERR, message: "\(qualifiedName): \(call) returned a batch whose \(problem)")
+    }
+
+    /// "plugin 'NAME' (PATH), stage 'INSTANCE'", for errors the host finds in what the plugin did.
+    public var qualifiedName: String {
+        let role: String
+        switch plugin.kind {
+        case .source: role = "source"
+        case .sink: role = "sink"
+        case .transform, .reducer: role = "stage"
+        }
+        return "plugin '\(plugin.name)' (\(plugin.path)), \(role) '\(name)'"
     }
 
     // MARK: Source
@@ -142,24 +179,26 @@ public final class PluginInstance: @unchecked Sendable {  // the raw instance is
     }
 
     public func read(partition: Int, offsets: Range<UInt64>) throws -> OwnedBatch {
-        var out = sluice_batch()
+        var out = Self.emptyBatch
         let status = serialized {
             d.read!(instance, UInt32(partition), offsets.lowerBound, offsets.upperBound, &out)
         }
-        guard status == SLUICE_OK else { throw failure(status, "read") }
-        let batch = OwnedBatch(taking: out)
-        guard batch.count == offsets.count else {
-            throw PluginCallError(
-                status: SLUICE_ERR,
-                message: "read of partition \(partition) [\(offsets.lowerBound), \(offsets.upperBound)) "
-                    + "returned \(batch.count) records instead of \(offsets.count)"
-            )
+        guard status == SLUICE_OK else {
+            _ = OwnedBatch(taking: out)
+            throw failure(status, "read")
         }
-        return batch
+        return try checked(
+            OwnedBatch(taking: out),
+            "read of partition \(partition) [\(offsets.lowerBound), \(offsets.upperBound))",
+            expectedCount: UInt64(offsets.count)
+        )
     }
 
+    /// Tells the source that the partition is durably processed below `offset`. A source without `commit`
+    /// (the function is optional) does not need to hear it.
     public func commit(partition: Int, upTo offset: UInt64) throws {
-        let status = serialized { d.commit!(instance, UInt32(partition), offset) }
+        guard let commit = d.commit else { return }
+        let status = serialized { commit(instance, UInt32(partition), offset) }
         guard status == SLUICE_OK || status == SLUICE_UNSUPPORTED else { throw failure(status, "commit") }
     }
 

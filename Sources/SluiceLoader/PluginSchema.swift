@@ -62,6 +62,26 @@ public struct PluginSchema: Sendable {
         self.options = options.sorted { ($0.required ? 0 : 1, $0.name) < ($1.required ? 0 : 1, $1.name) }
     }
 
+    /// `configJSON` with every option that has a default and is missing from it added, set to the default as the
+    /// schema writes it. The keys that are present keep their text exactly (no re-encoding of numbers); the defaults
+    /// go first. Text that is not a JSON object is returned unchanged, for the plugin to refuse.
+    public func fillingDefaults(_ configJSON: String) -> String {
+        let missing = options.filter { $0.defaultJSON != nil }
+        guard !missing.isEmpty,
+            let open = configJSON.firstIndex(where: { !$0.isWhitespace }), configJSON[open] == "{",
+            let object = try? JSONSerialization.jsonObject(with: Data(configJSON.utf8)) as? [String: Any]
+        else { return configJSON }
+        let added = missing.filter { object[$0.name] == nil }.compactMap { option -> String? in
+            guard let key = try? JSONSerialization.data(withJSONObject: option.name, options: [.fragmentsAllowed]),
+                let value = option.defaultJSON
+            else { return nil }
+            return String(decoding: key, as: UTF8.self) + ":" + value
+        }
+        guard !added.isEmpty else { return configJSON }
+        let rest = configJSON[configJSON.index(after: open)...]
+        return "{" + added.joined(separator: ",") + (object.isEmpty ? "" : ",") + rest
+    }
+
     public struct SchemaError: Error, CustomStringConvertible {
         public var description: String
         init(_ description: String) { self.description = description }

@@ -66,14 +66,18 @@ struct BatchTests {
 
     @Test func malformedBatchesAreDetected() {
         let offsets: [UInt32] = [0, 5, 3]
+        let data = [UInt8]("abcde".utf8)
         let problem = offsets.withUnsafeBufferPointer { pointer -> String? in
-            var raw = sluice_batch()
-            raw.struct_size = UInt32(MemoryLayout<sluice_batch>.size)
-            raw.count = 2
-            raw.value_offsets = pointer.baseAddress
-            raw.value_data_len = 5
-            return PluginConformance.problems(in: OwnedBatch(taking: raw))
+            data.withUnsafeBufferPointer { bytes in
+                var raw = sluice_batch()
+                raw.struct_size = UInt32(MemoryLayout<sluice_batch>.size)
+                raw.count = 2
+                raw.value_offsets = pointer.baseAddress
+                raw.value_data = bytes.baseAddress
+                raw.value_data_len = 5
+                return PluginConformance.problems(in: OwnedBatch(taking: raw))
+            }
         }
-        #expect(problem == "value offsets decrease at record 1")
+        #expect(problem == "a batch whose value_offsets[2] = 3 is less than value_offsets[1] = 5")
     }
 }

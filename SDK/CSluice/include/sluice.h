@@ -30,6 +30,17 @@ extern "C" {
 #define SLUICE_ABI_MAJOR 1u
 #define SLUICE_ABI_MINOR 1u
 
+/* The version of the Sluice SDK this header belongs to. build_info names it: "sdk=" SLUICE_SDK_VERSION. A host
+ * refuses a plugin whose SDK major differs from its own. The Swift SDK reads its version from here too. */
+#define SLUICE_SDK_VERSION "0.1.0"
+
+/* The build_info of a plugin that does not link the Swift runtime (docs/abi.md §3.1). */
+#define SLUICE_BUILD_INFO_C "toolchain=c;sdk=" SLUICE_SDK_VERSION
+
+/* The sizes of the ABI 1.0 structs: the least struct_size a host accepts for a descriptor and for a batch. */
+#define SLUICE_PLUGIN_V1_SIZE_1_0 152u
+#define SLUICE_BATCH_SIZE_1_0 96u
+
 /* The one symbol a plugin exports. Its type is sluice_entry_fn. */
 #define SLUICE_ENTRY_SYMBOL "sluice_plugin_entry_v1"
 
@@ -157,7 +168,7 @@ struct sluice_plugin_v1 {
     const char *name;          /* unique plugin name, [a-z0-9-]+, e.g. "file-watch" */
     const char *version;       /* the plugin's own version, e.g. "1.2.0" */
     const char *description;   /* one line for `sluice plugins list` */
-    const char *build_info;    /* "toolchain=swift-6.3;sdk=0.1.0" or "toolchain=c;sdk=0.1.0" */
+    const char *build_info;    /* "toolchain=swift-6.3;sdk=0.1.0", or SLUICE_BUILD_INFO_C for a C plugin */
     const char *config_schema; /* JSON Schema (object) of the configuration; "{}" when there is none */
     void *plugin_data;         /* for the plugin; the host never reads it */
 

@@ -3,10 +3,10 @@
  *
  * Upper-cases the ASCII letters of every record's value and puts an optional prefix in front of it. Keys and
  * timestamps pass through unchanged. It shows everything a C plugin needs: the one exported entry symbol, a
- * descriptor with a configuration schema, per-instance state with a last-error message, and an output batch the
- * plugin owns and frees in its release callback.
+ * descriptor with a configuration schema, reading the configuration with sluice_config.h, per-instance state with a
+ * last-error message, and an output batch the plugin owns and frees in its release callback.
  *
- * Build:  gcc -std=c11 -Wall -Wextra -Werror -O2 -shared -fPIC -fvisibility=hidden \
+ * Build:  gcc -std=c11 -Wall -Wextra -Werror -pedantic -O2 -shared -fPIC -fvisibility=hidden \
  *             -I ../../CSluice/include -o libuppercase.so uppercase.c
  */
 #include <stdio.h>
@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "sluice.h"
+#include "sluice_config.h"   /* reads the configuration JSON; header-only */
 
 /* ---- Configuration: {"prefix": "..."} ---------------------------------------------------------------------- */
 
@@ -23,83 +24,29 @@ typedef struct {
     char error[256];       /* last_error() text */
 } instance_t;
 
-static const char *skip_space(const char *p, const char *end) {
-    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) p++;
-    return p;
-}
-
-/* Parses a JSON string at *pp (which points at the opening quote) into a malloc'd buffer. ASCII \u escapes only. */
-static int parse_string(const char **pp, const char *end, char **out, size_t *out_len) {
-    const char *p = *pp + 1;
-    char *buffer = malloc((size_t)(end - p) + 1);
-    size_t n = 0;
-    if (!buffer) return -1;
-    while (p < end && *p != '"') {
-        char c = *p++;
-        if (c == '\\' && p < end) {
-            char e = *p++;
-            switch (e) {
-            case 'n': c = '\n'; break;
-            case 't': c = '\t'; break;
-            case 'r': c = '\r'; break;
-            case '"': case '\\': case '/': c = e; break;
-            case 'u': {
-                unsigned value = 0;
-                if (end - p < 4 || sscanf(p, "%4x", &value) != 1 || value > 0x7f) { free(buffer); return -1; }
-                c = (char)value;
-                p += 4;
-                break;
-            }
-            default: free(buffer); return -1;
-            }
-        }
-        buffer[n++] = c;
-    }
-    if (p >= end) { free(buffer); return -1; }
-    buffer[n] = '\0';
-    *pp = p + 1;
-    *out = buffer;
-    *out_len = n;
-    return 0;
-}
-
+/* The host fills in the schema's defaults, so "prefix" is always present; the helper still copes without it. */
 static int parse_config(instance_t *self, const char *json, size_t len) {
-    const char *p = json, *end = json + len;
-    p = skip_space(p, end);
-    if (p == end) return 0;                                   /* no configuration at all */
-    if (*p++ != '{') { snprintf(self->error, sizeof self->error, "configuration must be a JSON object"); return -1; }
-    for (;;) {
-        p = skip_space(p, end);
-        if (p < end && *p == '}') return 0;
-        if (p >= end || *p != '"') break;
-        char *key = NULL;
-        size_t key_len = 0;
-        if (parse_string(&p, end, &key, &key_len) != 0) break;
-        p = skip_space(p, end);
-        if (p >= end || *p++ != ':') { free(key); break; }
-        p = skip_space(p, end);
-        if (strcmp(key, "prefix") != 0) {
-            snprintf(self->error, sizeof self->error, "unknown configuration key '%s' (the only option is 'prefix')", key);
-            free(key);
-            return -1;
-        }
-        free(key);
-        if (p >= end || *p != '"') {
-            snprintf(self->error, sizeof self->error, "configuration key 'prefix': expected a string");
-            return -1;
-        }
-        free(self->prefix);
-        if (parse_string(&p, end, &self->prefix, &self->prefix_len) != 0) {
-            snprintf(self->error, sizeof self->error, "configuration key 'prefix': invalid string");
-            return -1;
-        }
-        p = skip_space(p, end);
-        if (p < end && *p == ',') { p++; continue; }
-        if (p < end && *p == '}') return 0;
-        break;
+    sluice_config config;
+    const char *prefix = "";
+    size_t prefix_len = 0;
+    if (sluice_config_parse(&config, json, len) != 0
+        || sluice_config_get_string(&config, "prefix", &prefix, &prefix_len) < 0
+        || sluice_config_check_unused(&config) != 0) {
+        snprintf(self->error, sizeof self->error, "%s", config.error);
+        sluice_config_free(&config);
+        return -1;
     }
-    snprintf(self->error, sizeof self->error, "configuration is not valid JSON");
-    return -1;
+    /* The string belongs to `config`: keep a copy. */
+    self->prefix = malloc(prefix_len + 1);
+    if (!self->prefix) {
+        sluice_config_free(&config);
+        snprintf(self->error, sizeof self->error, "out of memory");
+        return -1;
+    }
+    memcpy(self->prefix, prefix, prefix_len + 1);
+    self->prefix_len = prefix_len;
+    sluice_config_free(&config);
+    return 0;
 }
 
 /* ---- Lifecycle ------------------------------------------------------------------------------------------------ */
@@ -217,7 +164,7 @@ static const sluice_plugin_v1 descriptor = {
     .name = "uppercase",
     .version = "1.0.0",
     .description = "Upper-cases ASCII letters and adds an optional prefix (a plugin written in C)",
-    .build_info = "toolchain=c;sdk=0.1.0",
+    .build_info = SLUICE_BUILD_INFO_C,   /* "toolchain=c;sdk=" SLUICE_SDK_VERSION */
     .config_schema = "{\"type\":\"object\",\"additionalProperties\":false,\"properties\":{"
                      "\"prefix\":{\"type\":\"string\",\"default\":\"\","
                      "\"description\":\"Put in front of every value\"}},\"required\":[]}",
@@ -228,6 +175,6 @@ static const sluice_plugin_v1 descriptor = {
 };
 
 SLUICE_EXPORT const sluice_plugin_v1 *sluice_plugin_entry_v1(uint32_t host_abi_version) {
-    if ((host_abi_version >> 16) != (SLUICE_ABI_VERSION >> 16)) return NULL;   /* another major: refuse */
+    if ((host_abi_version >> 16) != SLUICE_ABI_MAJOR) return NULL;   /* another major: refuse */
     return &descriptor;
 }
