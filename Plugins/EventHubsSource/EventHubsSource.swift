@@ -452,7 +452,8 @@ public final class EventHubsSource: SourcePlugin {
                 return try body(client)
             } catch {
                 let transient = (error as? EventHubsError)?.isTransient ?? (error is PluginError ? false : true)
-                if !transient || Date().addingTimeInterval(delay) >= deadline {
+                let left = deadline.timeIntervalSinceNow
+                if !transient || left <= 0 {
                     guard connected || !transient else {
                         throw EventHubsUnreachable(
                             address: connectionString.address, attempts: attempts, seconds: -started.timeIntervalSinceNow,
@@ -461,8 +462,10 @@ public final class EventHubsSource: SourcePlugin {
                     }
                     throw PluginError("\(what): \(error)")
                 }
-                context.log(.warning, "\(what): \(error); retrying in \(Int(delay * 1000)) ms")
-                Thread.sleep(forTimeInterval: delay)
+                // The last wait is cut to the deadline, so that the final attempt is made at the deadline.
+                let wait = min(delay, left)
+                context.log(.warning, "\(what): \(error); retrying in \(Int(wait * 1000)) ms")
+                Thread.sleep(forTimeInterval: wait)
                 delay = min(delay * 2, 2)
             }
         }

@@ -14,17 +14,18 @@ final class EmulatorProcess: @unchecked Sendable {  // used from one test at a t
     private(set) var port = 0
     private var pending = Data()
 
-    init(_ arguments: [String]) throws {
+    /// - Parameter port: where to listen; 0 picks a free port.
+    init(_ arguments: [String], port: Int = 0) throws {
         errors = try Support.makeTemporaryDirectory("sluice-emulator").appendingPathComponent("stderr")
         _ = FileManager.default.createFile(atPath: errors.path, contents: nil)
         process.executableURL = Support.binDirectory.appendingPathComponent("sluice-eventhubs-emulator")
-        process.arguments = ["--port", "0"] + arguments
+        process.arguments = ["--port", "\(port)"] + arguments
         process.standardInput = input
         process.standardOutput = output
         process.standardError = try FileHandle(forWritingTo: errors)
         try process.run()
         let first = try #require(readLine(timeout: 20), "the emulator did not start:\n\(stderr)")
-        port = try #require(first.firstMatch(of: #/127\.0\.0\.1:(\d+)/#).flatMap { Int($0.1) }, "\(first)")
+        self.port = try #require(first.firstMatch(of: #/127\.0\.0\.1:(\d+)/#).flatMap { Int($0.1) }, "\(first)")
         _ = readLine(timeout: 5)  // the connection string
     }
 
@@ -54,6 +55,21 @@ final class EmulatorProcess: @unchecked Sendable {  // used from one test at a t
         input.fileHandleForWriting.write(Data((line + "\n").utf8))
         let answer = readLine(timeout: 30)
         try #require(answer == "ok \(line)", "emulator answered \(answer ?? "nothing") to '\(line)':\n\(stderr)")
+    }
+
+    /// Sends a command that prints a line before its acknowledgement, and returns that line.
+    func query(_ line: String) throws -> String {
+        input.fileHandleForWriting.write(Data((line + "\n").utf8))
+        let answer = try #require(readLine(timeout: 30), "no answer to '\(line)':\n\(stderr)")
+        let ok = readLine(timeout: 30)
+        try #require(ok == "ok \(line)", "emulator answered \(ok ?? "nothing") to '\(line)':\n\(stderr)")
+        return answer
+    }
+
+    /// The connections the emulator accepted since it started.
+    func acceptedConnections() throws -> Int {
+        let answer = try query("connections")
+        return try #require(answer.firstMatch(of: #/accepted=(\d+)/#).flatMap { Int($0.1) }, "\(answer)")
     }
 
     func stop() {

@@ -47,7 +47,7 @@ public final class AMQPClientConnection: Sendable {
                     try channel.pipeline.syncOperations.addHandler(AMQPClientHandler(credentials: credentials, open: open, connected: connected))
                 }
             }
-        let connecting = bootstrap.connect(host: host, port: port)
+        let connecting = bootstrap.connect(host: host, port: port).flatMapErrorThrowing { error in throw Self.connectFailure(error) }
         // No TCP connection: the handshake promise is never going to be completed by the handler.
         connecting.whenFailure { connected.fail($0) }
         return connecting.flatMap { channel in
@@ -66,6 +66,17 @@ public final class AMQPClientConnection: Sendable {
                 throw error
             }
         }
+    }
+
+    /// Why no TCP connection was made, in a few words (NIO's description nests the attempts per address).
+    static func connectFailure(_ error: any Error) -> any Error {
+        guard let failure = error as? NIOConnectionError else { return error }
+        if failure.connectionErrors.isEmpty { return AMQPConnectionError(.connectionLost, "cannot resolve '\(failure.host)'") }
+        let reasons = failure.connectionErrors.map { attempt -> String in
+            if let io = attempt.error as? IOError { return String(cString: strerror(io.errnoCode)).lowercased() }
+            return "\(attempt.error)"
+        }
+        return AMQPConnectionError(.connectionLost, Array(Set(reasons)).sorted().joined(separator: "; "))
     }
 
     static func isIPAddress(_ host: String) -> Bool {
