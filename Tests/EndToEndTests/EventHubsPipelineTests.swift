@@ -162,31 +162,42 @@ struct EventHubsPipelineTests {
 
     /// Dropped connections, a stall, server-busy answers and stolen links while batches run: every batch still
     /// reads exactly its planned range, so the totals are exact and no batch exceeds the limit.
-    @Test func faultsDoNotLoseOrRepeatEvents() throws {
-        let emulator = try EmulatorProcess(["--hub", "eh1:32", "--hub", "eh2:32", "--quiet"])
-        defer { emulator.stop() }
-        let work = try Support.makeTemporaryDirectory("sluice-eventhubs-faults")
-        defer { try? FileManager.default.removeItem(at: work) }
+    /// Runs the pipeline over 200 events in each of the 64 partitions, plays `faults` once batch 1 has run, adds 50
+    /// late events to three partitions of eh2 and plays `after`, then waits until every event is counted and stops
+    /// it with SIGINT. Returns whether the totals were exact, and how the run ended.
+    static func countThrough(_ emulator: EmulatorProcess, _ label: String, faults: () throws -> Void, after: () throws -> Void = {}) throws -> (done: Bool, result: Support.Result, work: URL) {
+        let work = try Support.makeTemporaryDirectory("sluice-eventhubs-\(label)")
         var expected = try Self.produce(emulator, perPartition: 200)
         try Self.pipeline(emulator, output: work).write(to: work.appendingPathComponent("p.yaml"), atomically: true, encoding: .utf8)
         let child = try Support.Child(Support.sluice, ["run", work.appendingPathComponent("p.yaml").path, "--progress", "plain"])
         defer { if child.process.isRunning { kill(child.process.processIdentifier, SIGKILL) } }
         let started = child.waitFor(timeout: 30) { child.stderr.contains("batch 1 at") }
         try #require(started, "\(child.stderr)")
-        try emulator.command("drop")
-        try emulator.command("busy 3")
-        try emulator.command("steal eh1 3")
-        try emulator.command("stall 1.5")
+        try faults()
         // More events while the faults play out.
         for partition in [0, 17, 31] {
             try emulator.command("produce eh2 \(partition) 50 late-{p} n{i}")
             expected["late-\(partition)"] = 50
             for i in 0..<50 { expected["n\(i)", default: 0] += 1 }
         }
-        try emulator.command("drop")
+        try after()
         let done = child.waitFor(timeout: 90) { Self.totals(Self.batches(work)) == expected }
         kill(child.process.processIdentifier, SIGINT)
-        let result = child.wait(timeout: 30)
+        return (done, child.wait(timeout: 30), work)
+    }
+
+    @Test func faultsDoNotLoseOrRepeatEvents() throws {
+        let emulator = try EmulatorProcess(["--hub", "eh1:32", "--hub", "eh2:32", "--quiet"])
+        defer { emulator.stop() }
+        let (done, result, work) = try Self.countThrough(emulator, "faults") {
+            try emulator.command("drop")
+            try emulator.command("busy 3")
+            try emulator.command("steal eh1 3")
+            try emulator.command("stall 1.5")
+        } after: {
+            try emulator.command("drop")
+        }
+        defer { try? FileManager.default.removeItem(at: work) }
         #expect(done, "totals after the faults differ; stderr:\n\(result.stderr.suffix(3000))")
         #expect(result.status == 0, "\(result.stderr.suffix(3000))")
         let perBatch = Self.batches(work).map { batch in batch.filter { $0.key.hasPrefix("tag-") || $0.key.hasPrefix("late-") }.values.max() ?? 0 }
