@@ -155,7 +155,10 @@ let package = Package(
         ),
         .testTarget(
             name: "SluiceHostTests",
-            dependencies: ["SluiceHost", "SluiceLoader", "SluiceSDK", "SluiceTesting"],
+            dependencies: [
+                "SluiceHost", "SluiceLoader", "SluiceSDK", "SluiceTesting",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
             path: "Tests/SluiceHostTests",
             exclude: ["Fixtures"],
             swiftSettings: strictSettings

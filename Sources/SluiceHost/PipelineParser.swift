@@ -40,6 +40,16 @@ public struct PipelineParser {
 
     /// Parses the file at `path`.
     public static func parse(path: String) throws(PipelineErrors) -> PipelineSpec {
+        if let attributes = try? FileManager.default.attributesOfItem(atPath: path),
+            let size = attributes[.size] as? Int, size > YAMLExpansionLimit.maximumFileBytes
+        {
+            throw PipelineErrors(errors: [
+                PipelineError(
+                    file: path, line: 1, column: 1, keyPath: "",
+                    message: "pipeline file is \(size) bytes; the largest read is \(YAMLExpansionLimit.maximumFileBytes)"
+                )
+            ])
+        }
         guard let data = FileManager.default.contents(atPath: path) else {
             let reason = FileManager.default.fileExists(atPath: path) ? "cannot be read" : "does not exist"
             throw PipelineErrors(errors: [
@@ -94,6 +104,14 @@ public struct PipelineParser {
             fail(root, "", "a pipeline file must be a mapping with the keys name, batch_interval, sources, stages, sinks")
             return nil
         }
+        if YAMLExpansionLimit.exceeded(by: root) {
+            fail(
+                root, "",
+                "the file expands to more than \(YAMLExpansionLimit.maximumNodes) YAML nodes (an alias, *name, counts "
+                    + "every node of what it names each time it is used)"
+            )
+            return nil
+        }
         errors += VariableReferences.errors(in: root, file: file)
         let fields = entries(top, keyPath: "", allowed: Self.topKeys)
 
@@ -108,7 +126,7 @@ public struct PipelineParser {
         }
 
         if let node = fields["batch_interval"] {
-            interval = duration(node.value, "batch_interval")
+            interval = duration(node.value, "batch_interval", atMost: PipelineLimits.batchIntervalMilliseconds)
         } else {
             fail(root, "", "missing required key 'batch_interval' (for example: batch_interval: 1s)")
         }
@@ -167,6 +185,17 @@ public struct PipelineParser {
                 keyPath: "",
                 message: "invalid YAML: \(problem)"
             )
+        case .reader(let problem, let offset, let value, let yaml):
+            // The reader reports a character offset, not a line: count the lines before it.
+            var line = 1
+            var column = 1
+            if let offset {
+                for character in yaml.prefix(offset) {
+                    if character.isNewline { line += 1; column = 1 } else { column += 1 }
+                }
+            }
+            let code = value >= 0 ? String(format: " (character U+%04X)", value) : ""
+            return PipelineError(file: file, line: line, column: column, keyPath: "", message: "invalid YAML: \(problem)\(code)")
         case .duplicatedKeysInMapping(let duplicates, let context):
             let names = duplicates.map { "'\($0)'" }.joined(separator: ", ")
             return PipelineError(
@@ -255,7 +284,7 @@ public struct PipelineParser {
         guard let plugin = string(pluginNode.value, path + ".plugin") else { return nil }
         var maxRecords = PipelineSpec.defaultMaxRecordsPerPartition
         if let node = fields["max_records_per_partition"] {
-            maxRecords = positiveInteger(node.value, path + ".max_records_per_partition") ?? maxRecords
+            maxRecords = positiveInteger(node.value, path + ".max_records_per_partition", atMost: PipelineLimits.recordsPerPartition) ?? maxRecords
         }
         return PipelineSpec.Source(
             name: name,
@@ -357,7 +386,7 @@ public struct PipelineParser {
         }
 
         var partitions: Int?
-        if kind.isKeyed, let field = fields["partitions"] { partitions = positiveInteger(field.value, path + ".partitions") }
+        if kind.isKeyed, let field = fields["partitions"] { partitions = positiveInteger(field.value, path + ".partitions", atMost: PipelineLimits.partitions) }
 
         var function: ReduceFunction?
         var reference: (String, SourceLocation)?
@@ -402,7 +431,7 @@ public struct PipelineParser {
         if kind != .mapWithState {
             refuse("timeout", "applies only to mapWithState")
         } else if let field = fields["timeout"] {
-            timeout = batches(field.value, path + ".timeout") ?? { ok = false; return 0 }()
+            timeout = batches(field.value, path + ".timeout", atMost: PipelineLimits.timeoutBatches) ?? { ok = false; return 0 }()
         }
         guard ok else { return nil }
         let op = KeyedOperator(
@@ -446,7 +475,7 @@ public struct PipelineParser {
             ok = false
         }
         var partitions: Int?
-        if let field = fields["partitions"] { partitions = positiveInteger(field.value, path + ".partitions") }
+        if let field = fields["partitions"] { partitions = positiveInteger(field.value, path + ".partitions", atMost: PipelineLimits.partitions) }
         switch name {
         case "window":
             var window = 1
@@ -504,12 +533,21 @@ public struct PipelineParser {
         return ok ? .function(kind, reference: reference, location: location(field.value, path + ".function")) : nil
     }
 
-    /// A window length or slide: a duration that is a whole number of batch intervals, as a number of batches.
-    private mutating func batches(_ node: Node, _ keyPath: String) -> Int? {
-        guard let milliseconds = duration(node, keyPath) else { return nil }
+    /// A window length, slide or timeout: a duration that is a whole number of batch intervals, as a number of
+    /// batches, at most `limit` of them.
+    private mutating func batches(_ node: Node, _ keyPath: String, atMost limit: Int = PipelineLimits.windowBatches) -> Int? {
+        guard let milliseconds = duration(node, keyPath, atMost: PipelineLimits.durationMilliseconds) else { return nil }
         guard let interval else { return 1 }  // batch_interval itself is reported
         guard milliseconds % interval == 0 else {
             fail(node, keyPath, "\(formatDuration(milliseconds)) is not a multiple of batch_interval (\(formatDuration(interval)))")
+            return nil
+        }
+        guard milliseconds / interval <= limit else {
+            fail(
+                node, keyPath,
+                "\(formatDuration(milliseconds)) is \(milliseconds / interval) batch intervals; at most \(limit) are allowed "
+                    + "(use a longer batch_interval)"
+            )
             return nil
         }
         return milliseconds / interval
@@ -606,18 +644,24 @@ public struct PipelineParser {
         }
     }
 
-    private mutating func positiveInteger(_ node: Node, _ keyPath: String) -> Int? {
-        guard case .scalar(let scalar) = node, let value = Int(scalar.string.replacingOccurrences(of: "_", with: "")),
-            value > 0
+    private mutating func positiveInteger(_ node: Node, _ keyPath: String, atMost limit: Int) -> Int? {
+        let digits = node.scalar?.string.replacingOccurrences(of: "_", with: "") ?? ""
+        guard case .scalar = node, !digits.isEmpty, digits.allSatisfy({ $0.isASCII && $0.isNumber }),
+            digits.contains(where: { $0 != "0" })
         else {
             fail(node, keyPath, "expected a positive integer, got '\(node.scalar?.string ?? "a collection")'")
+            return nil
+        }
+        // Compared as digits, so a number too large for Int is reported as too large rather than as not a number.
+        guard let value = Int(digits), value <= limit else {
+            fail(node, keyPath, "\(digits) is more than the largest value allowed here, \(limit)")
             return nil
         }
         return value
     }
 
-    /// `250ms`, `1s`, `1.5s`, `2m`: milliseconds.
-    private mutating func duration(_ node: Node, _ keyPath: String) -> Int? {
+    /// `250ms`, `1s`, `1.5s`, `2m`: milliseconds, at most `limit`.
+    private mutating func duration(_ node: Node, _ keyPath: String, atMost limit: Int) -> Int? {
         guard case .scalar(let scalar) = node else {
             fail(node, keyPath, "expected a duration such as 500ms, 1s or 2m")
             return nil
@@ -629,6 +673,10 @@ public struct PipelineParser {
         }
         guard milliseconds >= 1 else {
             fail(node, keyPath, "must be at least 1ms")
+            return nil
+        }
+        guard milliseconds <= limit else {
+            fail(node, keyPath, "'\(scalar.string)' is longer than the longest allowed here, \(formatDuration(limit))")
             return nil
         }
         return milliseconds
@@ -670,7 +718,8 @@ public func parseDuration(_ text: String) -> Int? {
     for (unit, scale) in units where trimmed.hasSuffix(unit) {
         let number = trimmed.dropLast(unit.count).trimmingCharacters(in: .whitespaces)
         guard let value = Double(number), value >= 0, value.isFinite else { return nil }
-        return Int((value * scale).rounded())
+        // Past Int's range the conversion would trap; such a duration is "too long", which callers report.
+        return Int(exactly: min((value * scale).rounded(), 9.0e18))
     }
     return nil
 }

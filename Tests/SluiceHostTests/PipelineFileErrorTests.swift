@@ -129,12 +129,30 @@ struct PipelineFileErrorTests {
         Case(name: "stage named like a source", yaml: replacing(8, with: "  lines: {from: lines, plugin: split}"),
              line: 8, keyPath: "stages.lines", message: "already the name of a source"),
         Case(name: "variable reference in a plugin option",
-             yaml: replacing(6, with: "    config: {directory: ${DATA_DIR}/in, start: earliest}"), line: 6,
+             yaml: replacing(6, with: "    config: {directory: \"${DATA_DIR}/in\", start: earliest}"), line: 6,
              keyPath: "sources.lines.config.directory",
              message: "'${DATA_DIR}' looks like a variable reference, but pipeline files do not substitute variables yet"),
         Case(name: "variable reference in a sequence",
              yaml: replacing(9, with: "  counts: {from: [words, \"${OTHER}\"], op: union}"), line: 9,
              keyPath: "stages.counts.from[1]", message: "'${OTHER}' looks like a variable reference"),
+        Case(name: "batch interval past Int", yaml: replacing(2, with: "batch_interval: 999999999999999999h"), line: 2,
+             keyPath: "batch_interval", message: "'999999999999999999h' is longer than the longest allowed here, 24h"),
+        Case(name: "batch interval past a day", yaml: replacing(2, with: "batch_interval: 10000000h"), line: 2,
+             keyPath: "batch_interval", message: "longer than the longest allowed here, 24h"),
+        Case(name: "window of too many batches",
+             yaml: replacing(9, with: "  counts: {from: words, op: countByValueAndWindow, window: 200000s}"), line: 9,
+             keyPath: "stages.counts.window", message: "200000s is 200000 batch intervals; at most 100000 are allowed"),
+        Case(name: "window past Int",
+             yaml: replacing(9, with: "  counts: {from: words, op: countByValueAndWindow, window: 999999999999999999h}"),
+             line: 9, keyPath: "stages.counts.window", message: "is longer than the longest allowed here"),
+        Case(name: "too many partitions",
+             yaml: replacing(9, with: "  counts: {from: words, op: countByValue, partitions: 100000000000}"), line: 9,
+             keyPath: "stages.counts.partitions", message: "100000000000 is more than the largest value allowed here, 1024"),
+        Case(name: "records per partition past Int",
+             yaml: replacing(6, with: "    max_records_per_partition: 99999999999999999999999"), line: 6,
+             keyPath: "sources.lines.max_records_per_partition", message: "is more than the largest value allowed here"),
+        Case(name: "control character", yaml: replacing(6, with: "    config: {directory: \"/t\u{1}mp\"}"), line: 6,
+             keyPath: "", message: "control characters are not allowed (character U+0001)"),
         Case(name: "config on a built-in op",
              yaml: replacing(9, with: "  counts: {from: words, op: countByValue, config: {x: 1}}"), line: 9,
              keyPath: "stages.counts.config", message: "applies only to plugin stages"),
@@ -168,6 +186,30 @@ struct PipelineFileErrorTests {
         #expect(found.keyPath == c.keyPath, "\(found)")
         #expect(found.description.hasPrefix("\(file):\(c.line):"))
         if !c.keyPath.isEmpty { #expect(found.description.contains(" \(c.keyPath): ")) }
+    }
+
+    @Test func aliasesThatExpandPastTheLimitAreRefused() {
+        // Nine levels of ten aliases each: 10^9 nodes once expanded, a few hundred bytes written.
+        var yaml = "x0: &x0 [a, a, a, a, a, a, a, a, a, a]\n"
+        for level in 1...9 { yaml += "x\(level): &x\(level) [" + Array(repeating: "*x\(level - 1)", count: 10).joined(separator: ", ") + "]\n" }
+        yaml += Self.valid.replacingOccurrences(of: "start: earliest", with: "start: earliest, extra: *x9")
+        let errors = Self.problems(yaml, file: "/p.yaml")
+        #expect(errors.count == 1)
+        #expect(errors.first?.message.contains("expands to more than 1000000 YAML nodes") == true, "\(errors)")
+    }
+
+    // Ordering used to be cubic in the stages (600 took 4.5 s; 3000 would take minutes): the time limit catches it.
+    @Test(.timeLimit(.minutes(1))) func aLongChainOfStagesResolvesInDependencyOrder() throws {
+        // Written last stage first, so every stage waits for the one after it in the file.
+        let count = 3000
+        var yaml = "name: chain\nbatch_interval: 1s\nsources:\n  s0: {plugin: file-watch, config: {directory: /tmp}}\nstages:\n"
+        for index in stride(from: count, through: 1, by: -1) {
+            yaml += "  t\(index): {from: \(index == 1 ? "s0" : "t\(index - 1)"), plugin: split}\n"
+        }
+        yaml += "sinks:\n  out: {from: t\(count), plugin: console}\n"
+        let spec = try PipelineParser.parse(text: yaml, file: "/chain.yaml")
+        let resolved = try PipelineBuilder.resolve(spec, catalog: TestPaths.catalog)
+        #expect(resolved.stages.map(\.stage.name) == (1...count).map { "t\($0)" })
     }
 
     @Test func theValidPipelineResolves() throws {
