@@ -364,18 +364,6 @@ public final class BatchExecutor: @unchecked Sendable {  // used from one schedu
     }
 }
 
-/// A sink that is told each time the executor is about to replay a batch it asked to retry.
-public protocol SinkRetryListener {
-    /// Batch `info` failed with `error` and is replayed from `begin` after `afterMilliseconds`, as attempt `attempt`
-    /// of at most `attempts`.
-    func willRetry(_ info: BatchInfo, attempt: Int, of attempts: Int, afterMilliseconds: Int, because error: any Error)
-}
-
-/// An error that may ask for a retry (a sink's RETRY).
-public protocol RetryableError: Error {
-    var isRetryable: Bool { get }
-}
-
 /// A buffer each parallel iteration writes one distinct slot of.
 private struct SendableBuffer<T>: @unchecked Sendable {
     let buffer: UnsafeMutableBufferPointer<T>
