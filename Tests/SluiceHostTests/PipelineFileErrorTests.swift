@@ -217,7 +217,8 @@ struct PipelineFileErrorTests {
         let resolved = try PipelineBuilder.resolve(spec, catalog: TestPaths.catalog)
         #expect(resolved.stages.map(\.stage.name) == ["words", "counts"])
         #expect(spec.batchIntervalMilliseconds == 1000)
-        // Defaults are not injected by the host; the plugin fills them. The schema-typed value is JSON.
+        // Resolving keeps only the keys written; schema defaults are added when the instance is created
+        // (ConfigDefaultsTests). The schema-typed value is JSON.
         #expect(resolved.sources[0].configJSON.contains("\"start\":\"earliest\""))
     }
 
