@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import SluiceHost
 import SluiceLoader
+import SluiceSDK
 
 /// Options every command that loads plugins shares.
 struct PluginOptions: ParsableArguments {
@@ -18,12 +19,26 @@ struct PluginOptions: ParsableArguments {
     @Flag(name: .customLong("quiet-refusals"), help: "Do not print plugin files that were refused.")
     var quietRefusals = false
 
-    /// Scans the search path and prints a warning line for each refused file.
+    @Flag(
+        name: .customLong("allow-insecure-plugins"),
+        help: ArgumentHelp(
+            "Load plugin files that are writable by group or others, or owned by another user (or in such a "
+                + "directory), with a warning, instead of refusing them."
+        )
+    )
+    var allowInsecurePlugins = false
+
+    /// Scans the search path and prints a warning line for each refused file and each insecure file loaded anyway
+    /// (the latter even with --quiet-refusals: it is what --allow-insecure-plugins promises).
     func catalog() -> PluginCatalog {
-        let catalog = PluginCatalog.scan(directories: PluginCatalog.searchPath(explicit: pluginDirectories))
+        let catalog = PluginCatalog.scan(
+            directories: PluginCatalog.searchPath(explicit: pluginDirectories),
+            allowInsecure: allowInsecurePlugins
+        )
         if !quietRefusals {
             for refusal in catalog.refusals { printError("sluice: warning: \(refusal)") }
         }
+        for warning in catalog.warnings { printError("sluice: warning: \(warning)") }
         return catalog
     }
 }
@@ -47,7 +62,8 @@ extension ProgressMode: ExpressibleByArgument {}
 
 /// Writes a line to standard error.
 func printError(_ line: String) {
-    FileHandle.standardError.write(Data((line + "\n").utf8))
+    // Anything shaped like a credential assignment (`SharedAccessKey=…`) loses its value, whoever quoted it.
+    FileHandle.standardError.write(Data((SecretMask.mask(line) + "\n").utf8))
 }
 
 /// Parses and resolves a pipeline file, printing every problem; throws ExitCode(2) when there are any.

@@ -16,6 +16,8 @@ public struct PluginLoadError: Error, CustomStringConvertible, Sendable, Equatab
         public static let duplicateName = Code("duplicate-name")
         public static let invalidSchema = Code("invalid-schema")
         public static let invalidDescriptor = Code("invalid-descriptor")
+        /// The file or a directory above it could have been written by someone other than root or the user.
+        public static let insecure = Code("insecure")
     }
 
     public var code: Code

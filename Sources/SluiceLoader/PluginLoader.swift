@@ -39,6 +39,8 @@ public final class LoadedPlugin: @unchecked Sendable {  // immutable; the descri
     public let buildInfo: String
     public let schema: PluginSchema
     public let isConcurrent: Bool
+    /// Why the file failed the permission check, when it was loaded anyway (`allowInsecure`); empty when it passed.
+    public let insecurity: [String]
 
     init(
         path: String,
@@ -46,7 +48,8 @@ public final class LoadedPlugin: @unchecked Sendable {  // immutable; the descri
         name: String,
         kind: PluginKind,
         buildInfo: String,
-        schema: PluginSchema
+        schema: PluginSchema,
+        insecurity: [String]
     ) {
         self.path = path
         self.descriptor = descriptor
@@ -54,6 +57,7 @@ public final class LoadedPlugin: @unchecked Sendable {  // immutable; the descri
         self.kind = kind
         self.buildInfo = buildInfo
         self.schema = schema
+        self.insecurity = insecurity
         let d = PluginLoader.copy(descriptor)
         functions = d
         version = d.version.map { String(cString: $0) } ?? "?"
@@ -62,13 +66,22 @@ public final class LoadedPlugin: @unchecked Sendable {  // immutable; the descri
         isConcurrent = d.flags & SLUICE_FLAG_CONCURRENT != 0
     }
 
+    /// The warning to print for a plugin loaded despite failing the permission check; nil when it passed.
+    public var insecurityWarning: String? {
+        insecurity.isEmpty
+            ? nil
+            : "loaded insecure plugin \(path) because of --allow-insecure-plugins: " + insecurity.joined(separator: "; ")
+    }
+
     /// "1.0"
     public var abiDescription: String { "\(abiVersion >> 16).\(abiVersion & 0xFFFF)" }
 }
 
-/// Finds, opens and checks plugin files.
+/// Finds, checks, opens and checks again plugin files.
 ///
-/// Every file is opened with an absolute path and `RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE` and never closed:
+/// Before a file is opened, `checkBeforeOpening` checks its permissions and that it exports the entry symbol, so
+/// that no constructor of a file that is not a plugin, or that others could have written, ever runs. Every file is
+/// then opened with an absolute path and `RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE` and never closed:
 /// unloading a Swift image leaves the Swift runtime with dangling metadata (see docs/abi.md).
 public enum PluginLoader {
     /// The host's build info, against which Swift plugins are checked.
@@ -79,9 +92,18 @@ public enum PluginLoader {
     public static let minimumDescriptorSize =
         MemoryLayout<sluice_plugin_v1>.offset(of: \sluice_plugin_v1.sink_commit)! + MemoryLayout<UnsafeRawPointer>.size
 
-    /// Loads and checks one plugin file.
-    public static func load(path: String) throws(PluginLoadError) -> LoadedPlugin {
+    /// Loads and checks one plugin file. `allowInsecure` loads a file that fails the permission check (the
+    /// result's `insecurityWarning` says why) instead of refusing it.
+    public static func load(path: String, allowInsecure: Bool = false) throws(PluginLoadError) -> LoadedPlugin {
+        try load(path: path, allowInsecure: allowInsecure, searchDirectory: nil)
+    }
+
+    /// `load`, also checking `searchDirectory` (where a scan found the file, perhaps as a symlink) and its parents.
+    static func load(path: String, allowInsecure: Bool, searchDirectory: String?) throws(PluginLoadError)
+        -> LoadedPlugin
+    {
         let absolute = absolutePath(path)
+        let insecurity = try checkBeforeOpening(absolute, allowInsecure: allowInsecure, searchDirectory: searchDirectory)
         guard let handle = dlopen(absolute, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE) else {
             let reason = dlerror().map { String(cString: $0) } ?? "unknown dlopen error"
             throw PluginLoadError(.notSharedObject, path: absolute, cause: "cannot be loaded as a shared object (\(reason))")
@@ -102,7 +124,7 @@ public enum PluginLoader {
                 cause: "the plugin refused this host's ABI \(SLUICE_ABI_MAJOR).\(SLUICE_ABI_MINOR)"
             )
         }
-        return try check(descriptor, path: absolute)
+        return try check(descriptor, path: absolute, insecurity: insecurity)
     }
 
     /// The fields of `descriptor` that its `struct_size` covers, the rest zero.
@@ -120,6 +142,12 @@ public enum PluginLoader {
     /// Checks a descriptor the way `load` does; for descriptors obtained in-process.
     public static func check(_ descriptor: UnsafePointer<sluice_plugin_v1>, path: String) throws(PluginLoadError)
         -> LoadedPlugin
+    {
+        try check(descriptor, path: path, insecurity: [])
+    }
+
+    static func check(_ descriptor: UnsafePointer<sluice_plugin_v1>, path: String, insecurity: [String])
+        throws(PluginLoadError) -> LoadedPlugin
     {
         // struct_size and abi_version are the first two fields of every ABI major: safe to read before checking.
         let header = UnsafeRawPointer(descriptor)
@@ -188,7 +216,10 @@ public enum PluginLoader {
         } catch {
             throw PluginLoadError(.invalidSchema, path: path, cause: "plugin '\(name)': \(error)")
         }
-        return LoadedPlugin(path: path, descriptor: descriptor, name: name, kind: kind, buildInfo: buildInfo, schema: schema)
+        return LoadedPlugin(
+            path: path, descriptor: descriptor, name: name, kind: kind, buildInfo: buildInfo, schema: schema,
+            insecurity: insecurity
+        )
     }
 
     static func checkBuildInfo(_ info: String, name: String, path: String) throws(PluginLoadError) {
@@ -262,6 +293,8 @@ public struct PluginCatalog: Sendable {
     public var plugins: [String: LoadedPlugin]
     /// The files that were refused, in the order they were found.
     public var refusals: [PluginLoadError]
+    /// One line per plugin loaded although it failed the permission check (`allowInsecure`), in the order found.
+    public var warnings: [String] = []
     /// The directories searched, in order.
     public var directories: [String]
     /// Function-library manifests (`NAME.functions.yaml`, `.yml` or `.json`) by library name, first found first.
@@ -271,8 +304,9 @@ public struct PluginCatalog: Sendable {
     public static let manifestSuffixes = [".functions.yaml", ".functions.yml", ".functions.json"]
 
     /// Loads every `*.so` in `directories`, in order (files within a directory by name). A plugin name found a
-    /// second time is refused, naming both files; the first one stays.
-    public static func scan(directories: [String]) -> PluginCatalog {
+    /// second time is refused, naming both files; the first one stays. A file failing the permission check is
+    /// refused unless `allowInsecure`, which loads it with a line in `warnings`.
+    public static func scan(directories: [String], allowInsecure: Bool = false) -> PluginCatalog {
         var catalog = PluginCatalog(plugins: [:], refusals: [], directories: [], functionManifests: [:])
         var seenFiles = Set<String>()
         for directory in directories {
@@ -297,7 +331,7 @@ public struct PluginCatalog: Sendable {
                 let path = PluginLoader.absolutePath(absolute + "/" + file)
                 guard seenFiles.insert(path).inserted else { continue }
                 do {
-                    let plugin = try PluginLoader.load(path: path)
+                    let plugin = try PluginLoader.load(path: path, allowInsecure: allowInsecure, searchDirectory: absolute)
                     if let first = catalog.plugins[plugin.name] {
                         catalog.refusals.append(
                             PluginLoadError(
@@ -309,6 +343,7 @@ public struct PluginCatalog: Sendable {
                         )
                     } else {
                         catalog.plugins[plugin.name] = plugin
+                        if let warning = plugin.insecurityWarning { catalog.warnings.append(warning) }
                     }
                 } catch {
                     catalog.refusals.append(error)

@@ -65,7 +65,7 @@ struct PluginLoaderTests {
         #expect(catalog.plugins["split"]?.path == paths["a-split"])
 
         let expected: [(String, PluginLoadError.Code, String)] = [
-            ("broken", .notSharedObject, "cannot be loaded as a shared object"),
+            ("broken", .notSharedObject, "not a loadable shared object: not an ELF file"),
             ("no-entry", .missingEntry, "no entry symbol 'sluice_plugin_entry_v1'"),
             ("abi-major", .abiMajorMismatch, "built for plugin ABI 2.0, this host speaks ABI 1.x"),
             ("too-small", .descriptorTooSmall, "descriptor is 16 bytes"),
