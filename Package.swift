@@ -101,7 +101,7 @@ let package = Package(
         .target(
             name: "SluiceCLI",
             dependencies: [
-                "SluiceHost", "SluiceFunctions", "SluiceTesting",
+                "SluiceHost", "SluiceFunctions", "SluiceSDK", "SluiceTesting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/SluiceCLI",

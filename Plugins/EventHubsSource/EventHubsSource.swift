@@ -80,6 +80,10 @@ public final class EventHubsSource: SourcePlugin {
             try loadMap()
             try discover()
             try checkConsumerGroup()
+        } catch let unreachable as EventHubsUnreachable {
+            shutdown()
+            // Not a configuration error: the same file may work once the namespace is back (exit 1, not 2).
+            throw PluginError.unavailable(unreachable.description)
         } catch {
             shutdown()
             throw error

@@ -40,11 +40,11 @@ public struct EventHubsSourceConfiguration: Decodable, Sendable {
     }
 
     static let options: [ConfigOption] = [
-        .string("connection_string", description: "An Event Hubs connection string (instead of the eventhubs.* keys); EntityPath names the hub"),
+        .secret("connection_string", description: "An Event Hubs connection string (instead of the eventhubs.* keys); EntityPath names the hub"),
         .string("eventhubs.namespace", description: "The namespace: NAME (NAME.servicebus.windows.net) or HOST[:PORT]"),
         .strings("eventhubs.name", description: "The event hubs read into this one stream (their partitions are the stream's partitions)"),
         .string("eventhubs.policyname", description: "The shared access policy (key name)"),
-        .string("eventhubs.policykey", description: "The shared access key (never logged)"),
+        .secret("eventhubs.policykey", description: "The shared access key (never shown: masked in every message)"),
         .integer("eventhubs.partition.count", description: "Partitions expected per hub; the start fails if a hub has fewer"),
         .string("eventhubs.consumergroup", description: "The consumer group", default: "$Default"),
         .integer("eventhubs.maxRate", description: "The most events read from one partition in one batch", default: 10_000),

@@ -17,6 +17,9 @@ public struct ConfigOption: Sendable {
     /// A string option that names a file or directory: the host resolves a relative value against the directory
     /// of the pipeline file (JSON Schema `"format": "path"`).
     public var isPath = false
+    /// A string option holding a credential (a key, a connection string): the host never shows its value, and masks
+    /// it in every message, the plugin's own included (JSON Schema `"writeOnly": true`).
+    public var isSecret = false
 
     public init(
         _ name: String,
@@ -61,6 +64,13 @@ public struct ConfigOption: Sendable {
         return option
     }
 
+    /// A string option holding a credential: never shown by the host, masked in every message that passes it.
+    public static func secret(_ name: String, description: String, required: Bool = false) -> ConfigOption {
+        var option = string(name, description: description, required: required)
+        option.isSecret = true
+        return option
+    }
+
     /// An integer option.
     public static func integer(_ name: String, description: String, required: Bool = false, default value: Int? = nil)
         -> ConfigOption
@@ -99,6 +109,7 @@ extension PluginInfo {
             var fields = ["\"type\":\(jsonQuoted(option.kind.rawValue))"]
             if option.kind == .stringArray { fields.append("\"items\":{\"type\":\"string\"}") }
             if option.isPath { fields.append("\"format\":\"path\"") }
+            if option.isSecret { fields.append("\"writeOnly\":true") }
             fields.append("\"description\":\(jsonQuoted(option.description))")
             if let value = option.defaultJSON { fields.append("\"default\":\(value)") }
             if !option.allowed.isEmpty {

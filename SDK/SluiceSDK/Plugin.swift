@@ -101,9 +101,24 @@ public struct BatchInfo: Sendable, Hashable {
 }
 
 /// An error a plugin throws. Its message reaches the host through `last_error`.
+///
+/// Thrown from `init`, it is a refusal of the configuration (`SLUICE_ERR_CONFIG`: the pipeline file must change)
+/// unless made with `unavailable`: a valid configuration that cannot start now, say because a service it needs
+/// is unreachable (`SLUICE_ERR`: retrying later may work; `sluice run` exits 1 instead of 2).
 public struct PluginError: Error, CustomStringConvertible, Sendable {
     public var message: String
-    public init(_ message: String) { self.message = message }
+    /// False for `unavailable`: the configuration is fine, the start failed.
+    public var isConfigurationError: Bool
+    public init(_ message: String) {
+        self.message = message
+        isConfigurationError = true
+    }
+    /// A start that failed for a reason other than the configuration.
+    public static func unavailable(_ message: String) -> PluginError {
+        var error = PluginError(message)
+        error.isConfigurationError = false
+        return error
+    }
     public var description: String { message }
 }
 

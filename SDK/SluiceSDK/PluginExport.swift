@@ -200,7 +200,7 @@ private func pluginCreate(
         return SLUICE_OK
     } catch {
         instance.pointee = Unmanaged.passRetained(InstanceBox(failure: error)).toOpaque()
-        return SLUICE_ERR_CONFIG
+        return (error as? PluginError)?.isConfigurationError == false ? SLUICE_ERR : SLUICE_ERR_CONFIG
     }
 }
 

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import SluiceHost
 import SluiceLoader
+import SluiceSDK
 
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -11,7 +12,8 @@ struct Run: ParsableCommand {
             time and total delay (a live line on a terminal). Sinks such as console write to standard output.
 
             Ctrl-C (SIGINT) or SIGTERM lets the batch in flight finish, closes the sinks and exits 0; a second \
-            Ctrl-C exits at once. Exit status: 0 stopped normally, 1 a batch failed, 2 the pipeline file is invalid.
+            Ctrl-C exits at once. Exit status: 0 stopped normally; 1 a batch failed, or a plugin could not start \
+            (a service it needs is unreachable); 2 the pipeline file is invalid, or a plugin refused its configuration.
 
             With a checkpoint directory (the pipeline file's 'checkpoint' or --checkpoint-dir), every batch's \
             source positions and operator state are committed after the sinks commit, and a run resumes after \
@@ -83,10 +85,12 @@ struct Run: ParsableCommand {
         let resolved = try loadPipeline(file, catalog: plugins.catalog())
         let reporter = ProgressReporter(mode: progress)
         let threshold = logLevel.abi
+        // A plugin may quote its configuration in what it says; the host hides every secret option's value.
+        let secrets = resolved.secrets
         let log: PluginLogHandler = { instance, level, message in
             guard level >= threshold else { return }
             let name = ["trace", "debug", "info", "warning", "error"][Int(min(max(level, 0), 4))]
-            reporter.message("[\(name)] \(instance): \(message)\n")
+            reporter.message("[\(name)] \(instance): \(SecretMask.mask(message, hiding: secrets))\n")
         }
         var checkpoints: CheckpointStore?
         if !noCheckpoint, let directory = checkpointDirectory ?? resolved.spec.checkpointDirectory {
@@ -102,14 +106,14 @@ struct Run: ParsableCommand {
             pipeline = try PipelineInstance(resolved, parallelism: options.parallelism, checkpoints: checkpoints, log: log)
         } catch {
             for problem in error.errors { printError(problem.description) }
-            throw ExitCode(2)
+            throw ExitCode(error.isStartFailure ? 1 : 2)
         }
         let runner = PipelineRunner(pipeline: pipeline, options: options, progress: reporter, checkpoints: checkpoints)
         runner.installSignalHandlers()
         let end = runner.run()
         pipeline.close()
         if case .failed(let message) = end {
-            printError("sluice: error: \(message)")
+            printError("sluice: error: \(SecretMask.mask(message, hiding: secrets))")
             throw ExitCode(1)
         }
     }

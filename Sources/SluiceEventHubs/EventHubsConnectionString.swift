@@ -40,7 +40,7 @@ public struct EventHubsConnectionString: Hashable, Sendable, CustomStringConvert
             guard Self.knownKeys.contains(key) else {
                 throw EventHubsError(
                     .configuration,
-                    "connection string: unknown key '\(trimmed[..<equals])' (known: Endpoint, SharedAccessKeyName, SharedAccessKey, "
+                    "connection string: unknown key \(Self.shownKey(trimmed[..<equals])) (known: Endpoint, SharedAccessKeyName, SharedAccessKey, "
                         + "SharedAccessSignature, EntityPath, UseDevelopmentEmulator)"
                 )
             }
@@ -75,6 +75,15 @@ public struct EventHubsConnectionString: Hashable, Sendable, CustomStringConvert
     static let knownKeys: Set<String> = ["endpoint", "sharedaccesskeyname", "sharedaccesskey", "sharedaccesssignature", "entitypath", "usedevelopmentemulator"]
 
     /// `KEY=...` with the value hidden when the key may hold a secret.
+    /// An unknown key as the error may show it: only a plain word is repeated. `SharedAccessKey:abc=` (a `:` typed
+    /// for `=`) makes everything before the key's own trailing `=` look like a key, and that holds the secret.
+    private static func shownKey(_ key: Substring) -> String {
+        let plain = key.count <= 40 && key.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }
+        if plain { return "'\(key)'" }
+        let hint = key.contains(":") ? "; it holds a ':' — was '=' meant?" : ""
+        return "(not shown: it is not a plain word and may hold a secret\(hint))"
+    }
+
     private static func redactedPart(_ part: Substring) -> String {
         part.lowercased().contains("key") || part.lowercased().contains("signature") ? "(a part naming a secret)" : String(part)
     }

@@ -13,6 +13,13 @@ public struct ResolvedPipeline: @unchecked Sendable {  // LoadedPlugin is Sendab
         public var plugin: LoadedPlugin
         public var configJSON: String
         public var configLocation: SourceLocation
+        /// The values of the plugin's secret options (`ConfigOption.secret`), to mask in whatever it says.
+        public var secrets: [String] = []
+    }
+
+    /// Every secret value of every plugin in the pipeline: masked in every message the host prints.
+    public var secrets: [String] {
+        (sources + stages.compactMap(\.component) + sinks + reducerPlugins.values).flatMap(\.secrets)
     }
 
     public var spec: PipelineSpec
@@ -60,13 +67,14 @@ public enum PipelineBuilder {
             let configLocation = config?.location ?? at
             var converter = ConfigConverter(schema: loaded.schema, plugin: plugin, baseDirectory: baseDirectory)
             let json = converter.json(config, at: configLocation.keyPath.isEmpty ? at : configLocation)
-            for problem in converter.problems { fail(problem.0, problem.1) }
+            for problem in converter.problems { fail(problem.0, SecretMask.mask(problem.1, hiding: converter.secrets)) }
             return ResolvedPipeline.Component(
                 name: name,
                 role: role,
                 plugin: loaded,
                 configJSON: json,
-                configLocation: configLocation
+                configLocation: configLocation,
+                secrets: converter.secrets
             )
         }
 
@@ -221,6 +229,8 @@ struct ConfigConverter {
     let plugin: String
     let baseDirectory: String
     var problems: [(SourceLocation, String)] = []
+    /// The values given to secret options.
+    var secrets: [String] = []
 
     init(schema: PluginSchema, plugin: String, baseDirectory: String) {
         self.schema = schema
@@ -272,6 +282,7 @@ struct ConfigConverter {
             problems.append((at, "option '\(option.name)' has no value"))
             return nil
         case (.string, .scalar(let text, _, _)):
+            if option.isSecret { secrets.append(text) }
             if !option.allowed.isEmpty && !option.allowed.contains(text) {
                 problems.append(
                     (

@@ -26,5 +26,12 @@ public struct PipelineError: Error, CustomStringConvertible, Sendable, Equatable
 /// All the problems found in one pipeline file.
 public struct PipelineErrors: Error, CustomStringConvertible, Sendable {
     public var errors: [PipelineError]
+    /// The pipeline is valid but a plugin could not start (a service it needs is unreachable): the operator should
+    /// retry or fix the environment, not the file. `sluice run` exits 1 for these and 2 for the others.
+    public var isStartFailure = false
+    public init(errors: [PipelineError], isStartFailure: Bool = false) {
+        self.errors = errors
+        self.isStartFailure = isStartFailure
+    }
     public var description: String { errors.map(\.description).joined(separator: "\n") }
 }

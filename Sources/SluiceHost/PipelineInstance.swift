@@ -52,16 +52,25 @@ public final class PipelineInstance: @unchecked Sendable {  // immutable after i
                 instances.append(instance)
                 return instance
             } catch {
+                // SLUICE_ERR_CONFIG is a problem in the file; any other failure is the plugin failing to start with a
+                // valid configuration (a service it needs is down), which the file cannot fix.
+                let call = error as? PluginCallError
+                let refused = (call?.status ?? SLUICE_ERR_CONFIG) == SLUICE_ERR_CONFIG
+                let what = refused ? "refused its configuration" : "could not start"
                 let at = component.configLocation
-                throw PipelineErrors(errors: [
-                    PipelineError(
-                        file: spec.file,
-                        line: at.line,
-                        column: at.column,
-                        keyPath: at.keyPath,
-                        message: "plugin '\(component.plugin.name)' refused its configuration: \(error)"
-                    )
-                ])
+                throw PipelineErrors(
+                    errors: [
+                        PipelineError(
+                            file: spec.file,
+                            line: at.line,
+                            column: at.column,
+                            keyPath: at.keyPath,
+                            message: "plugin '\(component.plugin.name)' \(what): "
+                                + SecretMask.mask(call?.message ?? "\(error)", hiding: component.secrets)
+                        )
+                    ],
+                    isStartFailure: !refused
+                )
             }
         }
 

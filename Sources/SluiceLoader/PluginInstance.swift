@@ -91,7 +91,7 @@ public final class PluginInstance: @unchecked Sendable {  // the raw instance is
             utf8.withMemoryRebound(to: CChar.self) { d.create!(plugin.descriptor, host.api, $0.baseAddress, $0.count, &made) }
         }
         guard status == SLUICE_OK, let made else {
-            var message = "plugin '\(plugin.name)' refused its configuration"
+            var message = "create() returned status \(status) without an explanation (last_error)"
             if let made {
                 if let text = d.last_error!(made) { message = String(cString: text) }
                 d.destroy!(made)

@@ -13,6 +13,8 @@ public struct PluginSchema: Sendable {
         public var required: Bool
         /// A path option (`"format": "path"`): relative values are resolved against the pipeline file's directory.
         public var isPath: Bool
+        /// A credential (`"writeOnly": true`): its value is never shown and is masked in every message.
+        public var isSecret: Bool = false
     }
 
     public var options: [Option]
@@ -54,7 +56,8 @@ public struct PluginSchema: Sendable {
                     defaultJSON: defaultJSON,
                     allowed: property["enum"] as? [String] ?? [],
                     required: required.contains(name),
-                    isPath: property["format"] as? String == "path"
+                    isPath: property["format"] as? String == "path",
+                    isSecret: property["writeOnly"] as? Bool == true
                 )
             )
         }

@@ -122,16 +122,15 @@ extension EventHubsPipelineTests {
         let started = Date()
         let result = try Support.sluice(["run", work.appendingPathComponent("p.yaml").path, "--progress", "plain"], timeout: 60)
         let took = -started.timeIntervalSinceNow
-        #expect(result.status != 0)
         #expect(result.stderr.contains("the Event Hubs namespace at 127.0.0.1:\(port) is unreachable"), "\(result.stderr)")
         #expect(result.stderr.contains("connection attempts over") && result.stderr.contains("eventhubs.receiveTimeoutMs = 2500 ms"), "\(result.stderr)")
         #expect(result.stderr.contains("retrying in"), "the connection was retried:\n\(result.stderr)")
         #expect(took >= 2, "it retried for the budget, not failing at once (\(took) s)")
         #expect(!result.stderr.contains("S3cretKeyValue77"), "the key is never printed:\n\(result.stderr)")
-        withKnownIssue("the Swift SDK returns SLUICE_ERR_CONFIG for every create() failure, so the host calls it a configuration refusal (exit 2)") {
-            #expect(result.status == 1, "\(result.stderr)")
-            #expect(!result.stderr.contains("refused its configuration"), "\(result.stderr)")
-        }
+        // A valid file with the service down is not a configuration error: exit 1, "could not start".
+        #expect(result.status == 1, "\(result.stderr)")
+        #expect(result.stderr.contains("plugin 'eventhubs' could not start: "), "\(result.stderr)")
+        #expect(!result.stderr.contains("refused its configuration"), "\(result.stderr)")
     }
 
     /// A service that refuses the consumer group late (the detach with the reason comes after the client's own
