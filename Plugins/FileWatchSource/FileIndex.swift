@@ -104,9 +104,9 @@ struct IndexedFile: Sendable {
                 remaining -= length + 1
             }
         }
-        // A final line without a newline.
+        // A final line without a newline: kept as it is (a carriage return there is data, see `appendLine`).
         if wanted > 0 && skip == 0 && position >= size && !carry.isEmpty {
-            carry.withUnsafeBytes { appendLine($0, &output) }
+            carry.withUnsafeBytes { output.append($0) }
             wanted -= 1
         }
         guard wanted == 0 else {
@@ -115,7 +115,9 @@ struct IndexedFile: Sendable {
     }
 }
 
-/// Appends a line without its trailing carriage return.
+/// Appends a newline-terminated line (given without its newline) without one carriage return directly before the
+/// newline. The rule shared with the socket source (docs/pipeline.md, "Line endings"): a line ends at `\n`, or at the
+/// end of the input; one `\r` directly before the `\n` is removed; any other `\r` is data.
 @inline(__always)
 func appendLine(_ line: UnsafeRawBufferPointer, _ output: inout BatchBuilder) {
     if let last = line.last, last == 13 {

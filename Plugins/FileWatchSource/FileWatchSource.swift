@@ -156,7 +156,7 @@ private final class Watcher: Sendable {
 
         log = context.stateDirectory.map { IndexLog(directory: $0) }
         let present = try listDirectory()
-        let logged = log?.read() ?? []
+        let logged = try log?.read() ?? []
         if !logged.isEmpty {
             // A restart with checkpoints: the same offsets as before, then the files that arrived meanwhile.
             restore(logged)
@@ -246,8 +246,9 @@ private final class Watcher: Sendable {
         return names.sorted()
     }
 
+    /// A name holding a newline is never read: the index log's records are lines.
     private func isCandidate(_ name: String) -> Bool {
-        !name.hasPrefix(".") && !name.hasSuffix(".tmp") && !name.hasSuffix("._COPYING_") && fnmatch(glob, name, 0) == 0
+        !name.hasPrefix(".") && !name.contains("\n") && !name.hasSuffix(".tmp") && !name.hasSuffix("._COPYING_") && fnmatch(glob, name, 0) == 0
     }
 
     /// The watcher thread: waits for inotify events, the stop pipe, or the rescan timeout.

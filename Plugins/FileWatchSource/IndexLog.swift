@@ -8,8 +8,9 @@ import Glibc
 /// directory when the pipeline has checkpoints. After a restart the source rebuilds the same offsets from it — so a
 /// committed position means the same lines — and reads once the files that arrived while it was down.
 ///
-/// One line per file: `file<TAB>first offset<TAB>lines<TAB>bytes<TAB>name`, or `skip<TAB>name` for a file present
-/// at the first start with `start: latest`. Appends are fsynced before the files' offsets are offered to the engine.
+/// The file is in the checksummed format of `ChecksummedLines` (header `SLUICE-FILES 2`); each record's payload is
+/// `file<TAB>first offset<TAB>lines<TAB>bytes<TAB>name`, or `skip<TAB>name` for a file present at the first start
+/// with `start: latest`. Appends are fsynced before the files' offsets are offered to the engine.
 struct IndexLog {
     enum Entry: Equatable {
         case file(name: String, firstOffset: UInt64, lines: UInt64, size: Int)
@@ -22,57 +23,98 @@ struct IndexLog {
         }
     }
 
+    static let kind = "SLUICE-FILES"
     let path: String
 
     init(directory: String) { path = directory + "/files.log" }
 
-    /// The entries so far; a torn last line (a crash mid-append) is ignored, as it was never acknowledged.
-    func read() -> [Entry] {
-        guard let fd = Optional(open(path, O_RDONLY | O_CLOEXEC)), fd >= 0 else { return [] }
+    /// The entries so far. A torn last record (a crash mid-append: never acknowledged) is cut off the file; a
+    /// damaged record, or a file in the earlier format without checksums, is an error naming the file and offset.
+    func read() throws -> [Entry] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 {
+            if errno == ENOENT { return [] }
+            throw PluginError("cannot open '\(path)': \(errorText())")
+        }
         defer { close(fd) }
         var bytes: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 65_536)
         while true {
             let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if n <= 0 { break }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw PluginError("cannot read '\(path)': \(errorText())")
+            }
+            if n == 0 { break }
             bytes += buffer[0..<n]
         }
+        let contents: ChecksummedLines.Contents
+        switch ChecksummedLines.parse(bytes, kind: Self.kind) {
+        case .success(let parsed): contents = parsed
+        case .failure(let error): throw PluginError(damaged(at: error.offset, error.explanation))
+        }
         var entries: [Entry] = []
-        for line in bytes.split(separator: 10, omittingEmptySubsequences: true) where line.count > 0 {
-            let fields = String(decoding: line, as: UTF8.self).split(separator: "\t", maxSplits: 4).map(String.init)
+        for range in contents.records {
+            let fields = String(decoding: bytes[range], as: UTF8.self).split(separator: "\t", maxSplits: 4).map(String.init)
             if fields.count == 2, fields[0] == "skip" {
                 entries.append(.skipped(name: fields[1]))
             } else if fields.count == 5, fields[0] == "file", let first = UInt64(fields[1]), let lines = UInt64(fields[2]),
                 let size = Int(fields[3])
             {
                 entries.append(.file(name: fields[4], firstOffset: first, lines: lines, size: size))
+            } else {
+                // The checksum matched, so this is not damage but an entry this version does not know.
+                throw PluginError(damaged(at: range.lowerBound, "the entry is not one this version of sluice writes"))
             }
         }
-        // Only complete lines count: a line without its newline was being written when the process died.
-        if let last = bytes.last, last != 10, !entries.isEmpty { entries.removeLast() }
+        if contents.validEnd < bytes.count {
+            // A torn last record: cut it off, so that the next append starts on a record boundary.
+            guard truncate(path, off_t(contents.validEnd)) == 0 else {
+                throw PluginError("cannot cut the torn end off '\(path)': \(errorText())")
+            }
+        }
+        if contents.missingNewline { try appendDurably([10]) }
         return entries
     }
 
-    /// Appends `entries` durably.
+    private func damaged(at offset: Int, _ reason: String) -> String {
+        "the file-watch index '\(path)' is damaged at byte \(offset): \(reason). Its offsets cannot be trusted, so the "
+            + "source does not start; `sluice checkpoints reset` on the pipeline's checkpoint directory starts over "
+            + "(the watched files are read again)"
+    }
+
+    /// Appends `entries` durably (writing the header first into a new or empty file).
     func append(_ entries: [Entry]) throws {
         guard !entries.isEmpty else { return }
-        var text = ""
+        var bytes: [UInt8] = []
         for entry in entries {
+            let text: String
             switch entry {
-            case .file(let name, let first, let lines, let size): text += "file\t\(first)\t\(lines)\t\(size)\t\(name)\n"
-            case .skipped(let name): text += "skip\t\(name)\n"
+            case .file(let name, let first, let lines, let size): text = "file\t\(first)\t\(lines)\t\(size)\t\(name)"
+            case .skipped(let name): text = "skip\t\(name)"
             }
+            Array(text.utf8).withUnsafeBytes { ChecksummedLines.append($0, to: &bytes) }
         }
+        try appendDurably(bytes)
+    }
+
+    /// Appends `bytes` durably, after the header when the file is new or empty; a failed write is taken back.
+    private func appendDurably(_ records: [UInt8]) throws {
         let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw PluginError("cannot open '\(path)': \(errorText())") }
         defer { close(fd) }
-        let bytes = Array(text.utf8)
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw PluginError("cannot stat '\(path)': \(errorText())") }
+        let bytes = info.st_size == 0 ? ChecksummedLines.header(Self.kind) + records : records
         var written = 0
         while written < bytes.count {
             let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + written, bytes.count - written) }
             if n < 0 {
                 if errno == EINTR { continue }
-                throw PluginError("cannot append to '\(path)': \(errorText())")
+                let reason = errorText()
+                // Take back a partial append, so that the file ends on a record boundary for the next one.
+                _ = ftruncate(fd, info.st_size)
+                throw PluginError("cannot append to '\(path)': \(reason)")
             }
             written += n
         }

@@ -28,15 +28,6 @@ struct LineBuffer: Sendable {
         chunks[last].ends.append(chunks[last].data.count)
     }
 
-    /// Drops the lines from `offset` on (lines the write-ahead log could not take back out).
-    mutating func removeLines(from offset: UInt64) {
-        while chunks.count > 1 && chunks[chunks.count - 1].firstOffset >= offset { chunks.removeLast() }
-        let last = chunks.count - 1
-        let keep = Int(min(max(offset, chunks[last].firstOffset), chunks[last].endOffset) - chunks[last].firstOffset)
-        chunks[last].ends.removeSubrange(keep...)
-        chunks[last].data.removeSubrange((chunks[last].ends.last ?? 0)...)
-    }
-
     /// Forgets whole chunks that lie entirely below `offset`.
     mutating func forget(below offset: UInt64) {
         while chunks.count > 1 && chunks[0].endOffset <= offset { chunks.removeFirst() }

@@ -187,16 +187,17 @@ private struct Received: Sendable {
         wal?.stage(line)
     }
 
-    /// Writes the staged lines to the log. When that fails they are dropped from memory too (they never reached
-    /// the log, so no batch may take them) and the error is returned.
+    /// Writes the staged lines to the log, and returns why when that fails. A failed write keeps them staged (and in
+    /// memory, but not offered: a batch takes only logged lines) for the next attempt; a failed fsync also stops the
+    /// pipeline at its next batch.
     mutating func flush() -> String? {
         guard let wal else { return nil }
-        do {
+        do throws(WriteAheadLog.FlushError) {
             try wal.flush()
             return nil
         } catch {
-            lines.removeLines(from: wal.nextOffset)
-            return "\(error)"
+            if !error.retryable && failure == nil { failure = error.description }
+            return error.description
         }
     }
 
@@ -223,7 +224,9 @@ private final class Receiver: Sendable {
     }
 
 
-    /// The background thread: connect, read until the connection ends, wait, reconnect.
+    /// The background thread: connect, read until the connection ends, wait, reconnect. The delay doubles from
+    /// `reconnect_initial_ms` up to `reconnect_max_ms`, and starts over only after a connection that stayed up for
+    /// `reconnect_max_ms`: a server that accepts connections and drops them at once sees ever fewer attempts.
     func run(_ stop: StopSignal) {
         var delay = configuration.reconnect_initial_ms
         var lastFailure = ""
@@ -231,12 +234,15 @@ private final class Receiver: Sendable {
             switch connect() {
             case .success(let fd):
                 context.log(.info, "connected to \(configuration.host):\(configuration.port)")
-                delay = configuration.reconnect_initial_ms
                 lastFailure = ""
-                let (reason, logFailed) = readLines(from: fd, stop)
+                let connectedAt = monotonicMilliseconds()
+                let reason = readLines(from: fd, stop)
                 close(fd)
                 if stop.isStopping { return }
-                context.log(logFailed ? .error : .info, "connection to \(configuration.host):\(configuration.port) ended: \(reason)")
+                if monotonicMilliseconds() - connectedAt >= Int64(configuration.reconnect_max_ms) {
+                    delay = configuration.reconnect_initial_ms
+                }
+                context.log(.info, "connection to \(configuration.host):\(configuration.port) ended: \(reason); reconnecting in \(delay) ms")
             case .failure(let message):
                 // Log a failure once, not on every retry.
                 if message != lastFailure {
@@ -278,26 +284,28 @@ private final class Receiver: Sendable {
         return .failure(message)
     }
 
-    /// Reads lines until the peer closes, an error, or stop. Returns why it ended, and whether that is a failure
-    /// of the write-ahead log rather than of the connection.
-    private func readLines(from fd: Int32, _ stop: StopSignal) -> (reason: String, logFailed: Bool) {
+    /// Reads lines until the peer closes, an error, or stop; returns why it ended.
+    private func readLines(from fd: Int32, _ stop: StopSignal) -> String {
         let size = 256 * 1024
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 16)
         defer { buffer.deallocate() }
-        var partial: [UInt8] = []
+        var splitter = LineSplitter(maxLineBytes: configuration.max_line_bytes)
         var cutWarned = false
-        var skippingRest = false
+        let cut = { [context, configuration] (length: Int) in
+            // Once per connection, with the line's real length (known when its end arrived).
+            if !cutWarned {
+                context.log(.warning, "a line of \(length) bytes was cut to max_line_bytes (\(configuration.max_line_bytes)); further long lines on this connection are cut without a warning")
+                cutWarned = true
+            }
+        }
+        var outage: String?
         let syncEvery = Int64(configuration.wal_sync_ms)
         var nextSync = monotonicMilliseconds() + syncEvery
         defer {
-            state.withLock { state in
-                // A last line without a newline is still a line.
-                if !partial.isEmpty {
-                    partial.withUnsafeBytes { state.add($0) }
-                    if let failure = state.flush() { context.log(.warning, "a last line was lost: \(failure)") }
-                }
-                if syncEvery > 0 { state.sync() }
-            }
+            // A last line without a newline is still a line, and must reach the log like any other.
+            state.withLock { state in splitter.finish(line: { state.add($0) }, cut: cut) }
+            _ = writeStaged(stop, outage: &outage)
+            if syncEvery > 0 { state.withLock { $0.sync() } }
         }
         while !stop.isStopping {
             if syncEvery > 0 && monotonicMilliseconds() >= nextSync {
@@ -306,7 +314,7 @@ private final class Receiver: Sendable {
             }
             // Back-pressure: while too many lines wait for a commit, do not read.
             if state.withLock({ $0.lines.count }) >= configuration.max_buffered_records {
-                if stop.sleep(milliseconds: 20) { return ("stopping", false) }
+                if stop.sleep(milliseconds: 20) { return "stopping" }
                 continue
             }
             // With periodic syncs, wake up for the next one while lines wait unsynced.
@@ -315,68 +323,46 @@ private final class Receiver: Sendable {
             let ready = poll(&fds, 2, timeout)
             if ready < 0 {
                 if errno == EINTR { continue }
-                return (String(cString: strerror(errno)), false)
+                return String(cString: strerror(errno))
             }
             if ready == 0 { continue }
-            if fds[1].revents != 0 { return ("stopping", false) }
+            if fds[1].revents != 0 { return "stopping" }
             let n = recv(fd, buffer, size, 0)
-            if n == 0 { return ("closed by the peer", false) }
+            if n == 0 { return "closed by the peer" }
             if n < 0 {
                 if errno == EINTR || errno == EAGAIN { continue }
-                return (String(cString: strerror(errno)), false)
+                return String(cString: strerror(errno))
             }
-            let bytes = UnsafeRawBufferPointer(start: buffer, count: n)
-            let failure = state.withLock { state -> String? in
-                var start = 0
-                while start < n {
-                    guard let newline = bytes[start...].firstIndex(of: 10) else {
-                        if !skippingRest { partial.append(contentsOf: bytes[start...]) }
-                        break
-                    }
-                    let line = UnsafeRawBufferPointer(rebasing: bytes[start..<newline])
-                    start = newline + 1
-                    if skippingRest {
-                        // The rest of a line already cut and emitted.
-                        skippingRest = false
-                        continue
-                    }
-                    if partial.isEmpty && line.count <= configuration.max_line_bytes && line.last != 13 {
-                        state.add(line)  // the common case: no copy through `partial`
-                    } else {
-                        partial.append(contentsOf: line)
-                        emit(partial, into: &state, cutWarned: &cutWarned)
-                        partial.removeAll(keepingCapacity: true)
-                    }
-                }
-                if partial.count > configuration.max_line_bytes {
-                    emit(partial, into: &state, cutWarned: &cutWarned)
-                    partial.removeAll(keepingCapacity: true)
-                    skippingRest = true
-                }
-                return state.flush()
+            state.withLock { state in
+                splitter.split(UnsafeRawBufferPointer(start: buffer, count: n), line: { state.add($0) }, cut: cut)
             }
-            if let failure {
-                // What was received in this read never reached the log; drop the connection rather than go on with
-                // a hole in the stream, and try again after the back-off.
-                partial.removeAll()
-                return ("\(failure); the lines of the last read are dropped", true)
-            }
+            // The next read waits until the log took these lines: a full disk holds the sender through TCP.
+            if !writeStaged(stop, outage: &outage) { return "stopping" }
         }
-        return ("stopping", false)
+        return "stopping"
     }
 
-    /// Appends a line assembled across reads: strips '\r', cuts it to `max_line_bytes`.
-    private func emit(_ line: [UInt8], into state: inout Received, cutWarned: inout Bool) {
-        var line = line[...]
-        if line.last == 13 { line = line.dropLast() }
-        if line.count > configuration.max_line_bytes {
-            if !cutWarned {
-                context.log(.warning, "a line of \(line.count) bytes was cut to max_line_bytes (\(configuration.max_line_bytes))")
-                cutWarned = true
+    /// Writes the lines staged for the write-ahead log. While the log cannot take them (a full disk) this waits,
+    /// keeping them, and tries again every 50 ms, doubling up to 1 s; the warning is logged once per outage, not per
+    /// attempt. The connection stays open meanwhile: nothing is read, so the kernel's buffer fills and TCP holds the
+    /// sender. Returns false when the source is stopping (staged lines never reached the log and are not offered).
+    private func writeStaged(_ stop: StopSignal, outage: inout String?) -> Bool {
+        var retry = 50
+        while true {
+            guard let failure = state.withLock({ $0.flush() }) else {
+                if outage != nil {
+                    context.log(.info, "the write-ahead log takes lines again; reading from \(configuration.host):\(configuration.port) resumes")
+                    outage = nil
+                }
+                return true
             }
-            line = line.prefix(configuration.max_line_bytes)
+            if outage == nil {
+                context.log(.warning, "\(failure); reading from \(configuration.host):\(configuration.port) stops (TCP holds the sender) until the log can be written, tried every second at most")
+                outage = failure
+            }
+            if stop.sleep(milliseconds: retry) { return false }
+            retry = min(retry * 2, 1000)
         }
-        line.withUnsafeBytes { state.add($0) }
     }
 }
 

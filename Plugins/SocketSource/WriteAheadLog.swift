@@ -8,9 +8,11 @@ import Glibc
 /// line that reached the log is neither lost nor read twice across crashes: the engine's committed position says
 /// where to resume, and the log still holds everything after it.
 ///
-/// Segments `wal-<first offset>.log` in the instance's state directory hold newline-terminated lines. A new segment
-/// starts once the current one holds `segmentLines` lines; a segment is deleted once every line in it is committed.
-/// A torn last line (the process died in the middle of a write) is cut off when the log is opened again.
+/// Segments `wal-<first offset>.log` in the instance's state directory hold one checksummed record per line, in the
+/// format of `ChecksummedLines` (header `SLUICE-WAL 2`). A new segment starts once the current one holds
+/// `segmentLines` lines; a segment is deleted once every line in it is committed. Opening the log verifies every
+/// record: a torn last record of the newest segment (the process died in the middle of a write) is cut off; any
+/// other damage is an error naming the segment and byte offset, so that no damaged line is ever replayed as data.
 ///
 /// Not thread-safe: the source keeps it inside its mutex, beside the in-memory lines.
 final class WriteAheadLog: @unchecked Sendable {  // only used inside the socket source's mutex
@@ -52,6 +54,7 @@ final class WriteAheadLog: @unchecked Sendable {  // only used inside the socket
         let first = found.first ?? 0
         buffer = LineBuffer(firstOffset: first)
         var expected = first
+        var missingNewline = false
         for segment in found {
             let path = Self.segmentPath(directory, segment)
             guard segment == expected else {
@@ -60,27 +63,27 @@ final class WriteAheadLog: @unchecked Sendable {  // only used inside the socket
                         + "it ends at line \(expected); it was changed by hand or damaged. `sluice checkpoints reset` starts over"
                 )
             }
-            var bytes = try Self.readAll(path)
-            let end = (bytes.lastIndex(of: 10) ?? -1) + 1
-            if end != bytes.count {
-                // A torn last line: it never became durable, so it never entered a batch. Cut it off.
-                bytes.removeSubrange(end...)
-                guard truncate(path, off_t(end)) == 0 else {
+            let bytes = try Self.readAll(path)
+            let contents: ChecksummedLines.Contents
+            switch ChecksummedLines.parse(bytes, kind: Self.kind) {
+            case .success(let parsed): contents = parsed
+            case .failure(let error): throw Self.damaged(path, at: error.offset, error.explanation)
+            }
+            if contents.validEnd != bytes.count {
+                // A torn last record: it was never synced, so it never entered a batch. Only the newest segment can
+                // have one: a segment is synced before the next one is started.
+                guard segment == found.last else { throw Self.damaged(path, at: contents.validEnd, "the segment ends in an incomplete record, but a newer segment follows it") }
+                guard truncate(path, off_t(contents.validEnd)) == 0 else {
                     throw PluginError("cannot cut the torn end off \(path): \(String(cString: strerror(errno)))")
                 }
             }
-            var lines = 0
             bytes.withUnsafeBytes { raw in
-                var start = 0
-                while start < raw.count, let newline = raw[start...].firstIndex(of: 10) {
-                    buffer.append(UnsafeRawBufferPointer(rebasing: raw[start..<newline]))
-                    start = newline + 1
-                    lines += 1
-                }
+                for record in contents.records { buffer.append(UnsafeRawBufferPointer(rebasing: raw[record])) }
             }
-            expected += UInt64(lines)
-            linesInSegment = lines
-            segmentBytes = bytes.count
+            expected += UInt64(contents.records.count)
+            linesInSegment = contents.records.count
+            segmentBytes = contents.validEnd
+            missingNewline = contents.missingNewline
         }
         segments = found
         nextOffset = expected
@@ -88,10 +91,27 @@ final class WriteAheadLog: @unchecked Sendable {  // only used inside the socket
         if let last = found.last {
             fd = open(Self.segmentPath(directory, last), O_WRONLY | O_APPEND | O_CLOEXEC)
             guard fd >= 0 else { throw PluginError("cannot open \(Self.segmentPath(directory, last)): \(String(cString: strerror(errno)))") }
+            if missingNewline {
+                // The newest segment ends in a whole record without its newline: kept, and the newline added.
+                guard Glibc.write(fd, [UInt8(10)], 1) == 1 else {
+                    throw PluginError("cannot end the last record of \(Self.segmentPath(directory, last)): \(String(cString: strerror(errno)))")
+                }
+                segmentBytes += 1
+            }
         }
     }
 
     deinit { if fd >= 0 { _ = Glibc.close(fd) } }
+
+    static let kind = "SLUICE-WAL"
+
+    private static func damaged(_ path: String, at offset: Int, _ reason: String) -> PluginError {
+        PluginError(
+            "the write-ahead log \(path) is damaged at byte \(offset): \(reason). No line of it is replayed, so the source "
+                + "does not start; `sluice checkpoints reset` on the pipeline's checkpoint directory starts over (the "
+                + "uncommitted lines in the log are lost)"
+        )
+    }
 
     private static func segmentPath(_ directory: String, _ first: UInt64) -> String { "\(directory)/wal-\(first).log" }
     private func segmentPath(_ first: UInt64) -> String { Self.segmentPath(directory, first) }
@@ -113,49 +133,60 @@ final class WriteAheadLog: @unchecked Sendable {  // only used inside the socket
         }
     }
 
-    /// Stages a line for the next `flush`.
+    /// Stages a line (which holds no newline) for the next `flush`.
     func stage(_ line: UnsafeRawBufferPointer) {
-        pending.append(contentsOf: line)
-        pending.append(10)
+        ChecksummedLines.append(line, to: &pending)
         pendingLines += 1
     }
 
-    /// Writes the staged lines (not yet synced). On failure nothing of them stays in the log, and the caller must
-    /// drop them too: they get the same offsets again later.
-    func flush() throws {
+    /// Whether staged lines wait to be written (a `flush` failed).
+    var hasPending: Bool { pendingLines > 0 }
+
+    /// Why a flush failed. A failed write (ENOSPC, EDQUOT, EIO) leaves nothing of the staged lines in the log and
+    /// keeps them staged, so `flush` can be tried again; a failed fsync cannot (the kernel may have dropped data).
+    struct FlushError: Error, CustomStringConvertible {
+        var description: String
+        var retryable: Bool
+    }
+
+    /// Writes the staged lines (not yet synced). On a write failure nothing of them stays in the log and they stay
+    /// staged, for the next `flush`.
+    func flush() throws(FlushError) {
         guard pendingLines > 0 else { return }
-        defer {
-            pending.removeAll(keepingCapacity: pending.capacity <= 4 << 20)
-            pendingLines = 0
-        }
         if fd < 0 || linesInSegment >= segmentLines { try startSegment() }
+        if segmentBytes == 0 { pending.insert(contentsOf: ChecksummedLines.header(Self.kind), at: 0) }
         var written = 0
         while written < pending.count {
             let n = pending.withUnsafeBytes { write(fd, $0.baseAddress! + written, $0.count - written) }
             if n < 0 {
                 if errno == EINTR { continue }
                 let reason = String(cString: strerror(errno))
-                // Take back a partial write so that the next one starts on a line boundary.
+                // Take back a partial write so that the next one starts on a record boundary.
                 _ = ftruncate(fd, off_t(segmentBytes))
-                throw PluginError("cannot append to the write-ahead log in \(directory): \(reason)")
+                if segmentBytes == 0 { pending.removeSubrange(0..<ChecksummedLines.header(Self.kind).count) }
+                throw FlushError(description: "cannot append to the write-ahead log in \(directory): \(reason)", retryable: true)
             }
             written += n
         }
         segmentBytes += pending.count
         linesInSegment += pendingLines
         nextOffset += UInt64(pendingLines)
+        pending.removeAll(keepingCapacity: pending.capacity <= 4 << 20)
+        pendingLines = 0
     }
 
-    private func startSegment() throws {
+    private func startSegment() throws(FlushError) {
         if fd >= 0 {
             // The closed segment must be durable before lines after it are.
-            guard fsync(fd) == 0 else { throw PluginError("cannot fsync the write-ahead log in \(directory): \(String(cString: strerror(errno)))") }
+            guard fsync(fd) == 0 else {
+                throw FlushError(description: "cannot fsync the write-ahead log in \(directory): \(String(cString: strerror(errno)))", retryable: false)
+            }
             _ = Glibc.close(fd)
             fd = -1
         }
         let path = segmentPath(nextOffset)
         fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw PluginError("cannot create \(path): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw FlushError(description: "cannot create \(path): \(String(cString: strerror(errno)))", retryable: true) }
         segments.append(nextOffset)
         linesInSegment = 0
         segmentBytes = 0

@@ -124,3 +124,19 @@ enum Support {
         try Child(URL(fileURLWithPath: executable), arguments, directory: directory).wait(timeout: timeout)
     }
 }
+
+extension Support {
+    /// The records a `files` sink wrote under `directory` (files `PREFIX-<batch time>…`), in batch order, split at
+    /// `\n` bytes only (a `\r` stays in its record).
+    static func sinkRecords(_ directory: URL, prefix: String) -> [String] {
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? [])
+            .filter { $0.hasPrefix(prefix + "-") && !$0.hasPrefix(".") }
+            .sorted { ($0.count, $0) < ($1.count, $1) }
+        var records: [String] = []
+        for name in names {
+            let data = (try? Data(contentsOf: directory.appendingPathComponent(name))) ?? Data()
+            records += data.split(separator: 10, omittingEmptySubsequences: false).dropLast().map { String(decoding: $0, as: UTF8.self) }
+        }
+        return records
+    }
+}

@@ -1,0 +1,1 @@
+../FileWatchSource/ChecksummedLines.swift
