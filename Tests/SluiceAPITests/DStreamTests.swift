@@ -118,7 +118,8 @@ struct DStreamTests {
             numbers.filter { $0 % Int64(divisor) == 0 }.foreachBatch(kept.record)
             numbers.map { $0 * $0 }.foreachBatch(squared.record)
             numbers.reduce(.sum).foreachBatch(sums.record)
-            _ = try? context.run(batches: batches.count)
+            try context.run(batches: batches.count)
+            try #require(kept.all.count == batches.count && squared.all.count == batches.count && sums.all.count == batches.count)
             for (n, batch) in batches.enumerated() {
                 let expected = batch.flatMap { $0.split(separator: " ").compactMap { Int64($0) } }
                 #expect(kept.all[n] == expected.filter { $0 % Int64(divisor) == 0 })

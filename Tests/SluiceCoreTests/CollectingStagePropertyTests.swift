@@ -71,9 +71,9 @@ struct CollectingStagePropertyTests {
     func groupsAndJoinsAgreeWithTheReference(kind: GroupStage.Kind) async {
         let streams = KeyedOperatorPropertyTests.streams
         await propertyCheck(count: 60, input: streams, streams, Gen.int(in: 1...3)) { left, right, partitions in
-            let got = try #require(try? Self.run(kind.inputs == 2 ? [left, right] : [left]) { graph, inputs in
+            let got = try Self.run(kind.inputs == 2 ? [left, right] : [left]) { graph, inputs in
                 graph.add("op", .collecting(GroupStage(kind, partitions: partitions), inputs: Array(inputs.prefix(kind.inputs))))
-            })
+            }
             for n in got.indices {
                 #expect(got[n] == Self.reference(kind, left[n], kind.inputs == 2 ? right[n] : []), "\(kind), partitions \(partitions), batch \(n)")
             }
@@ -83,9 +83,9 @@ struct CollectingStagePropertyTests {
     @Test func windowEmitsTheRecordsOfItsBatchesEverySlide() async {
         await propertyCheck(count: 80, input: KeyedOperatorPropertyTests.streams, Gen.int(in: 1...4), Gen.int(in: 1...3)) {
             batches, window, slide in
-            let got = try #require(try? Self.run([batches]) { graph, inputs in
+            let got = try Self.run([batches]) { graph, inputs in
                 graph.add("op", .collecting(WindowStage(window: window, slide: slide), inputs: inputs))
-            })
+            }
             for n in batches.indices {
                 let expected = (n + 1) % slide != 0
                     ? [] : batches[max(0, n - window + 1)...n].flatMap { $0 }.map { "(\($0.key),\($0.value))" }.sorted()
@@ -98,18 +98,18 @@ struct CollectingStagePropertyTests {
         await propertyCheck(count: 60, input: KeyedOperatorPropertyTests.streams, Gen.int(in: 0...12), Gen.int(in: 1...4), Gen.int(in: 1...3)) {
             batches, cut, window, slide in
             let split = min(cut, batches.count)
-            let whole = try #require(try? Self.run([batches]) { graph, inputs in
+            let whole = try Self.run([batches]) { graph, inputs in
                 graph.add("op", .collecting(WindowStage(window: window, slide: slide), inputs: inputs))
-            })
+            }
             let before = WindowStage(window: window, slide: slide)
-            let first = try #require(try? Self.run([batches], range: 0..<split) { graph, inputs in
+            let first = try Self.run([batches], range: 0..<split) { graph, inputs in
                 graph.add("op", .collecting(before, inputs: inputs))
-            })
+            }
             let after = WindowStage(window: window, slide: slide)
             #expect(throws: Never.self) { try after.restore(before.snapshot()) }
-            let second = try #require(try? Self.run([batches], range: split..<batches.count) { graph, inputs in
+            let second = try Self.run([batches], range: split..<batches.count) { graph, inputs in
                 graph.add("op", .collecting(after, inputs: inputs))
-            })
+            }
             #expect(first + second == whole, "window \(window) slide \(slide), cut after \(split)")
         }
         #expect(throws: SnapshotError.self) { try WindowStage(window: 2, slide: 1).restore(WindowStage(window: 3, slide: 1).snapshot()) }
@@ -125,11 +125,11 @@ struct CollectingStagePropertyTests {
                 func commit(_ info: BatchInfo) throws {}
             }
             let sizes = PerTask()
-            let got = try #require(try? Self.run([batches]) { graph, inputs in
+            let got = try Self.run([batches]) { graph, inputs in
                 let op = graph.add("op", .collecting(RepartitionStage(partitions: partitions), inputs: inputs))
                 graph.addSink(.init(name: "sizes", sink: sizes, input: op))
                 return op
-            })
+            }
             for n in batches.indices {
                 #expect(got[n] == batches[n].map { "(\($0.key),\($0.value))" }.sorted())
                 let chunkSizes = sizes.sizes[UInt64(n)] ?? []
@@ -142,7 +142,7 @@ struct CollectingStagePropertyTests {
     @Test func unionIsBothStreams() async {
         let streams = KeyedOperatorPropertyTests.streams
         await propertyCheck(count: 50, input: streams, streams) { a, b in
-            let got = try #require(try? Self.run([a, b]) { graph, inputs in graph.add("op", .union(inputs: inputs)) })
+            let got = try Self.run([a, b]) { graph, inputs in graph.add("op", .union(inputs: inputs)) }
             for n in got.indices {
                 #expect(got[n] == (a[n] + b[n]).map { "(\($0.key),\($0.value))" }.sorted())
             }

@@ -161,7 +161,7 @@ struct KeyedOperatorPropertyTests {
             Gen.bool
         ) { batches, function, window, slide, partitions, dropZero in
             for op in Self.operators(kind: kind, function: function, window: window, slide: slide, dropZero: dropZero) {
-                let got = try #require(try? Self.run(KeyedStage(op, partitions: partitions), batches, 0..<batches.count))
+                let got = try Self.run(KeyedStage(op, partitions: partitions), batches, 0..<batches.count)
                 for n in batches.indices {
                     #expect(got[n] == Self.expected(op, batches, n), "\(op), partitions \(partitions), batch \(n) of \(batches)")
                 }
@@ -179,7 +179,7 @@ struct KeyedOperatorPropertyTests {
             Gen.bool
         ) { batches, function, timeout, partitions, cut in
             let op = KeyedOperator(.mapWithState, function: function, timeout: timeout)
-            let got = try #require(try? Self.run(KeyedStage(op, partitions: partitions), batches, 0..<batches.count))
+            let got = try Self.run(KeyedStage(op, partitions: partitions), batches, 0..<batches.count)
             for n in batches.indices {
                 #expect(got[n] == Self.expected(op, batches, n), "\(op), batch \(n) of \(batches)")
             }
@@ -187,10 +187,10 @@ struct KeyedOperatorPropertyTests {
             if cut {
                 let split = batches.count / 2
                 let before = KeyedStage(op, partitions: partitions)
-                let first = try #require(try? Self.run(before, batches, 0..<split))
+                let first = try Self.run(before, batches, 0..<split)
                 let after = KeyedStage(op, partitions: 1 + partitions % 3)
                 #expect(throws: Never.self) { try after.restore(before.snapshot()) }
-                let second = try #require(try? Self.run(after, batches, split..<batches.count))
+                let second = try Self.run(after, batches, split..<batches.count)
                 #expect(first + second == got)
             }
         }
@@ -202,8 +202,8 @@ struct KeyedOperatorPropertyTests {
             batches, window, slide, function in
             let plain = KeyedOperator(kind, function: function, window: window, slide: slide)
             let inverse = KeyedOperator(kind, function: function, window: window, slide: slide, inverse: true)
-            let a = try #require(try? Self.run(KeyedStage(plain, partitions: 2), batches, 0..<batches.count))
-            let b = try #require(try? Self.run(KeyedStage(inverse, partitions: 2), batches, 0..<batches.count))
+            let a = try Self.run(KeyedStage(plain, partitions: 2), batches, 0..<batches.count)
+            let b = try Self.run(KeyedStage(inverse, partitions: 2), batches, 0..<batches.count)
             #expect(a == b, "\(kind) window \(window) slide \(slide) \(function) over \(batches)")
         }
     }
@@ -221,12 +221,12 @@ struct KeyedOperatorPropertyTests {
         ) { batches, cut, partitionsBefore, partitionsAfter, function, inverse in
             let op = KeyedOperator(kind, function: function, window: 3, slide: 2, inverse: inverse && function.hasInverse)
             let split = min(cut, batches.count)
-            let whole = try #require(try? Self.run(KeyedStage(op, partitions: partitionsBefore), batches, 0..<batches.count))
+            let whole = try Self.run(KeyedStage(op, partitions: partitionsBefore), batches, 0..<batches.count)
             let before = KeyedStage(op, partitions: partitionsBefore)
-            let first = try #require(try? Self.run(before, batches, 0..<split))
+            let first = try Self.run(before, batches, 0..<split)
             let after = KeyedStage(op, partitions: partitionsAfter)
             #expect(throws: Never.self) { try after.restore(before.snapshot()) }
-            let second = try #require(try? Self.run(after, batches, split..<batches.count))
+            let second = try Self.run(after, batches, split..<batches.count)
             #expect(first + second == whole, "\(op), cut after \(split), partitions \(partitionsBefore) -> \(partitionsAfter)")
         }
     }
@@ -252,8 +252,8 @@ struct KeyedOperatorPropertyTests {
             batches, window, slide, partitions, inverse in
             let builtIn = KeyedOperator(kind, function: .sum, window: window, slide: slide, inverse: inverse)
             let custom = KeyedOperator(kind, window: window, slide: slide, inverse: inverse, custom: CustomSum())
-            let expected = try #require(try? Self.run(KeyedStage(builtIn, partitions: partitions), batches, 0..<batches.count))
-            let got = try #require(try? Self.run(KeyedStage(custom, partitions: partitions), batches, 0..<batches.count))
+            let expected = try Self.run(KeyedStage(builtIn, partitions: partitions), batches, 0..<batches.count)
+            let got = try Self.run(KeyedStage(custom, partitions: partitions), batches, 0..<batches.count)
             #expect(got == expected, "\(custom) over \(batches)")
         }
     }
