@@ -57,7 +57,7 @@ struct LineSplitter {
             return
         }
         partial.append(contentsOf: bytes)
-        if partial.count > maxLineBytes + 1 {
+        if partial.count - 1 > maxLineBytes {  // (not `maxLineBytes + 1`, which overflows for Int.max)
             partial.withUnsafeBytes { line(UnsafeRawBufferPointer(rebasing: $0.prefix(maxLineBytes))) }
             cutLength = partial.count
             cutEndsInReturn = partial.last == 13
