@@ -33,12 +33,14 @@ public struct ConformanceReport: CustomStringConvertible, Sendable {
 /// configuration, refuses an unknown option by name, and behaves correctly for its kind.
 public enum PluginConformance {
     /// Loads `path` with the host's loader and exercises the plugin. `config` must be a valid configuration.
-    public static func check(path: String, config: String = "{}") -> ConformanceReport {
+    /// - Parameter allowInsecure: load a file others could have written (the host's `--allow-insecure-plugins`).
+    public static func check(path: String, config: String = "{}", allowInsecure: Bool = false) -> ConformanceReport {
         var report = ConformanceReport(path: path)
         let plugin: LoadedPlugin
         do {
-            plugin = try PluginLoader.load(path: path)
-            report.record("loads", true, "\(plugin.name) \(plugin.version), \(plugin.kind.rawValue), ABI \(plugin.abiDescription)")
+            plugin = try PluginLoader.load(path: path, allowInsecure: allowInsecure)
+            report.record("loads", true, "\(plugin.name) \(plugin.version), \(plugin.kind.rawValue), ABI \(plugin.abiDescription)"
+                + (plugin.insecurityWarning.map { "; warning: \($0)" } ?? ""))
         } catch {
             report.record("loads", false, error.cause)
             return report

@@ -31,12 +31,20 @@ extension Plugins {
         @Option(help: "The configuration to create the instance with, as JSON.")
         var config = "{}"
 
+        @Flag(
+            name: .customLong("allow-insecure-plugins"),
+            help: "Check the file even if group or others could have written it (or its directory), with a warning."
+        )
+        var allowInsecurePlugins = false
+
         func run() throws {
             guard FileManager.default.fileExists(atPath: path) else {
                 printError("sluice: \(path): no such file")
                 throw ExitCode(2)
             }
-            let report = PluginConformance.check(path: PluginLoader.absolutePath(path), config: config)
+            let report = PluginConformance.check(
+                path: PluginLoader.absolutePath(path), config: config, allowInsecure: allowInsecurePlugins
+            )
             print(report)
             if !report.passed { throw ExitCode(1) }
         }

@@ -81,5 +81,14 @@ struct PluginFileSafetyTests {
         #expect(directory.stderr.contains("directory \(plugins.path) is writable by group and others (mode 777)"))
         let inspect = try Support.sluice(["plugins", "inspect", "c-identity", "--allow-insecure-plugins", "--plugin-dir", plugins.path])
         #expect(inspect.status == 0, "\(inspect.stderr)")
+
+        // `plugins check` applies the same rule and the same override.
+        let check = try Support.sluice(["plugins", "check", plugin.path])
+        #expect(check.status == 1)
+        #expect(check.stdout.contains("[FAIL] loads: insecure: directory \(plugins.path) is writable"), "\(check.stdout)")
+        let allowedCheck = try Support.sluice(["plugins", "check", "--allow-insecure-plugins", plugin.path])
+        // (This fixture accepts unknown options, a check of its own that fails; loading is what matters here.)
+        #expect(allowedCheck.stdout.contains("[ok] loads: c-identity"), "\(allowedCheck.stdout)")
+        #expect(allowedCheck.stdout.contains("because of --allow-insecure-plugins"), "\(allowedCheck.stdout)")
     }
 }
