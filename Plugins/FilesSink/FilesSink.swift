@@ -6,7 +6,13 @@ import Glibc
 
 /// `files`: Spark's `saveAsTextFiles`. One file per batch, `PREFIX-<batch time ms>[.SUFFIX]`, written to a temporary
 /// file and renamed into place at commit, so a file is either absent or complete, and a replay of a batch replaces
-/// its file instead of adding a second one.
+/// its file instead of adding a second one (the host gives a batch run again the time of its first attempt).
+///
+/// Every file operation goes through a descriptor of the output directory opened once at create, so the directory
+/// cannot be swapped for another under the sink. Temporary files are created with `O_CREAT | O_EXCL | O_NOFOLLOW`
+/// under a random name: a symlink planted at a temporary name is never followed, and the final name is only ever
+/// the target of a `rename`, which replaces a symlink there instead of writing through it. Temporary files of
+/// processes that died mid-batch are removed at create.
 public final class FilesSink: SinkPlugin {
     public struct Configuration: Decodable, Sendable {
         var prefix: String
@@ -17,11 +23,11 @@ public final class FilesSink: SinkPlugin {
 
     public static let info = PluginInfo(
         name: "files",
-        version: "1.0.0",
+        version: "1.1.0",
         description: "Writes each batch to its own file, atomically (Spark's saveAsTextFiles)",
         options: [
             .path("prefix", description: "Output path prefix: files are PREFIX-<batch time ms>[.SUFFIX]", required: true),
-            .string("suffix", description: "File extension, without the dot; empty for none", default: ""),
+            .string("suffix", description: "File extension, without the dot and without '/'; empty for none", default: ""),
             .string(
                 "format",
                 description: "text: (key,value) or value per line; tsv: key<TAB>value or value per line",
@@ -33,13 +39,15 @@ public final class FilesSink: SinkPlugin {
     )
 
     private let directory: String
+    /// The output directory, opened once: every name below is relative to it.
+    private let directoryFD: Int32
     private let baseName: String
     private let suffix: String
     private let tsv: Bool
     private let sync: Bool
     /// The open temporary file of the batch being written. Sinks are called from one thread: no lock needed.
     private var fd: Int32 = -1
-    private var temporaryPath = ""
+    private var temporaryName = ""
     private var buffer: [UInt8] = []
 
     public init(configuration: Configuration, context: PluginContext) throws {
@@ -47,6 +55,7 @@ public final class FilesSink: SinkPlugin {
         guard !prefix.isEmpty, !prefix.hasSuffix("/") else {
             throw PluginError("configuration key 'prefix': '\(prefix)' must end with a file name prefix, not '/'")
         }
+        guard !prefix.contains("\0") else { throw PluginError("configuration key 'prefix': contains a NUL character") }
         if let slash = prefix.lastIndex(of: "/") {
             directory = slash == prefix.startIndex ? "/" : String(prefix[..<slash])
             baseName = String(prefix[prefix.index(after: slash)...])
@@ -54,17 +63,39 @@ public final class FilesSink: SinkPlugin {
             directory = "."
             baseName = prefix
         }
-        suffix = configuration.suffix.hasPrefix(".") ? String(configuration.suffix.dropFirst()) : configuration.suffix
+        guard baseName != "." && baseName != ".." else {
+            throw PluginError("configuration key 'prefix': '\(prefix)' must end with a file name prefix, not '\(baseName)'")
+        }
+        let suffix = configuration.suffix.hasPrefix(".") ? String(configuration.suffix.dropFirst()) : configuration.suffix
+        guard !suffix.contains("/"), !suffix.contains("\0") else {
+            throw PluginError(
+                "configuration key 'suffix': '\(configuration.suffix)' must be a file extension; it cannot contain '/' "
+                    + "(the directory belongs in 'prefix')"
+            )
+        }
+        self.suffix = suffix
         tsv = configuration.format == "tsv"
         sync = configuration.fsync
         try Self.makeDirectories(directory)
-        guard access(directory, W_OK) == 0 else {
+        directoryFD = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard directoryFD >= 0 else {
+            throw PluginError("configuration key 'prefix': cannot open directory '\(directory)': \(errorText())")
+        }
+        guard faccessat(directoryFD, ".", W_OK, 0) == 0 else {
+            close(directoryFD)
             throw PluginError("configuration key 'prefix': directory '\(directory)' is not writable")
         }
         buffer.reserveCapacity(1 << 20)
+        let removed = removeLeftovers()
+        if removed > 0 {
+            context.log(.info, "removed \(removed) temporary file(s) left in '\(directory)' by a process that stopped mid-batch")
+        }
     }
 
-    deinit { discard() }
+    deinit {
+        discard()
+        close(directoryFD)
+    }
 
     /// `mkdir -p`.
     private static func makeDirectories(_ path: String) throws {
@@ -81,17 +112,67 @@ public final class FilesSink: SinkPlugin {
         }
     }
 
-    /// The final name of a batch's file.
+    /// The marker between a temporary file's batch part and its owner: `.BASE-<time>.tmp-<pid>-<random>`.
+    static let temporaryMarker = ".tmp-"
+
+    /// The process that owns a temporary file of this sink's, from its name (`.BASE-….tmp-PID` or `….tmp-PID-RANDOM`),
+    /// or nil when the name is not one.
+    func temporaryOwner(_ name: String) -> pid_t? {
+        let start = ".\(baseName)-"
+        guard name.hasPrefix(start) else { return nil }
+        // The last ".tmp-" after the prefix; what follows up to a '-' (or the end) is the owner's process id.
+        let bytes = Array(name.utf8.dropFirst(start.utf8.count))
+        let marker = Array(Self.temporaryMarker.utf8)
+        guard bytes.count > marker.count,
+            let at = (0...(bytes.count - marker.count)).last(where: { bytes[$0..<($0 + marker.count)].elementsEqual(marker) })
+        else { return nil }
+        let digits = bytes[(at + marker.count)...].prefix { $0 != UInt8(ascii: "-") }
+        return pid_t(String(decoding: digits, as: UTF8.self))
+    }
+
+    /// Removes the temporary files of processes that no longer run (a batch begun and never committed: it will be
+    /// written again). A file of a live process other than this one is left alone (another sluice on the same
+    /// prefix). Symlinks are removed, never followed. Returns how many were removed.
+    private func removeLeftovers() -> Int {
+        let listing = dup(directoryFD)
+        guard listing >= 0, let stream = fdopendir(listing) else {
+            if listing >= 0 { close(listing) }
+            return 0
+        }
+        var names: [String] = []
+        while let entry = readdir(stream) {
+            names.append(withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) })
+        }
+        closedir(stream)
+        var removed = 0
+        for name in names {
+            guard let owner = temporaryOwner(name) else { continue }
+            let dead = owner == getpid() || (kill(owner, 0) != 0 && errno == ESRCH)
+            if dead && unlinkat(directoryFD, name, 0) == 0 { removed += 1 }
+        }
+        return removed
+    }
+
+    /// The final name of a batch's file, in the output directory.
     func fileName(_ batch: BatchInfo) -> String {
-        "\(directory)/\(baseName)-\(batch.timeMilliseconds)" + (suffix.isEmpty ? "" : ".\(suffix)")
+        "\(baseName)-\(batch.timeMilliseconds)" + (suffix.isEmpty ? "" : ".\(suffix)")
     }
 
     public func begin(_ batch: BatchInfo) throws {
         discard()
-        temporaryPath = "\(directory)/.\(baseName)-\(batch.timeMilliseconds).tmp-\(getpid())"
-        fd = open(temporaryPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw SinkError.retry("cannot create '\(temporaryPath)': \(errorText())") }
-        buffer.removeAll(keepingCapacity: true)
+        // A name nobody can predict, created only if nothing (a symlink included) is there yet.
+        for _ in 0..<16 {
+            let name = ".\(baseName)-\(batch.timeMilliseconds)\(Self.temporaryMarker)\(getpid())-"
+                + String(UInt64.random(in: 0...UInt64.max), radix: 16)
+            fd = openat(directoryFD, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
+            if fd >= 0 {
+                temporaryName = name
+                buffer.removeAll(keepingCapacity: true)
+                return
+            }
+            guard errno == EEXIST else { throw SinkError.retry("cannot create '\(directory)/\(name)': \(errorText())") }
+        }
+        throw SinkError.retry("cannot create a temporary file in '\(directory)': every name tried exists")
     }
 
     public func write(_ chunk: BatchView) throws {
@@ -126,7 +207,7 @@ public final class FilesSink: SinkPlugin {
                 let written = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
                 if written < 0 {
                     if errno == EINTR { continue }
-                    throw SinkError.retry("cannot write '\(temporaryPath)': \(errorText())")
+                    throw SinkError.retry("cannot write '\(directory)/\(temporaryName)': \(errorText())")
                 }
                 offset += written
             }
@@ -137,20 +218,17 @@ public final class FilesSink: SinkPlugin {
     public func commit(_ batch: BatchInfo) throws {
         guard fd >= 0 else { throw SinkError.fatal("commit without begin") }
         try flush()
-        if sync && fsync(fd) != 0 { throw SinkError.retry("cannot fsync '\(temporaryPath)': \(errorText())") }
+        if sync && fsync(fd) != 0 { throw SinkError.retry("cannot fsync '\(directory)/\(temporaryName)': \(errorText())") }
         close(fd)
         fd = -1
+        // rename replaces whatever is at the final name — a symlink included — and never writes through it.
         let final = fileName(batch)
-        guard rename(temporaryPath, final) == 0 else {
-            throw SinkError.retry("cannot rename '\(temporaryPath)' to '\(final)': \(errorText())")
+        guard renameat(directoryFD, temporaryName, directoryFD, final) == 0 else {
+            throw SinkError.retry("cannot rename '\(directory)/\(temporaryName)' to '\(directory)/\(final)': \(errorText())")
         }
-        temporaryPath = ""
-        if sync {
-            let directoryFD = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-            if directoryFD >= 0 {
-                defer { close(directoryFD) }
-                if fsync(directoryFD) != 0 { throw SinkError.retry("cannot fsync directory '\(directory)': \(errorText())") }
-            }
+        temporaryName = ""
+        if sync && fsync(directoryFD) != 0 {
+            throw SinkError.retry("cannot fsync directory '\(directory)': \(errorText())")
         }
     }
 
@@ -160,9 +238,9 @@ public final class FilesSink: SinkPlugin {
             close(fd)
             fd = -1
         }
-        if !temporaryPath.isEmpty {
-            unlink(temporaryPath)
-            temporaryPath = ""
+        if !temporaryName.isEmpty {
+            unlinkat(directoryFD, temporaryName, 0)
+            temporaryName = ""
         }
     }
 }

@@ -24,15 +24,18 @@ extension Checkpoints {
 
         func run() throws {
             let store = try open(directory)
+            let inflight = store.inflightStatus()
             let loaded: CheckpointStore.Loaded?
             do {
                 loaded = try store.loadLatest()
             } catch {
                 printError("sluice: \(error)")
+                if case .damaged(let reason) = inflight { printError("sluice: the in-flight record is damaged too: \(reason)") }
                 throw ExitCode(1)
             }
             guard let loaded else {
                 print("\(directory): no commits (a pipeline using it starts from the beginning)")
+                showInflight(inflight, after: nil)
                 return
             }
             let record = loaded.record
@@ -50,9 +53,29 @@ extension Checkpoints {
             print("commits kept:")
             for line in store.describeCommits() { print("  \(line)") }
             for warning in loaded.warnings { print("warning: \(warning)") }
-            if let inflight = store.loadInflight(), inflight.batch > record.batch {
-                let ranges = inflight.ranges.map { "\($0.source)[\($0.partition)] \($0.from)..<\($0.to)" }.joined(separator: ", ")
-                print("in flight: batch \(inflight.batch), replayed on the next start: \(ranges)")
+            if let clock = record.clock {
+                print("batch clock (batch N's time is the segment's time + (N - its first batch) x interval):")
+                for line in clock.summary { print("  \(line)") }
+            }
+            showInflight(inflight, after: record.batch)
+        }
+
+        /// The batch in flight, or why its record cannot be used.
+        private func showInflight(_ inflight: InflightStatus, after committed: UInt64?) {
+            switch inflight {
+            case .absent:
+                break
+            case .intact(let record):
+                guard committed.map({ record.batch > $0 }) ?? true else { return }
+                let ranges = record.ranges.map { "\($0.source)[\($0.partition)] \($0.from)..<\($0.to)" }.joined(separator: ", ")
+                print("in flight: batch \(record.batch), replayed on the next start: \(ranges)")
+            case .damaged(let reason):
+                print("in flight: damaged: \(reason)")
+                print(
+                    "  the next start runs the batches after "
+                        + (committed.map { "batch \($0)" } ?? "the start")
+                        + " again, under the times the commits record for them"
+                )
             }
         }
     }

@@ -38,13 +38,24 @@ public struct CommitRecord: Codable, Sendable, Equatable {
     public var batchTimeMilliseconds: Int64
     public var positions: [Position]
     public var state: [State]
+    /// The times of this batch and of every batch after it that was ever planned (nil in records written before
+    /// Sluice kept the clock): a batch run again after falling back to this commit keeps the time of its first attempt.
+    public var clock: BatchClock?
 
-    public init(pipeline: String, batch: UInt64, batchTimeMilliseconds: Int64, positions: [Position], state: [State]) {
+    public init(
+        pipeline: String,
+        batch: UInt64,
+        batchTimeMilliseconds: Int64,
+        positions: [Position],
+        state: [State],
+        clock: BatchClock? = nil
+    ) {
         self.pipeline = pipeline
         self.batch = batch
         self.batchTimeMilliseconds = batchTimeMilliseconds
         self.positions = positions
         self.state = state
+        self.clock = clock
     }
 }
 
@@ -67,12 +78,24 @@ public struct InflightRecord: Codable, Sendable, Equatable {
     public var batch: UInt64
     public var batchTimeMilliseconds: Int64
     public var ranges: [Range]
+    /// The batch clock from this batch on (nil in records written before Sluice kept it).
+    public var clock: BatchClock?
 
-    public init(batch: UInt64, batchTimeMilliseconds: Int64, ranges: [Range]) {
+    public init(batch: UInt64, batchTimeMilliseconds: Int64, ranges: [Range], clock: BatchClock? = nil) {
         self.batch = batch
         self.batchTimeMilliseconds = batchTimeMilliseconds
         self.ranges = ranges
+        self.clock = clock
     }
+}
+
+/// What `inflight.ckpt` holds.
+public enum InflightStatus: Sendable, Equatable {
+    /// No record: a fresh directory, or one whose batch in flight was dropped (`sluice checkpoints set`).
+    case absent
+    case intact(InflightRecord)
+    /// The record exists but fails its checks: why.
+    case damaged(String)
 }
 
 /// A checkpoint problem, naming the file.
@@ -281,9 +304,31 @@ public final class CheckpointStore: @unchecked Sendable {  // used from the run 
 
     /// The planned batch, if one was recorded and is intact.
     public func loadInflight() -> InflightRecord? {
-        guard let data = fileSystem.read(path("inflight.ckpt")), case .success(let payload) = Self.decode(data, kind: "inflight")
-        else { return nil }
-        return try? JSONDecoder().decode(InflightRecord.self, from: Data(payload))
+        if case .intact(let record) = inflightStatus() { return record }
+        return nil
+    }
+
+    /// The in-flight record, or why it cannot be used. A damaged one is never silently taken for an absent one: the
+    /// runner warns, and falls back to the batch clock of the commits for the batches it may have named.
+    public func inflightStatus() -> InflightStatus {
+        let file = path("inflight.ckpt")
+        guard let data = fileSystem.read(file) else {
+            return fileSystem.list(directory).contains("inflight.ckpt") ? .damaged("\(file): cannot be read") : .absent
+        }
+        switch Self.decode(data, kind: "inflight") {
+        case .failure(let error): return .damaged("\(file): \(error.description)")
+        case .success(let payload):
+            guard let record = try? JSONDecoder().decode(InflightRecord.self, from: Data(payload)) else {
+                return .damaged("\(file): the in-flight record is not valid")
+            }
+            return .intact(record)
+        }
+    }
+
+    /// The highest batch id of any commit file present, usable or damaged: no batch above it + 1 was ever planned
+    /// (a batch is planned only after the one before it committed), whatever the records say.
+    public func highestCommitBatch() -> UInt64? {
+        commitFiles().compactMap { UInt64($0.dropFirst("commit-".count).dropLast(".ckpt".count)) }.max()
     }
 
     // MARK: Writing
@@ -308,6 +353,19 @@ public final class CheckpointStore: @unchecked Sendable {  // used from the run 
         }
         try fileSystem.writeAtomically(Self.encode(Self.json(record), kind: "commit"), to: path(Self.commitName(record.batch)))
         prune()
+    }
+
+    /// Writes `clock` into every kept commit record that can be read (each keeps the segments from its own batch on),
+    /// before any batch is planned with a new segment: whichever commit a later start falls back to then gives every
+    /// batch after it the time it was first run with. Damaged records are left alone (they are never loaded).
+    public func recordClock(_ clock: BatchClock) throws {
+        for file in commitFiles().prefix(keep) {
+            guard var record = record(of: file) else { continue }
+            let trimmed = clock.from(record.batch)
+            guard record.clock != trimmed else { continue }
+            record.clock = trimmed
+            try fileSystem.writeAtomically(Self.encode(Self.json(record), kind: "commit"), to: path(file))
+        }
     }
 
     /// Removes commit records beyond the newest `keep`, and state files no kept commit references.

@@ -36,8 +36,9 @@ public enum RunEnd: Sendable, Equatable {
     case failed(String)
 }
 
-/// Runs a pipeline on the batch clock: batch N is due at t0 + N × interval; batches run strictly in order, each
-/// planned, read, processed, written to the sinks and committed before the next starts.
+/// Runs a pipeline on the batch clock: batch N is due at t0 + N × interval (t0 the start of the run, or the time a
+/// durable `BatchClock` gives a batch planned before); batches run strictly in order, each planned, read, processed,
+/// written to the sinks and committed before the next starts.
 ///
 /// Stopping: SIGINT or SIGTERM lets the batch in flight finish and commit, then the run returns; a second signal,
 /// or the shutdown timeout, ends the process at once.
@@ -93,16 +94,17 @@ public final class PipelineRunner: @unchecked Sendable {  // `stop` is atomic; t
 
     /// Runs until a bound, a signal or a failure ends it.
     public func run() -> RunEnd {
-        let interval = Int64(pipeline.resolved.spec.batchIntervalMilliseconds)
         let start = Self.nowMilliseconds()
-        var batchID: UInt64 = 0
-        var replay: (plan: BatchPlan, info: BatchInfo)?
+        let recovery: Recovery
         do {
-            (batchID, replay) = try recover()
+            recovery = try recover()
         } catch {
             progress.finish("sluice: \(pipeline.resolved.spec.name): cannot start: \(error)")
             return .failed("\(error)")
         }
+        var batchID = recovery.next
+        var replay = recovery.replay
+        let clock = recovery.clock
         let firstBatch = batchID
         var idle = 0
         var totalRecords = 0
@@ -112,8 +114,12 @@ public final class PipelineRunner: @unchecked Sendable {  // `stop` is atomic; t
             return .batchLimit
         }
         while true {
-            let due = replay?.info.timeMilliseconds ?? start + Int64(batchID - firstBatch) * interval
-            if replay == nil && waitUntil(due) {
+            // Batches planned before this start run at once, under the times they were first run with; new ones wait
+            // for their turn. Their times may be ahead of the wall clock when it was set back (`recover`): the wait
+            // follows this run's own schedule, so a clock set back never stalls the pipeline.
+            let due = replay?.info.timeMilliseconds ?? clock.time(of: batchID) ?? start
+            let scheduled = batchID < recovery.firstNew ? start : due - recovery.scheduleAhead
+            if batchID >= recovery.firstNew && waitUntil(scheduled) {
                 end = .signal(stopSignal.load(ordering: .sequentiallyConsistent))
                 break
             }
@@ -126,7 +132,9 @@ public final class PipelineRunner: @unchecked Sendable {  // `stop` is atomic; t
                 if replay != nil {
                     progress.message("sluice: replaying batch \(batchID), planned before the last stop\n")
                 } else if let checkpoints {
-                    try retrying("recording the plan of batch \(batchID)") { try checkpoints.writeInflight(inflight(plan, info)) }
+                    try retrying("recording the plan of batch \(batchID)") {
+                        try checkpoints.writeInflight(inflight(plan, info, clock))
+                    }
                 }
                 replay = nil
                 crashIfAsked("after-plan", batchID)
@@ -136,7 +144,7 @@ public final class PipelineRunner: @unchecked Sendable {  // `stop` is atomic; t
                 crashIfAsked("after-sinks", batchID)
                 positions.merge(plan.endPositions) { $1 }
                 if let checkpoints {
-                    let (record, states) = try checkpoint(info)
+                    let (record, states) = try checkpoint(info, clock)
                     try retrying("committing batch \(batchID)") { try checkpoints.commit(record, states: states) }
                 }
                 crashIfAsked("after-commit", batchID)
@@ -154,9 +162,9 @@ public final class PipelineRunner: @unchecked Sendable {  // `stop` is atomic; t
                     id: batchID,
                     timeMilliseconds: due,
                     records: outcome.inputRecords,
-                    schedulingDelayMilliseconds: max(0, began - Double(due)),
+                    schedulingDelayMilliseconds: max(0, began - Double(scheduled)),
                     processingMilliseconds: finished - began,
-                    totalDelayMilliseconds: max(0, finished - Double(due)),
+                    totalDelayMilliseconds: max(0, finished - Double(scheduled)),
                     discarded: outcome.discarded
                 )
             )
@@ -251,9 +259,36 @@ public final class PipelineRunner: @unchecked Sendable {  // `stop` is atomic; t
         }
     }
 
-    /// Loads the last commit: positions, operator state, and the batch to replay. Returns the next batch id.
-    private func recover() throws -> (UInt64, (plan: BatchPlan, info: BatchInfo)?) {
-        guard let checkpoints else { return (0, nil) }
+    /// Where a run starts: the batch after the last good commit, the in-flight batch to replay exactly, and the
+    /// batch clock.
+    struct Recovery {
+        var next: UInt64 = 0
+        var replay: (plan: BatchPlan, info: BatchInfo)?
+        var clock = BatchClock()
+        /// The first batch no earlier run can have planned; batches before it are run again at once under the times
+        /// the clock gives them (the times of their first attempts).
+        var firstNew: UInt64 = 0
+        /// How far the new segment's first time is ahead of the wall clock (when the clock was set back).
+        var scheduleAhead: Int64 = 0
+    }
+
+    /// Loads the last commit (positions and operator state), decides which batches run again and with which times,
+    /// and records the batch clock of this run in every kept commit before anything new is planned.
+    ///
+    /// A batch that may have been run before keeps its id and time: the clock comes from the newest good commit
+    /// (every kept commit holds every segment any later batch was planned with), so falling back past a damaged
+    /// commit or a damaged `inflight.ckpt` reproduces the times, and a sink that names its output by batch time
+    /// overwrites the void attempts. Which batches may have been run: up to the in-flight record's batch when it is
+    /// intact; otherwise up to one past the highest commit file present, damaged or not (a batch is planned only once
+    /// the one before it has committed).
+    private func recover() throws -> Recovery {
+        let interval = Int64(pipeline.resolved.spec.batchIntervalMilliseconds)
+        let now = Self.nowMilliseconds()
+        var recovery = Recovery()
+        guard let checkpoints else {
+            recovery.clock.start(at: 0, time: now, interval: interval)
+            return recovery
+        }
         let graph = pipeline.graph
         let loaded = try checkpoints.loadLatest()
         for warning in loaded?.warnings ?? [] {
@@ -286,15 +321,76 @@ public final class PipelineRunner: @unchecked Sendable {  // `stop` is atomic; t
             try executor.announce(positions: positions)
             warnAboutPositionsOutsideSources()
         }
-        if let inflight = checkpoints.loadInflight(), inflight.batch == next {
-            var ranges: [BatchPlan.Range] = []
-            for range in inflight.ranges {
-                guard let source = graph.index(of: range.source), case .source = graph.nodes[source] else { continue }
-                ranges.append(.init(key: PartitionKey(source: source, partition: range.partition), offsets: range.from..<range.to))
+        recovery.next = next
+        var clock = loaded?.record.clock ?? BatchClock()
+        // The highest batch that may have been planned before this start (nil: none after the last commit).
+        var highestPlanned: UInt64?
+        // Whether records were lost (a damaged commit or in-flight record), to say why batches run again.
+        var lost = !(loaded?.warnings.isEmpty ?? true)
+        switch checkpoints.inflightStatus() {
+        case .absent:
+            highestPlanned = checkpoints.highestCommitBatch().map { $0 + 1 }
+        case .damaged(let reason):
+            highestPlanned = checkpoints.highestCommitBatch().map { $0 + 1 } ?? 0
+            lost = true
+            progress.message(
+                "sluice: warning: the record of the batch in flight is damaged: \(reason); the batches after "
+                    + (loaded.map { "batch \($0.record.batch)" } ?? "the start") + " run again, each under the time the commits record for it\n"
+            )
+        case .intact(let inflight):
+            highestPlanned = inflight.batch
+            if clock.time(of: next) == nil, let recorded = inflight.clock { clock = recorded }
+            if inflight.batch == next {
+                // Written before Sluice kept the clock: the record's own time is the batch's identity.
+                if clock.time(of: next) == nil {
+                    clock.start(at: next, time: inflight.batchTimeMilliseconds, interval: interval)
+                }
+                var ranges: [BatchPlan.Range] = []
+                for range in inflight.ranges {
+                    guard let source = graph.index(of: range.source), case .source = graph.nodes[source] else { continue }
+                    ranges.append(.init(key: PartitionKey(source: source, partition: range.partition), offsets: range.from..<range.to))
+                }
+                recovery.replay = (BatchPlan(ranges: ranges), BatchInfo(id: next, timeMilliseconds: inflight.batchTimeMilliseconds))
             }
-            return (next, (BatchPlan(ranges: ranges), BatchInfo(id: next, timeMilliseconds: inflight.batchTimeMilliseconds)))
         }
-        return (next, nil)
+        recovery.firstNew = next
+        if let highestPlanned, highestPlanned >= next {
+            if clock.time(of: next) != nil {
+                recovery.firstNew = highestPlanned + 1
+                if lost {
+                    progress.message(
+                        "sluice: \(Self.batches(next, highestPlanned)) may have run before a record was lost: "
+                            + "run again under the batch times first given\n"
+                    )
+                }
+            } else {
+                progress.message(
+                    "sluice: warning: no intact record gives the time of \(Self.batches(next, highestPlanned)), which may have been "
+                        + "run before; new times are given, and a sink that names its output by batch time (files) keeps "
+                        + "what the first attempt wrote\n"
+                )
+            }
+        }
+        // A new segment for the batches no run has planned, after every time already given: a wall clock set back
+        // must never make two batches share a time.
+        let previous = recovery.firstNew > 0 ? clock.time(of: recovery.firstNew - 1) : nil
+        let first = max(now, previous.map { $0 &+ interval } ?? now)
+        clock.start(at: recovery.firstNew, time: first, interval: interval)
+        recovery.scheduleAhead = first - now
+        if recovery.scheduleAhead > interval {
+            progress.message(
+                "sluice: warning: the system clock is \(recovery.scheduleAhead - interval) ms behind the batch times already "
+                    + "used; new batch times go on after them\n"
+            )
+        }
+        recovery.clock = clock
+        try retrying("recording the batch clock") { try checkpoints.recordClock(clock) }
+        return recovery
+    }
+
+    /// "batch 4" or "batches 4...6".
+    static func batches(_ first: UInt64, _ last: UInt64) -> String {
+        first == last ? "batch \(first)" : "batches \(first)...\(last)"
     }
 
     /// A committed position the source cannot serve means records are skipped or its own store was lost: say so
@@ -320,17 +416,18 @@ public final class PipelineRunner: @unchecked Sendable {  // `stop` is atomic; t
         }
     }
 
-    private func inflight(_ plan: BatchPlan, _ info: BatchInfo) -> InflightRecord {
+    private func inflight(_ plan: BatchPlan, _ info: BatchInfo, _ clock: BatchClock) -> InflightRecord {
         let names = pipeline.graph.names
         return InflightRecord(
             batch: info.id,
             batchTimeMilliseconds: info.timeMilliseconds,
-            ranges: plan.ranges.map { .init(source: names[$0.key.source], partition: $0.key.partition, from: $0.offsets.lowerBound, to: $0.offsets.upperBound) }
+            ranges: plan.ranges.map { .init(source: names[$0.key.source], partition: $0.key.partition, from: $0.offsets.lowerBound, to: $0.offsets.upperBound) },
+            clock: clock.from(info.id)
         )
     }
 
     /// The commit record and state files of batch `info` (positions already advanced past it).
-    private func checkpoint(_ info: BatchInfo) throws -> (CommitRecord, [String: [UInt8]]) {
+    private func checkpoint(_ info: BatchInfo, _ clock: BatchClock) throws -> (CommitRecord, [String: [UInt8]]) {
         let names = pipeline.graph.names
         var states: [String: [UInt8]] = [:]
         var entries: [CommitRecord.State] = []
@@ -343,7 +440,8 @@ public final class PipelineRunner: @unchecked Sendable {  // `stop` is atomic; t
             batch: info.id,
             batchTimeMilliseconds: info.timeMilliseconds,
             positions: positions.keys.sorted().map { .init(source: names[$0.source], partition: $0.partition, offset: positions[$0]!) },
-            state: entries
+            state: entries,
+            clock: clock.from(info.id)
         )
         return (record, states)
     }

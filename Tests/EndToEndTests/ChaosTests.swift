@@ -129,12 +129,29 @@ struct ChaosTests {
         )
     }
 
-    /// A crash at each narrow point of a batch — plan recorded but nothing read, sinks committed but the checkpoint
-    /// not, checkpoint committed but the sources not told — then a restart: the output equals an uninterrupted run.
-    @Test(arguments: ["after-plan", "after-sinks", "after-commit"])
-    func aCrashAtEachPointOfABatchIsRecoveredExactly(point: String) throws {
+    /// A calm and a crash pipeline over the same input, two sinks each (`counts`, `totals`), and the arguments that
+    /// run one of them for 12 batches.
+    struct CrashSetup {
+        let work: URL
+        let outputs: [URL]
+        let checkpoint: URL
+        func arguments(_ run: String, batches: Int = 12) -> [String] {
+            ["run", work.appendingPathComponent("\(run).yaml").path, "--batches", "\(batches)", "--progress", "plain"]
+        }
+
+        /// The crash run's output equals the calm run's, sink by sink: as many files, the same bytes.
+        func expectSameOutput(_ what: String) throws {
+            for sink in ["counts", "totals"] {
+                let expected = try ChaosTests.output(outputs[0], prefix: sink)
+                let got = try ChaosTests.output(outputs[1], prefix: sink)
+                #expect(got.files == 12 && expected.files == 12, "\(sink): \(got.files) files, \(expected.files) expected")
+                #expect(got.bytes == expected.bytes, "\(sink): output differs after \(what)")
+            }
+        }
+    }
+
+    static func crashSetup() throws -> CrashSetup {
         let work = try Support.makeTemporaryDirectory("sluice-crash")
-        defer { try? FileManager.default.removeItem(at: work) }
         let input = work.appendingPathComponent("input")
         try FileManager.default.createDirectory(at: input, withIntermediateDirectories: true)
         try Self.writeInput(input)
@@ -150,20 +167,73 @@ struct ChaosTests {
                 .write(to: work.appendingPathComponent("\(run).yaml"), atomically: true, encoding: .utf8)
             outputs.append(out)
         }
-        let arguments = { (run: String) in ["run", work.appendingPathComponent("\(run).yaml").path, "--batches", "12", "--progress", "none"] }
-        #expect(try Support.sluice(arguments("calm"), timeout: 60).status == 0)
-        let crashed = try Support.sluice(arguments("crash"), environment: ["SLUICE_TEST_CRASH": "\(point):5"], timeout: 60)
-        #expect(crashed.status == 9 || crashed.status == 137 || crashed.status == -9, "killed at \(point) of batch 5 (status \(crashed.status))")
-        let resumed = try Support.sluice(arguments("crash"), timeout: 60)
+        let setup = CrashSetup(work: work, outputs: outputs, checkpoint: work.appendingPathComponent("ck-crash"))
+        let calm = try Support.sluice(setup.arguments("calm"), timeout: 60)
+        try #require(calm.status == 0, "\(calm.stderr)")
+        return setup
+    }
+
+    static func expectKilled(_ result: Support.Result, _ what: String) {
+        #expect(result.status == 9 || result.status == 137 || result.status == -9, "killed \(what) (status \(result.status))\n\(result.stderr)")
+    }
+
+    /// A crash at each narrow point of a batch — plan recorded but nothing read, sinks committed but the checkpoint
+    /// not, checkpoint committed but the sources not told — then a restart: the output equals an uninterrupted run.
+    @Test(arguments: ["after-plan", "after-sinks", "after-commit"])
+    func aCrashAtEachPointOfABatchIsRecoveredExactly(point: String) throws {
+        let setup = try Self.crashSetup()
+        defer { try? FileManager.default.removeItem(at: setup.work) }
+        let crashed = try Support.sluice(setup.arguments("crash"), environment: ["SLUICE_TEST_CRASH": "\(point):5"], timeout: 60)
+        Self.expectKilled(crashed, "at \(point) of batch 5")
+        let resumed = try Support.sluice(setup.arguments("crash"), timeout: 60)
         #expect(resumed.status == 0, "\(resumed.stderr)")
         if point != "after-commit" {
             #expect(resumed.stderr.contains("replaying batch 5"), "\(resumed.stderr)")
         }
-        for sink in ["counts", "totals"] {
-            let expected = try Self.output(outputs[0], prefix: sink)
-            let got = try Self.output(outputs[1], prefix: sink)
-            #expect(got.files == 12 && expected.files == 12, "\(sink): \(got.files) files, \(expected.files) expected")
-            #expect(got.bytes == expected.bytes, "\(sink): output differs after a crash \(point) batch 5")
+        try setup.expectSameOutput("a crash \(point) batch 5")
+    }
+
+    /// Flips one byte near the end of a checkpoint file (inside its JSON body: the checksum no longer matches).
+    static func garble(_ file: URL) throws {
+        var bytes = try Data(contentsOf: file)
+        bytes[bytes.count - 4] ^= 0x08
+        try bytes.write(to: file)
+    }
+
+    /// Damage on top of a crash (issue 11): killed after the sinks wrote batch B, then the newest commit (B − 1) and
+    /// `inflight.ckpt` (B) are garbled. The start falls back to commit B − 2 and runs B − 1 and B again under the
+    /// times of their first attempts, so the `files` sink replaces what they wrote: nothing is counted twice and the
+    /// output equals an uninterrupted run. `acrossRestarts`: the commit fallen back to was written by an earlier run
+    /// than the crashed one, whose batch clock started later (it must have been recorded in the older commit).
+    @Test(arguments: [false, true])
+    func aDamagedNewestCommitAndInflightRecordAfterACrashCountNothingTwice(acrossRestarts: Bool) throws {
+        let setup = try Self.crashSetup()
+        defer { try? FileManager.default.removeItem(at: setup.work) }
+        let crashAt = acrossRestarts ? 4 : 5
+        if acrossRestarts {
+            let first = try Support.sluice(setup.arguments("crash", batches: 4), timeout: 60)
+            #expect(first.status == 0, "\(first.stderr)")
+            usleep(300_000)  // the next run's clock starts well after this one's
         }
+        let crashed = try Support.sluice(setup.arguments("crash"), environment: ["SLUICE_TEST_CRASH": "after-sinks:\(crashAt)"], timeout: 60)
+        Self.expectKilled(crashed, "after the sinks of batch \(crashAt)")
+        let newest = String(format: "commit-%012d.ckpt", crashAt - 1)
+        try Self.garble(setup.checkpoint.appendingPathComponent(newest))
+        try Self.garble(setup.checkpoint.appendingPathComponent("inflight.ckpt"))
+
+        let shown = try Support.sluice(["checkpoints", "show", setup.checkpoint.path])
+        #expect(shown.status == 0, "\(shown.stderr)")
+        #expect(shown.stdout.contains("batch \(crashAt - 2) committed"), "\(shown.stdout)")
+        #expect(shown.stdout.contains("\(newest): damaged"), "\(shown.stdout)")
+        #expect(shown.stdout.contains("in flight: damaged: ") && shown.stdout.contains("inflight.ckpt: checksum mismatch"), "\(shown.stdout)")
+
+        let resumed = try Support.sluice(setup.arguments("crash"), timeout: 60)
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(resumed.stderr.contains("skipping a damaged checkpoint"), "\(resumed.stderr)")
+        #expect(resumed.stderr.contains("the record of the batch in flight is damaged"), "\(resumed.stderr)")
+        #expect(resumed.stderr.contains("batches \(crashAt - 1)...\(crashAt) may have run before a record was lost"), "\(resumed.stderr)")
+        try setup.expectSameOutput("a crash after the sinks of batch \(crashAt) and damaged records")
+        let hidden = try FileManager.default.contentsOfDirectory(atPath: setup.outputs[1].path).filter { $0.hasPrefix(".") }
+        #expect(hidden.isEmpty, "no temporary file is left: \(hidden)")
     }
 }

@@ -125,4 +125,72 @@ struct CheckpointStoreTests {
         let error = #expect(throws: CheckpointError.self) { _ = try CheckpointStore(directory: directory.path) }
         #expect(error?.description.contains("in use by another sluice process") == true)
     }
+
+    @Test func aDamagedInflightRecordIsReportedNotTakenForAnAbsentOne() throws {
+        let directory = try TestPaths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = try CheckpointStore(directory: directory.path)
+        #expect(store.inflightStatus() == .absent)
+        let plan = InflightRecord(batch: 3, batchTimeMilliseconds: 3000, ranges: [], clock: BatchClock(segments: [.init(batch: 0, timeMilliseconds: 0, intervalMilliseconds: 1000)]))
+        try store.writeInflight(plan)
+        #expect(store.inflightStatus() == .intact(plan))
+        let file = directory.appendingPathComponent("inflight.ckpt")
+        var bytes = try Data(contentsOf: file)
+        bytes[bytes.count - 3] ^= 0x04
+        try bytes.write(to: file)
+        guard case .damaged(let reason) = store.inflightStatus() else {
+            Issue.record("a flipped bit is not reported: \(store.inflightStatus())")
+            return
+        }
+        #expect(reason.contains("inflight.ckpt") && reason.contains("checksum"), "\(reason)")
+        #expect(store.loadInflight() == nil)
+        try Data().write(to: file)
+        guard case .damaged = store.inflightStatus() else {
+            Issue.record("an emptied record is not reported")
+            return
+        }
+    }
+
+    @Test func theBatchClockGivesEachBatchTheTimeOfItsSegment() {
+        var clock = BatchClock()
+        #expect(clock.time(of: 0) == nil)
+        clock.start(at: 0, time: 1_000, interval: 50)
+        #expect(clock.time(of: 0) == 1_000 && clock.time(of: 4) == 1_200)
+        // A restart after batch 9 (an hour later, a new interval): batches up to 9 keep their times.
+        clock.start(at: 10, time: 3_600_000, interval: 100)
+        #expect(clock.time(of: 9) == 1_450 && clock.time(of: 10) == 3_600_000 && clock.time(of: 12) == 3_600_200)
+        // What a record of batch 11 keeps: the segment that covers it, not the older one.
+        #expect(clock.from(11).segments.map(\.batch) == [10])
+        #expect(clock.from(10).time(of: 11) == clock.time(of: 11))
+        #expect(clock.from(9).segments.count == 2)
+        // A start at or before an unused segment replaces it.
+        clock.start(at: 10, time: 7_200_000, interval: 100)
+        #expect(clock.segments.count == 2 && clock.time(of: 10) == 7_200_000)
+        clock.start(at: 5, time: 9_000_000, interval: 10)
+        #expect(clock.segments.map(\.batch) == [0, 5])
+        #expect(clock.time(of: UInt64.max) == .max, "no overflow trap")
+    }
+
+    /// Every kept commit learns a new segment before any batch uses it, so falling back to any of them later gives a
+    /// batch run again the time of its first attempt; a damaged commit is left as it is.
+    @Test func theClockIsRecordedInEveryKeptCommit() throws {
+        let directory = try TestPaths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = try CheckpointStore(directory: directory.path)
+        for batch in 0..<4 { try Self.commit(store, UInt64(batch)) }
+        try Data("garbage".utf8).write(to: directory.appendingPathComponent("commit-000000000003.ckpt"))
+        var clock = BatchClock()
+        clock.start(at: 0, time: 0, interval: 1000)
+        clock.start(at: 4, time: 1_000_000, interval: 500)
+        try store.recordClock(clock)
+        let loaded = try #require(try store.loadLatest())
+        #expect(loaded.record.batch == 2)
+        #expect(loaded.record.clock == clock.from(2))
+        #expect(loaded.record.clock?.time(of: 3) == 3000 && loaded.record.clock?.time(of: 5) == 1_000_500)
+        #expect(loaded.states["counts"] == Array("state of 2".utf8), "state untouched")
+        #expect(try Data(contentsOf: directory.appendingPathComponent("commit-000000000003.ckpt")) == Data("garbage".utf8))
+        #expect(store.highestCommitBatch() == 3, "a damaged commit still bounds the batches that may have run")
+        // A record written before the clock was kept still loads (no clock).
+        #expect(Self.record(7, offset: 1).clock == nil)
+    }
 }
