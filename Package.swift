@@ -35,8 +35,8 @@ func plugin(_ target: String, product: String, dependencies: [Target.Dependency]
 }
 
 let firstPartyPlugins = [
-    plugin("FileWatchSource", product: "SluiceFileWatch"),
-    plugin("SocketSource", product: "SluiceSocket"),
+    plugin("FileWatchSource", product: "SluiceFileWatch", dependencies: ["DurableRecords"]),
+    plugin("SocketSource", product: "SluiceSocket", dependencies: ["DurableRecords"]),
     plugin("SplitTransform", product: "SluiceSplit"),
     plugin("ConsoleSink", product: "SluiceConsole"),
     plugin("FilesSink", product: "SluiceFiles"),
@@ -49,6 +49,11 @@ let firstPartyPlugins = [
         ]
     ),
 ]
+
+/// The checksummed record format of the first-party sources' durable files (file-watch's index, the socket WAL).
+let durableRecords = Target.target(
+    name: "DurableRecords", path: "Plugins/Shared/DurableRecords", swiftSettings: strictSettings
+)
 
 // MARK: - Targets
 
@@ -219,5 +224,5 @@ let package = Package(
             path: "Tests/EndToEndTests",
             swiftSettings: strictSettings
         ),
-    ] + firstPartyPlugins.map(\.0)
+    ] + [durableRecords] + firstPartyPlugins.map(\.0)
 )

@@ -1,3 +1,4 @@
+import DurableRecords
 import SluiceSDK
 
 #if canImport(Glibc)

@@ -13,36 +13,36 @@
 /// - every newline-terminated record must parse, have the length it states and match its checksum; the first that
 ///   does not is damage, reported with its byte offset. Nothing after it is read.
 ///
-/// This file is shared by the two first-party source plugins (each is its own module; `SocketSource` links to it).
-/// It belongs in SluiceSDK once that offers it.
-enum ChecksummedLines {
+/// Shared by the two first-party source plugins through this small target (`package` access: first-party only; it
+/// is not SDK API plugin authors depend on).
+package enum ChecksummedLines {
     /// Why a file cannot be read; `offset` is the byte offset of the first bad record (or of the header).
-    struct Damage: Error {
-        var offset: Int
-        var reason: String
+    package struct Damage: Error {
+        package var offset: Int
+        package var reason: String
         /// The file has no header: written by an earlier version of the source, without checksums.
-        var unversioned: Bool
+        package var unversioned: Bool
 
         /// What is wrong, for an error message that names the file and offset.
-        var explanation: String {
+        package var explanation: String {
             unversioned ? "\(reason): it was written by an earlier version of sluice (without checksums)" : reason
         }
     }
 
     /// What a file holds: the payloads' byte ranges in it, in order, and the length of its valid part (everything
     /// after it is a torn tail the caller truncates).
-    struct Contents {
-        var records: [Range<Int>]
-        var validEnd: Int
+    package struct Contents {
+        package var records: [Range<Int>]
+        package var validEnd: Int
         /// The last record is whole but its newline is missing: the caller appends one before writing more.
-        var missingNewline = false
+        package var missingNewline = false
     }
 
     /// The header line for `kind` (for example `SLUICE-WAL`), version 2 (version 1 had no header or checksums).
-    static func header(_ kind: String) -> [UInt8] { Array("\(kind) 2\n".utf8) }
+    package static func header(_ kind: String) -> [UInt8] { Array("\(kind) 2\n".utf8) }
 
     /// Appends `payload` (which must not hold a newline) as one record.
-    static func append(_ payload: UnsafeRawBufferPointer, to output: inout [UInt8]) {
+    package static func append(_ payload: UnsafeRawBufferPointer, to output: inout [UInt8]) {
         let checksum = CRC32C.checksum(payload)
         for shift in stride(from: 28, through: 0, by: -4) { output.append(hexDigits[Int((checksum >> UInt32(shift)) & 15)]) }
         output.append(32)
@@ -55,12 +55,12 @@ enum ChecksummedLines {
     private static let hexDigits = Array("0123456789abcdef".utf8)
 
     /// Parses a whole file (see below).
-    static func parse(_ bytes: [UInt8], kind: String) -> Result<Contents, Damage> {
+    package static func parse(_ bytes: [UInt8], kind: String) -> Result<Contents, Damage> {
         bytes.withUnsafeBytes { raw in Result { () throws(Damage) in try parse(raw, kind: kind) } }
     }
 
     /// Parses a whole file whose header names `kind`. An empty file, or a header cut short by a crash, holds nothing.
-    static func parse(_ bytes: UnsafeRawBufferPointer, kind: String) throws(Damage) -> Contents {
+    package static func parse(_ bytes: UnsafeRawBufferPointer, kind: String) throws(Damage) -> Contents {
         let header = header(kind)
         guard bytes.count >= header.count else {
             if bytes.elementsEqual(header.prefix(bytes.count)) { return Contents(records: [], validEnd: 0) }
@@ -124,14 +124,14 @@ enum ChecksummedLines {
 /// CRC-32C (Castagnoli), table-driven. Written here rather than taken from swift-crypto: the plugins must not pull a
 /// crypto library into their .so files for an error-detecting code, and a CRC is what detects flipped and lost bytes
 /// (a cryptographic hash adds nothing against accidental damage).
-enum CRC32C {
+package enum CRC32C {
     private static let table: [UInt32] = (0..<256).map { index in
         var value = UInt32(index)
         for _ in 0..<8 { value = value & 1 == 1 ? (value >> 1) ^ 0x82F6_3B78 : value >> 1 }
         return value
     }
 
-    static func checksum(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
+    package static func checksum(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
         var crc: UInt32 = 0xFFFF_FFFF
         table.withUnsafeBufferPointer { table in
             for byte in bytes { crc = table[Int((crc ^ UInt32(byte)) & 0xFF)] ^ (crc >> 8) }

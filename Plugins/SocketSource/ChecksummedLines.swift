@@ -1,1 +1,0 @@
-../FileWatchSource/ChecksummedLines.swift
