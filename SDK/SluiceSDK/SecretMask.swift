@@ -30,7 +30,8 @@ public enum SecretMask {
 
     /// Hides words that look like keys wherever they stand (a key typed into the wrong option): at least 32
     /// characters of the base64 alphabet with upper case, lower case and digits. Paths, UUIDs, host names and
-    /// identifiers break into shorter words at `.`, `-`, `_` or `:`, so they stay readable.
+    /// identifiers break into shorter words at `.`, `-`, `_` or `:`, or hold a lower-case path component, so they
+    /// stay readable.
     static func maskKeyShapedWords(_ text: String) -> String {
         let scalars = Array(text.unicodeScalars)
         var out = String.UnicodeScalarView()
@@ -49,6 +50,7 @@ public enum SecretMask {
             let word = scalars[start..<end]
             let keyShaped = word.count >= shortestKeyShapedWord && word.contains { ("A"..."Z").contains($0) }
                 && word.contains { ("a"..."z").contains($0) } && word.contains { ("0"..."9").contains($0) }
+                && !isPathLike(word)
             if keyShaped { out.append(contentsOf: placeholder.unicodeScalars) } else { out.append(contentsOf: word) }
             start = end
         }
@@ -79,6 +81,14 @@ public enum SecretMask {
             index += 1
         }
         return String(out)
+    }
+
+    /// True for a run of path components such as `5F60ABCDEF12/checkpoint/sources/lines/wal`: one component of three
+    /// or more lower-case letters is a word, which a random base64 key almost never holds between two slashes.
+    private static func isPathLike(_ word: ArraySlice<Unicode.Scalar>) -> Bool {
+        word.split(separator: "/").contains { component in
+            component.count >= 3 && component.allSatisfy { ("a"..."z").contains($0) }
+        }
     }
 
     /// The length of a credential name at `index` that starts a word and is followed by `=` or `:`.

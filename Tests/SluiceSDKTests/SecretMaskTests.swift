@@ -23,6 +23,7 @@ struct SecretMaskTests {
         "SharedAccessKeyName=RootManageSharedAccessKey",
         "x86_64-unknown-linux-gnu/debug/libSluiceEventHubsSource.so",
         "design=ok; signal=9",
+        "/tmp/sluice-wal-damage-6F1C0E8A-4B7D-4C1E-9F7A-0D2B3C4E5F60/checkpoint/sources/lines/wal-0.log is damaged",
     ])
     func ordinaryTextIsLeftAlone(text: String) {
         #expect(SecretMask.mask(text) == text)
