@@ -38,6 +38,9 @@ struct PluginLoaderTests {
             ("bad-schema", [#"-DNAME="bad-schema""#, #"-DSCHEMA="{not json""#]),
             ("refuses-host", [#"-DNAME="refuser""#, "-DREFUSE_HOST"]),
             ("null-name", ["-DNO_NAME"]),
+            ("bad-name", [#"-DNAME="Bad_Name""#]),
+            ("unknown-kind", [#"-DNAME="odd-kind""#, "-DKIND=99"]),
+            ("no-transform", [#"-DNAME="no-transform""#, "-DNO_TRANSFORM"]),
         ] {
             paths[name] = try compile("refused.c", into: directory, as: name, flags: flags)
         }
@@ -74,6 +77,9 @@ struct PluginLoaderTests {
             ("bad-schema", .invalidSchema, "configuration schema is not valid JSON"),
             ("refuses-host", .refusedHost, "refused this host's ABI \(SLUICE_ABI_MAJOR).\(SLUICE_ABI_MINOR)"),
             ("null-name", .invalidDescriptor, "descriptor has no name"),
+            ("bad-name", .invalidDescriptor, "plugin name 'Bad_Name' is invalid: use lower-case letters, digits and '-'"),
+            ("unknown-kind", .invalidDescriptor, "plugin 'odd-kind' has unknown kind 99"),
+            ("no-transform", .invalidDescriptor, "transform plugin 'no-transform' has no 'transform' function"),
             ("b-split", .duplicateName, "plugin name 'split' is already provided by \(paths["a-split"]!)"),
         ]
         for (name, code, cause) in expected {

@@ -1,6 +1,6 @@
 /* The plugins the loader must refuse, one per build: each -D below changes one thing a host checks.
  *   -DNAME=\"x\"   -DNO_NAME   -DBUILD_INFO=\"...\"   -DABI=0x00020000u   -DSTRUCT_SIZE=16   -DSCHEMA=\"...\"
- *   -DREFUSE_HOST (the entry returns NULL for every real host) */
+ *   -DREFUSE_HOST (the entry returns NULL for every real host)   -DKIND=99   -DNO_TRANSFORM */
 #include <stdlib.h>
 #include "sluice.h"
 
@@ -19,6 +19,9 @@
 #ifndef SCHEMA
 #define SCHEMA "{}"
 #endif
+#ifndef KIND
+#define KIND SLUICE_KIND_TRANSFORM
+#endif
 
 static int32_t create(const sluice_plugin_v1 *self, const sluice_host_api *host, const char *cfg, size_t len,
                       void **instance) {
@@ -28,15 +31,17 @@ static int32_t create(const sluice_plugin_v1 *self, const sluice_host_api *host,
 }
 static void destroy(void *instance) { (void)instance; }
 static const char *last_error(void *instance) { (void)instance; return "test plugin"; }
+#ifndef NO_TRANSFORM
 static int32_t transform(void *instance, const sluice_batch *in, sluice_batch *out) {
     (void)instance; (void)in; (void)out;
     return SLUICE_ERR;
 }
+#endif
 
 static const sluice_plugin_v1 descriptor = {
     .struct_size = STRUCT_SIZE,
     .abi_version = ABI,
-    .kind = SLUICE_KIND_TRANSFORM,
+    .kind = KIND,
 #ifdef NO_NAME
     .name = NULL,
 #else
@@ -49,7 +54,9 @@ static const sluice_plugin_v1 descriptor = {
     .create = create,
     .destroy = destroy,
     .last_error = last_error,
+#ifndef NO_TRANSFORM
     .transform = transform,
+#endif
 };
 
 SLUICE_EXPORT const sluice_plugin_v1 *sluice_plugin_entry_v1(uint32_t host_abi_version) {
