@@ -95,6 +95,13 @@ public final class EventHubsEmulator: Sendable {
         try store.append(hub: hub, partition: partition, messages: bodies.map { (AMQPMessage(applicationProperties: properties, body: .data([$0])), nil) })
     }
 
+    /// Makes a partition's events below sequence number `before` (all retained ones when nil) expire now, as the
+    /// retention period would; returns how many expired.
+    @discardableResult
+    public func expire(hub: String, partition: Int, before: Int64? = nil) throws(EmulatorError) -> Int {
+        try store.expire(hub: hub, partition: partition, before: before)
+    }
+
     /// Grows a hub to `partitions` partitions.
     public func grow(hub: String, partitions: Int) throws(EmulatorError) {
         _ = try store.grow(hub: hub, to: partitions)

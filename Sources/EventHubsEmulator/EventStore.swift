@@ -202,6 +202,23 @@ final class EventStore: Sendable {
         }
     }
 
+    /// Drops a partition's retained events with sequence numbers below `before` (every retained event when nil) at
+    /// once, as the retention period would when it passes: a test's way to make events expire on cue. Returns how
+    /// many were dropped.
+    func expire(hub name: String, partition: Int, before: Int64?) throws(EmulatorError) -> Int {
+        try state.withLock { s throws(EmulatorError) -> Int in
+            let key = name.lowercased()
+            guard let hub = s.hubs[key] else { throw EmulatorError("event hub '\(name)' does not exist") }
+            guard hub.partitions.indices.contains(partition) else { throw EmulatorError("partition \(partition) of '\(name)' does not exist") }
+            var p = hub.partitions[partition]
+            let cut = Int(min(max((before ?? p.nextSequence) - p.firstSequence, 0), Int64(p.events.count)))
+            p.events.removeFirst(cut)
+            p.firstSequence += Int64(cut)
+            s.hubs[key]!.partitions[partition] = p
+            return cut
+        }
+    }
+
     /// The sequence number a receiver starting at `position` reads first; an error for a position past the end.
     func startSequence(hub: String, partition: Int, position: StartPosition) throws(EmulatorError) -> Int64 {
         try state.withLock { s throws(EmulatorError) -> Int64 in

@@ -154,7 +154,8 @@ public final class EventHubsClient: Sendable {
     func token(for audience: String) -> (String, Int64) {
         switch connectionString.credential {
         case .sharedAccessKey(let name, let key):
-            let expiry = Int64(Date().timeIntervalSince1970) + options.tokenLifetime
+            // Expiries are whole seconds: rounded up, so that a token lives at least `tokenLifetime` seconds.
+            let expiry = Int64(Date().timeIntervalSince1970.rounded(.up)) + options.tokenLifetime
             return (SharedAccessSignature(audience: audience, keyName: name, key: key, expiry: expiry).token, expiry)
         case .sharedAccessSignature(let token):
             return (token, (try? SharedAccessSignature(parsing: token).expiry) ?? Int64.max)
@@ -180,7 +181,9 @@ public final class EventHubsClient: Sendable {
             authorized.withLock { _ = $0.insert(path.lowercased()) }
             if case .sharedAccessKey = connectionString.credential {
                 let left = expiry * 1000 - Int64(Date().timeIntervalSince1970 * 1000)
-                scheduleRenewal(path, in: .milliseconds(max(1000, left * 9 / 10)))
+                // A tenth of the life left; the floor only keeps a degenerate lifetime from renewing in a tight loop
+                // (it stays well below any real lifetime, so the renewal always comes before the expiry).
+                scheduleRenewal(path, in: .milliseconds(max(100, left * 9 / 10)))
             }
         }
     }

@@ -25,7 +25,8 @@ struct EmulatorCommand: AsyncParsableCommand {
             'refuse-late SECONDS' (send the detach that refuses a link SECONDS after the attach answer), \
             'steal HUB PARTITION [GROUP]' (amqp:link:stolen to the partition's receivers), 'quit'; \
             'connections' prints 'connections accepted=N open=M' before its 'ok'; and \
-            'grow HUB PARTITIONS' adds partitions to a hub; 'produce HUB PARTITION COUNT TEXT...' appends COUNT events whose body is TEXT with {i} replaced by the \
+            'grow HUB PARTITIONS' adds partitions to a hub; 'expire HUB PARTITION [SEQUENCE]' makes the partition's \
+            events before sequence number SEQUENCE (all of them without it) expire now, as --retention would; 'produce HUB PARTITION COUNT TEXT...' appends COUNT events whose body is TEXT with {i} replaced by the \
             event's number (0 to COUNT-1) and {p} by the partition.
             """
     )
@@ -147,6 +148,12 @@ struct EmulatorCommand: AsyncParsableCommand {
                     say("error \(line)")
                     continue
                 }
+            case "expire" where (words.count == 3 || words.count == 4) && Int(words[2]) != nil && (words.count == 3 || Int64(words[3]) != nil):
+                do { try emulator.expire(hub: words[1], partition: Int(words[2])!, before: words.count == 4 ? Int64(words[3])! : nil) } catch {
+                    FileHandle.standardError.write(Data("emulator: expire: \(error)\n".utf8))
+                    say("error \(line)")
+                    continue
+                }
             case "restart" where words.count == 2 && Double(words[1]) != nil:
                 do { try await emulator.restart(downFor: Double(words[1])!) } catch {
                     FileHandle.standardError.write(Data("emulator: restart: \(error)\n".utf8))
@@ -158,7 +165,7 @@ struct EmulatorCommand: AsyncParsableCommand {
             case "quit": try await emulator.stop(); return
             case nil: continue
             default:
-                FileHandle.standardError.write(Data("emulator: unknown command '\(line)' (drop, restart SECONDS, stall SECONDS, busy N, refuse-late SECONDS, steal HUB PARTITION [GROUP], grow HUB PARTITIONS, produce HUB PARTITION COUNT TEXT, connections, quit)\n".utf8))
+                FileHandle.standardError.write(Data("emulator: unknown command '\(line)' (drop, restart SECONDS, stall SECONDS, busy N, refuse-late SECONDS, steal HUB PARTITION [GROUP], grow HUB PARTITIONS, expire HUB PARTITION [SEQUENCE], produce HUB PARTITION COUNT TEXT, connections, quit)\n".utf8))
                 say("error \(line)")
                 continue
             }

@@ -169,7 +169,7 @@ extension EventHubsPipelineTests {
             let deadline = Date().addingTimeInterval(20)
             while try emulator.acceptedConnections() == before, Date() < deadline { usleep(20_000) }
         }
-        let (done, result, work) = try Self.countThrough(emulator, "restart") {
+        let (done, result, work, expected) = try Self.countThrough(emulator, "restart") {
             try reconnecting(after: "restart 1")
         } after: {
             for _ in 0..<3 { try reconnecting(after: "drop") }
@@ -178,6 +178,7 @@ extension EventHubsPipelineTests {
         counts.append(try emulator.acceptedConnections())
         #expect(done, "totals after the restart differ; stderr:\n\(result.stderr.suffix(3000))")
         #expect(result.status == 0, "\(result.stderr.suffix(3000))")
+        #expect(Self.totals(Self.batches(work)) == expected, "after the stop: every event exactly once")
         #expect(result.stderr.contains("retrying"), "the restart was seen:\n\(result.stderr.suffix(2000))")
         // Accepted connections before the restart, before each drop, and at the end: one more each time.
         #expect(counts == [1, 2, 3, 4, 5], "connections accepted: \(counts)")

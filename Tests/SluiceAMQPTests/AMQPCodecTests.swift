@@ -25,6 +25,7 @@ func decoded(_ bytes: [UInt8]) throws -> AMQPValue {
 
 /// The encodings of part 1.6 of the specification, value by value: what the encoder writes (the shortest form) and
 /// that the decoder reads it back.
+@Suite(.timeLimit(.minutes(1)))
 struct AMQPPrimitiveTests {
     static let golden: [(AMQPValue, String)] = [
         (.null, "40"),

@@ -16,6 +16,7 @@ func decodeFrame(_ bytes: [UInt8], maxFrameSize: UInt32 = 1 << 20) throws -> AMQ
 
 /// Performatives, SASL frames and frames: the bytes the protocol notes record, full-length lists on the way out,
 /// short lists and `list0` accepted on the way in.
+@Suite(.timeLimit(.minutes(1)))
 struct AMQPPerformativeTests {
     @Test func protocolHeaders() {
         #expect(AMQPProtocolHeader.sasl.bytes == hex("41 4D 51 50 03 01 00 00"))
@@ -140,6 +141,7 @@ struct AMQPPerformativeTests {
 }
 
 /// Messages and Event Hubs batch envelopes.
+@Suite(.timeLimit(.minutes(1)))
 struct AMQPMessageTests {
     /// The inner message of the batch seen on the wire (protocol notes A4): application properties {"i": 0} and the
     /// body "p0-event-0"; the envelope's data section holds its 26 bytes.
@@ -189,6 +191,7 @@ struct AMQPMessageTests {
 }
 
 /// The Event Hubs messages of the protocol notes, byte for byte.
+@Suite(.timeLimit(.minutes(1)))
 struct EventHubsMessageBytesTests {
     static func ascii(_ text: String) -> String { Array(text.utf8).map { String(format: "%02x", $0) }.joined() }
 
@@ -239,6 +242,7 @@ struct EventHubsMessageBytesTests {
 
 /// Splitting a message across transfer frames: every frame within the maximum, the payload intact, the fields on
 /// the first frame only, `more` on all but the last.
+@Suite(.timeLimit(.minutes(1)))
 struct TransferSplittingTests {
     @Test(arguments: [512, 600, 4096])
     func framesStayWithinTheMaximumSize(maxFrameSize: Int) throws {

@@ -8,7 +8,7 @@ import Testing
 
 /// Sluice's Event Hubs client against the emulator: management reads, receivers from a position, owner levels,
 /// errors — and against what the official SDK's producer sent.
-@Suite(.serialized)
+@Suite(.serialized, .timeLimit(.minutes(2)))
 struct ClientTests {
     static let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
 
@@ -166,19 +166,27 @@ struct ClientTests {
         }
     }
 
-    /// Tokens are renewed before they expire: with 3-second tokens, a receiver opened after the first token's expiry
-    /// is still authorized (the emulator checks the expiry of the token on the connection).
+    /// Tokens are renewed before they expire: with 1-second tokens, a receiver opened once the first token has
+    /// expired is still authorized (the emulator checks the expiry of the tokens on the connection); and again once
+    /// the renewed token has expired too.
     @Test func tokensAreRenewedBeforeTheyExpire() async throws {
         try await Self.withEmulator { emulator, connection in
             var options = EventHubsClient.Options()
-            options.tokenLifetime = 3
+            options.tokenLifetime = 1
+            // Tokens made from now on expire by this time at the latest (expiries are whole seconds).
+            let firstExpiry = (Date().timeIntervalSince1970 + 1).rounded(.up) + 1
             let client = try await EventHubsClient.connect(connection, options: options, group: Self.group).get()
             let first = try await client.openReceiver(hub: "eh1", consumerGroup: "$Default", partition: "0", from: .earliest).get()
-            try await Task.sleep(for: .seconds(4.5))
-            try emulator.produce(hub: "eh1", partition: 1, bodies: [Array("after renewal".utf8)])
-            let second = try await client.openReceiver(hub: "eh1", consumerGroup: "$Default", partition: "1", from: .earliest).get()
-            let events = try await Self.receiveAll(second, count: 1)
-            #expect(events.map { String(decoding: $0.body, as: UTF8.self) } == ["after renewal"])
+            for round in 1...2 {
+                // Wait until the token in use when the round began has certainly expired.
+                let expired = firstExpiry + Double(round - 1)
+                while Date().timeIntervalSince1970 < expired { try await Task.sleep(for: .milliseconds(20)) }
+                try emulator.produce(hub: "eh1", partition: 1, bodies: [Array("after renewal \(round)".utf8)])
+                let receiver = try await client.openReceiver(hub: "eh1", consumerGroup: "$Default", partition: "1", from: .sequenceNumber(Int64(round - 1))).get()
+                let events = try await Self.receiveAll(receiver, count: 1)
+                #expect(events.map { String(decoding: $0.body, as: UTF8.self) } == ["after renewal \(round)"])
+                try await receiver.close().get()
+            }
             try await first.close().get()
             try await client.close().get()
         }

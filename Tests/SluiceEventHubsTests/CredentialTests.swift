@@ -2,6 +2,7 @@ import SluiceEventHubs
 import Testing
 
 /// Connection strings and shared access signatures, against the test vector the official SDK produced on the wire.
+@Suite(.timeLimit(.minutes(1)))
 struct CredentialTests {
     @Test func theRecordedTokenIsReproduced() {
         let sas = SharedAccessSignature(

@@ -5,27 +5,38 @@ import SluiceEventHubs
 import Testing
 
 /// Runs `Tests/EventHubsSDK/sdk_roundtrip.py` (the official `azure-eventhub` SDK, from the `python3` on PATH) against
-/// an emulator started in this process, and returns its JSON lines.
-func runOfficialSDK(_ command: String, connectionString: String, hub: String, extra: [String] = []) throws -> [[String: Any]] {
+/// an emulator started in this process, and returns its JSON lines. Its output goes to files (a pipe that fills up
+/// would stop it), and a run that outlives `timeout` seconds is killed and fails the test.
+func runOfficialSDK(_ command: String, connectionString: String, hub: String, extra: [String] = [], timeout: Double = 120) throws -> [[String: Any]] {
     let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("EventHubsSDK/sdk_roundtrip.py")
+    let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-sdk-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: scratch) }
+    let outURL = scratch.appendingPathComponent("stdout"), errURL = scratch.appendingPathComponent("stderr")
+    _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
+    _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     process.arguments = ["python3", script.path, command, connectionString, hub] + extra
-    let out = Pipe(), err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
+    process.standardInput = FileHandle.nullDevice
+    process.standardOutput = try FileHandle(forWritingTo: outURL)
+    process.standardError = try FileHandle(forWritingTo: errURL)
     try process.run()
-    let deadline = Date().addingTimeInterval(120)
-    let outData = out.fileHandleForReading.readDataToEndOfFile()
-    let errData = err.fileHandleForReading.readDataToEndOfFile()
+    let deadline = Date().addingTimeInterval(timeout)
     while process.isRunning && Date() < deadline { usleep(10_000) }
-    let stderr = String(decoding: errData, as: UTF8.self)
+    let timedOut = process.isRunning
+    if timedOut {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+    let stderr = (try? String(contentsOf: errURL, encoding: .utf8)) ?? ""
+    try #require(!timedOut, "sdk_roundtrip.py \(command) did not finish within \(timeout) s; killed. stderr:\n\(stderr)")
     if stderr.contains("No module named 'azure'") {
         Issue.record("the official SDK (azure-eventhub 5.15.1) is missing from the python3 on PATH: run the tests with scripts/test, which provides it")
     }
     try #require(process.terminationStatus == 0, "sdk_roundtrip.py \(command) failed:\n\(stderr)")
-    return try String(decoding: outData, as: UTF8.self).split(separator: "\n").map {
+    return try String(decoding: Data(contentsOf: outURL), as: UTF8.self).split(separator: "\n").map {
         try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
     }
 }
@@ -33,7 +44,7 @@ func runOfficialSDK(_ command: String, connectionString: String, hub: String, ex
 /// The official Azure SDK agrees with the emulator: what its producer sends (to partitions, by partition key, in
 /// batches, alone, across several frames), its consumer reads back with the right sequence numbers, offsets, bodies
 /// and properties, and its management calls see the same partitions.
-@Suite(.serialized)
+@Suite(.serialized, .timeLimit(.minutes(3)))
 struct OfficialSDKTests {
     static func withEmulator(partitions: Int = 4, _ body: (EventHubsEmulator, String) async throws -> Void) async throws {
         let emulator = try EventHubsEmulator(configuration: EmulatorConfiguration(hubs: [.init(name: "eh1", partitionCount: partitions)]))

@@ -3,6 +3,7 @@ import Testing
 
 /// What the service reports of a partition, turned into the sequence numbers it holds: never negative, whatever
 /// the partition's history.
+@Suite(.timeLimit(.minutes(1)))
 struct PartitionPropertiesTests {
     static func properties(begin: Int64, last: Int64, empty: Bool) -> PartitionProperties {
         PartitionProperties(beginSequenceNumber: begin, lastEnqueuedSequenceNumber: last, lastEnqueuedOffset: last < 0 ? "-1" : "\(last * 10)", lastEnqueuedTime: 0, isEmpty: empty)

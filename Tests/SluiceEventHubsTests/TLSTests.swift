@@ -8,7 +8,7 @@ import Testing
 
 /// TLS: the client verifies the server's certificate by default; a self-signed certificate is accepted only when
 /// configuration trusts it.
-@Suite(.serialized)
+@Suite(.serialized, .timeLimit(.minutes(2)))
 struct TLSTests {
     /// A self-signed certificate for localhost and 127.0.0.1, made with openssl.
     static func makeCertificate(in directory: URL) throws -> (certificate: String, key: String) {
