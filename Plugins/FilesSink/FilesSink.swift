@@ -26,8 +26,12 @@ public final class FilesSink: SinkPlugin {
         version: "1.1.0",
         description: "Writes each batch to its own file, atomically (Spark's saveAsTextFiles)",
         options: [
-            .path("prefix", description: "Output path prefix: files are PREFIX-<batch time ms>[.SUFFIX]", required: true),
-            .string("suffix", description: "File extension, without the dot and without '/'; empty for none", default: ""),
+            .outputPath(
+                "prefix", description: "Output path prefix: files are PREFIX-<batch time ms>[.SUFFIX]; relative to the "
+                    + "pipeline file and inside its directory, or absolute", required: true),
+            .string(
+                "suffix", description: "File extension, without the dot and without '/'; empty for none", default: "",
+                pattern: "^[^/]*$"),
             .string(
                 "format",
                 description: "text: (key,value) or value per line; tsv: key<TAB>value or value per line",

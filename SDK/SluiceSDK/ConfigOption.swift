@@ -17,6 +17,12 @@ public struct ConfigOption: Sendable {
     /// A string option that names a file or directory: the host resolves a relative value against the directory
     /// of the pipeline file (JSON Schema `"format": "path"`).
     public var isPath = false
+    /// A path option the plugin writes under (`"format": "output-path"`): besides being resolved like any path, a
+    /// relative value may not leave the pipeline file's directory (`../x`); an absolute one may go anywhere.
+    public var isOutputPath = false
+    /// A regular expression (JSON Schema `pattern`, ECMA-262 syntax as far as the host's engine follows it) every
+    /// value of a string option must match; the host refuses others when it checks the pipeline file.
+    public var pattern: String?
     /// A string option holding a credential (a key, a connection string): the host never shows its value, and masks
     /// it in every message, the plugin's own included (JSON Schema `"writeOnly": true`).
     public var isSecret = false
@@ -43,9 +49,10 @@ public struct ConfigOption: Sendable {
         description: String,
         required: Bool = false,
         default value: String? = nil,
-        allowed: [String] = []
+        allowed: [String] = [],
+        pattern: String? = nil
     ) -> ConfigOption {
-        ConfigOption(
+        var option = ConfigOption(
             name,
             .string,
             description: description,
@@ -53,6 +60,8 @@ public struct ConfigOption: Sendable {
             defaultJSON: value.map(jsonQuoted),
             allowed: allowed
         )
+        option.pattern = pattern
+        return option
     }
 
     /// A string option holding a file system path, resolved by the host against the pipeline file's directory.
@@ -61,6 +70,16 @@ public struct ConfigOption: Sendable {
     {
         var option = string(name, description: description, required: required, default: value)
         option.isPath = true
+        return option
+    }
+
+    /// A path the plugin writes to: resolved like `path`, and a relative value must stay inside the pipeline
+    /// file's directory (an absolute value is the way to write elsewhere).
+    public static func outputPath(
+        _ name: String, description: String, required: Bool = false, default value: String? = nil
+    ) -> ConfigOption {
+        var option = path(name, description: description, required: required, default: value)
+        option.isOutputPath = true
         return option
     }
 
@@ -108,7 +127,8 @@ extension PluginInfo {
         for option in options {
             var fields = ["\"type\":\(jsonQuoted(option.kind.rawValue))"]
             if option.kind == .stringArray { fields.append("\"items\":{\"type\":\"string\"}") }
-            if option.isPath { fields.append("\"format\":\"path\"") }
+            if option.isPath { fields.append(option.isOutputPath ? "\"format\":\"output-path\"" : "\"format\":\"path\"") }
+            if let pattern = option.pattern { fields.append("\"pattern\":\(jsonQuoted(pattern))") }
             if option.isSecret { fields.append("\"writeOnly\":true") }
             fields.append("\"description\":\(jsonQuoted(option.description))")
             if let value = option.defaultJSON { fields.append("\"default\":\(value)") }

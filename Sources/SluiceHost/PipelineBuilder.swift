@@ -293,8 +293,22 @@ struct ConfigConverter {
                 )
                 return nil
             }
+            if let pattern = option.pattern, !Self.matches(text, pattern) {
+                problems.append((at, "'\(text)' is not allowed for option '\(option.name)' (it must match \(pattern)): \(option.description)"))
+                return nil
+            }
             if option.isPath && !text.hasPrefix("/") && !text.isEmpty {
-                return jsonQuoted(URL(fileURLWithPath: text, relativeTo: URL(fileURLWithPath: baseDirectory + "/")).path)
+                let resolved = URL(fileURLWithPath: text, relativeTo: URL(fileURLWithPath: baseDirectory + "/")).standardizedFileURL.path
+                let base = URL(fileURLWithPath: baseDirectory).standardizedFileURL.path
+                let inside = resolved == base || resolved.hasPrefix(base.hasSuffix("/") ? base : base + "/")
+                if option.isOutputPath && !inside {
+                    problems.append(
+                        (at, "'\(text)' leaves the pipeline file's directory (\(baseDirectory)); '\(option.name)' is written to, so "
+                            + "a path outside it must be given absolute (\(resolved))")
+                    )
+                    return nil
+                }
+                return jsonQuoted(resolved)
             }
             return jsonQuoted(text)
         case (.integer, .scalar(let text, let quoted, _)):
@@ -343,6 +357,13 @@ struct ConfigConverter {
             problems.append((at, "expected \(wanted) for option '\(option.name)'"))
             return nil
         }
+    }
+
+    /// Whether `text` matches the JSON Schema `pattern` (unanchored, as JSON Schema has it). A pattern the engine
+    /// cannot compile matches nothing, so the value is refused with the pattern named rather than let through.
+    static func matches(_ text: String, _ pattern: String) -> Bool {
+        guard let expression = try? NSRegularExpression(pattern: pattern) else { return false }
+        return expression.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) != nil
     }
 
     /// JSON for a value the schema does not type: plain scalars that look like numbers or booleans become those.

@@ -15,6 +15,11 @@ public struct PluginSchema: Sendable {
         public var isPath: Bool
         /// A credential (`"writeOnly": true`): its value is never shown and is masked in every message.
         public var isSecret: Bool = false
+        /// A path the plugin writes under (`"format": "output-path"`): a relative value must stay inside the
+        /// pipeline file's directory.
+        public var isOutputPath: Bool = false
+        /// JSON Schema `pattern`: what every string value must match.
+        public var pattern: String?
     }
 
     public var options: [Option]
@@ -56,8 +61,10 @@ public struct PluginSchema: Sendable {
                     defaultJSON: defaultJSON,
                     allowed: property["enum"] as? [String] ?? [],
                     required: required.contains(name),
-                    isPath: property["format"] as? String == "path",
-                    isSecret: property["writeOnly"] as? Bool == true
+                    isPath: ["path", "output-path"].contains(property["format"] as? String ?? ""),
+                    isSecret: property["writeOnly"] as? Bool == true,
+                    isOutputPath: property["format"] as? String == "output-path",
+                    pattern: property["pattern"] as? String
                 )
             )
         }

@@ -153,6 +153,13 @@ struct PipelineFileErrorTests {
              keyPath: "sources.lines.max_records_per_partition", message: "is more than the largest value allowed here"),
         Case(name: "control character", yaml: replacing(6, with: "    config: {directory: \"/t\u{1}mp\"}"), line: 6,
              keyPath: "", message: "control characters are not allowed (character U+0001)"),
+        Case(name: "output path leaving the pipeline directory",
+             yaml: replacing(11, with: "  out: {from: counts, plugin: files, config: {prefix: ../elsewhere/c}}"), line: 11,
+             keyPath: "sinks.out.config.prefix",
+             message: "'../elsewhere/c' leaves the pipeline file's directory (/pipelines); 'prefix' is written to"),
+        Case(name: "value not matching the option's pattern",
+             yaml: replacing(11, with: "  out: {from: counts, plugin: files, config: {prefix: out/c, suffix: a/b}}"), line: 11,
+             keyPath: "sinks.out.config.suffix", message: "'a/b' is not allowed for option 'suffix' (it must match ^[^/]*$)"),
         Case(name: "config on a built-in op",
              yaml: replacing(9, with: "  counts: {from: words, op: countByValue, config: {x: 1}}"), line: 9,
              keyPath: "stages.counts.config", message: "applies only to plugin stages"),
@@ -227,6 +234,16 @@ struct PipelineFileErrorTests {
         let spec = try PipelineParser.parse(text: yaml, file: "/p.yaml")
         let error = #expect(throws: PipelineErrors.self) { try PipelineBuilder.resolve(spec, catalog: TestPaths.catalog) }
         #expect(error?.errors.map(\.line) == [5, 11])
+    }
+
+    @Test func outputPathsInsideThePipelineDirectoryOrAbsoluteAreAccepted() throws {
+        for (prefix, resolved) in [("out/c", "/srv/p/out/c"), ("out/../c", "/srv/p/c"), ("/var/out/c", "/var/out/c")] {
+            let yaml = Self.valid.replacingOccurrences(
+                of: "out: {from: counts, plugin: console}", with: "out: {from: counts, plugin: files, config: {prefix: \(prefix)}}")
+            let spec = try PipelineParser.parse(text: yaml, file: "/srv/p/wc.yaml")
+            let pipeline = try PipelineBuilder.resolve(spec, catalog: TestPaths.catalog)
+            #expect(pipeline.sinks[0].configJSON.contains("\"prefix\":\"\(resolved)\""), "\(pipeline.sinks[0].configJSON)")
+        }
     }
 
     @Test func relativePathOptionsResolveAgainstThePipelineFile() throws {
