@@ -98,7 +98,9 @@ extension Plugins {
             let rows = plugin.schema.options.map { option -> [String] in
                 var type = option.kind.rawValue
                 if !option.allowed.isEmpty { type = option.allowed.joined(separator: "|") }
-                if option.isPath { type = "path" }
+                if option.isPath { type = option.isOutputPath ? "output path" : "path" }
+                if option.isSecret { type = "secret" }
+                if let pattern = option.pattern { type += " matching \(pattern)" }
                 let value = option.required ? "(required)" : (option.defaultJSON.map { "default \($0)" } ?? "(optional)")
                 return ["  " + option.name, type, value, option.description]
             }

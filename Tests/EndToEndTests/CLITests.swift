@@ -32,6 +32,17 @@ struct CLITests {
         #expect(start.contains("default \"latest\""))
     }
 
+    @Test func pluginsInspectMarksSecretsOutputPathsAndPatterns() throws {
+        let eventhubs = try Support.sluice(["plugins", "inspect", "eventhubs"])
+        let key = try #require(eventhubs.stdout.split(separator: "\n").first { $0.hasPrefix("  eventhubs.policykey ") })
+        #expect(key.contains(" secret "), "\(key)")
+        let files = try Support.sluice(["plugins", "inspect", "files"])
+        let prefix = try #require(files.stdout.split(separator: "\n").first { $0.hasPrefix("  prefix ") })
+        #expect(prefix.contains("output path"), "\(prefix)")
+        let suffix = try #require(files.stdout.split(separator: "\n").first { $0.hasPrefix("  suffix ") })
+        #expect(suffix.contains("matching ^[^/]*$"), "\(suffix)")
+    }
+
     @Test func inspectingAnUnknownPluginSuggestsOne() throws {
         let result = try Support.sluice(["plugins", "inspect", "splitt"])
         #expect(result.status == 2)
