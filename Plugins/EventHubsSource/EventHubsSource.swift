@@ -234,7 +234,7 @@ public final class EventHubsSource: SourcePlugin {
                 }
                 from = max(begin, p.known!)
             } else {
-                if p.startFloor == nil { p.startFloor = try startFloor(p, begin: begin, end: end) }
+                if p.startFloor == nil { p.startFloor = try startFloor(p, begin: begin, end: end, lastEnqueuedTime: properties.lastEnqueuedTime) }
                 from = max(begin, p.startFloor!)
             }
             from = min(from, end)
@@ -268,13 +268,18 @@ public final class EventHubsSource: SourcePlugin {
     }
 
     /// Where a partition without a committed position starts.
-    private func startFloor(_ p: Partition, begin: Int64, end: Int64) throws -> Int64 {
+    private func startFloor(_ p: Partition, begin: Int64, end: Int64, lastEnqueuedTime: Int64) throws -> Int64 {
         switch startPosition {
         case .earliest: return begin
         case .latest: return end
         case .sequenceNumber(let n): return min(max(n, begin), end)
+        case .enqueuedTime(let time) where begin == end || lastEnqueuedTime <= time:
+            // Nothing retained was enqueued after that time: the partition starts at its end, at once (a receiver
+            // would wait its whole timeout for an event that is not there, partition after partition).
+            return end
         case .enqueuedTime, .offset:
-            // The first event after that time, found by a receiver with that filter (kept for reading).
+            // The first event after that time, found by a receiver with that filter (closed again: reading opens
+            // its own receiver at that sequence number).
             let client = try connectedClient()
             do {
                 let receiver = try client.openReceiver(hub: p.hub, consumerGroup: configuration.consumerGroup, partition: p.id, from: startPosition, ownerLevel: configuration.ownerLevel.map(Int64.init)).wait()

@@ -10,21 +10,20 @@ import Testing
 /// configuration trusts it.
 @Suite(.serialized, .timeLimit(.minutes(2)))
 struct TLSTests {
-    /// A self-signed certificate for localhost and 127.0.0.1, made with openssl.
+    /// A self-signed certificate for localhost and 127.0.0.1, made with openssl by `Tests/EventHubsSDK/test_certificate.sh`
+    /// (which the end-to-end TLS test uses too).
     static func makeCertificate(in directory: URL) throws -> (certificate: String, key: String) {
-        let certificate = directory.appendingPathComponent("cert.pem").path, key = directory.appendingPathComponent("key.pem").path
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("EventHubsSDK/test_certificate.sh")
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [
-            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", certificate, "-days", "2",
-            "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
-        ]
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = [script.path, directory.path]
         process.standardError = FileHandle.nullDevice
         process.standardOutput = FileHandle.nullDevice
         try process.run()
         process.waitUntilExit()
         try #require(process.terminationStatus == 0, "openssl could not make a test certificate")
-        return (certificate, key)
+        return (directory.appendingPathComponent("cert.pem").path, directory.appendingPathComponent("key.pem").path)
     }
 
     @Test func aSelfSignedCertificateIsAcceptedOnlyWhenTrusted() async throws {
