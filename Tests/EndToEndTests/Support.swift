@@ -57,13 +57,16 @@ enum Support {
     }
 
     /// A running child process whose output is collected into files (so pipes never fill up).
+    /// When it is released, a process still running is killed (a failed test leaves no orphan behind) and its output
+    /// files are removed (chaos runs start hundreds of children).
     final class Child: @unchecked Sendable {
         let process = Process()
         let outURL: URL
         let errURL: URL
+        private let scratch: URL
 
         init(_ executable: URL, _ arguments: [String], directory: URL? = nil, environment: [String: String] = [:]) throws {
-            let scratch = try Support.makeTemporaryDirectory("sluice-child")
+            scratch = try Support.makeTemporaryDirectory("sluice-child")
             outURL = scratch.appendingPathComponent("stdout")
             errURL = scratch.appendingPathComponent("stderr")
             _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
@@ -79,6 +82,14 @@ enum Support {
             process.standardError = try FileHandle(forWritingTo: errURL)
             process.standardInput = FileHandle.nullDevice
             try process.run()
+        }
+
+        deinit {
+            if process.isRunning {
+                kill(process.processIdentifier, SIGKILL)
+                process.waitUntilExit()
+            }
+            try? FileManager.default.removeItem(at: scratch)
         }
 
         var stdout: String { (try? String(contentsOf: outURL, encoding: .utf8)) ?? "" }
