@@ -2,24 +2,37 @@ import Foundation
 import SluiceLoader
 import CSluice
 import SluiceSDK
+import Synchronization
 import Testing
 
 /// Every refusal the loader makes: one line naming the file and the cause, and the good plugins still load.
 @Suite(.serialized)
 struct PluginLoaderTests {
+    /// Fixtures already compiled in this test process, by fixture and flags: gcc runs once for each, and every
+    /// caller gets its own copy (a file of its own, so the loader treats it as a library of its own).
+    private static let compiled = Mutex<[String: String]>([:])
+
     /// Compiles a fixture C file into `directory/name.so` with gcc.
     static func compile(_ fixture: String, into directory: URL, as name: String, flags: [String] = []) throws -> String {
         let output = directory.appendingPathComponent("\(name).so").path
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [
-            "gcc", "-std=c11", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC", "-fvisibility=hidden",
-            "-I", TestPaths.repoRoot.appendingPathComponent("SDK/CSluice/include").path,
-            "-o", output, TestPaths.fixtures.appendingPathComponent(fixture).path,
-        ] + flags
-        try process.run()
-        process.waitUntilExit()
-        try #require(process.terminationStatus == 0, "gcc failed on \(fixture)")
+        let original = try compiled.withLock { cache throws -> String in
+            let key = ([fixture] + flags).joined(separator: "\u{0}")
+            if let path = cache[key] { return path }
+            let path = try TestPaths.temporaryDirectory().appendingPathComponent("\(name).so").path
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = [
+                "gcc", "-std=c11", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC", "-fvisibility=hidden",
+                "-I", TestPaths.repoRoot.appendingPathComponent("SDK/CSluice/include").path,
+                "-o", path, TestPaths.fixtures.appendingPathComponent(fixture).path,
+            ] + flags
+            try process.run()
+            process.waitUntilExit()
+            try #require(process.terminationStatus == 0, "gcc failed on \(fixture)")
+            cache[key] = path
+            return path
+        }
+        try FileManager.default.copyItem(atPath: original, toPath: output)
         return output
     }
 
