@@ -66,10 +66,26 @@ func printError(_ line: String) {
     FileHandle.standardError.write(Data((SecretMask.mask(line) + "\n").utf8))
 }
 
-/// Parses and resolves a pipeline file, printing every problem; throws ExitCode(2) when there are any.
-func loadPipeline(_ path: String, catalog: PluginCatalog) throws -> ResolvedPipeline {
+/// What changes a pipeline file's values from outside it: `--set`, and the environment for `${NAME}`.
+struct PipelineValueOptions: ParsableArguments {
+    @Option(
+        name: .customLong("set"),
+        help: ArgumentHelp(
+            "Set a value of the pipeline file, as if written there (repeatable): KEY.PATH=VALUE, e.g. "
+                + "--set batch_interval=500ms --set sources.lines.config.directory=/data/in",
+            valueName: "key.path=value"
+        )
+    )
+    var settings: [String] = []
+}
+
+/// Parses and resolves a pipeline file, printing every problem; throws ExitCode(2) when there are any. `${NAME}`
+/// reads the process environment: this is the one place that hands it to the library.
+func loadPipeline(_ path: String, catalog: PluginCatalog, values: PipelineValueOptions) throws -> ResolvedPipeline {
     do {
-        let spec = try PipelineParser.parse(path: path)
+        let spec = try PipelineParser.parse(
+            path: path, environment: ProcessInfo.processInfo.environment, overrides: values.settings
+        )
         return try PipelineBuilder.resolve(spec, catalog: catalog)
     } catch {
         for problem in error.errors { printError(problem.description) }

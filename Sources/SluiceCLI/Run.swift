@@ -62,6 +62,7 @@ struct Run: ParsableCommand {
     var resetState = false
 
     @OptionGroup var plugins: PluginOptions
+    @OptionGroup var values: PipelineValueOptions
 
     func validate() throws {
         if let batches, batches < 1 { throw ValidationError("--batches must be at least 1") }
@@ -82,7 +83,7 @@ struct Run: ParsableCommand {
 
         // A sink writing to a closed pipe gets EPIPE (and reports it) instead of killing the process.
         signal(SIGPIPE, SIG_IGN)
-        let resolved = try loadPipeline(file, catalog: plugins.catalog())
+        let resolved = try loadPipeline(file, catalog: plugins.catalog(), values: values)
         let reporter = ProgressReporter(mode: progress)
         let threshold = logLevel.abi
         // A plugin may quote its configuration in what it says; the host hides every secret option's value.

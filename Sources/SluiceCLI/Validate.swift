@@ -15,9 +15,10 @@ struct Validate: ParsableCommand {
     var file: String
 
     @OptionGroup var plugins: PluginOptions
+    @OptionGroup var values: PipelineValueOptions
 
     func run() throws {
-        let resolved = try loadPipeline(file, catalog: plugins.catalog())
+        let resolved = try loadPipeline(file, catalog: plugins.catalog(), values: values)
         let spec = resolved.spec
         print(
             "\(file): pipeline '\(spec.name)' is valid: \(spec.sources.count) source(s), \(spec.stages.count) stage(s), "

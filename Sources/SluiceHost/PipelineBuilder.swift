@@ -20,6 +20,7 @@ public struct ResolvedPipeline: @unchecked Sendable {  // LoadedPlugin is Sendab
     /// Every secret value of every plugin in the pipeline: masked in every message the host prints.
     public var secrets: [String] {
         (sources + stages.compactMap(\.component) + sinks + reducerPlugins.values).flatMap(\.secrets)
+            + spec.substitutedValues
     }
 
     public var spec: PipelineSpec
@@ -41,9 +42,8 @@ public enum PipelineBuilder {
     public static func resolve(_ spec: PipelineSpec, catalog: PluginCatalog) throws(PipelineErrors) -> ResolvedPipeline {
         var errors: [PipelineError] = []
         func fail(_ at: SourceLocation, _ message: String) {
-            errors.append(
-                PipelineError(file: spec.file, line: at.line, column: at.column, keyPath: at.keyPath, message: message)
-            )
+            let shown = SecretMask.mask(message, hiding: spec.substitutedValues)
+            errors.append(PipelineError(file: spec.file, line: at.line, column: at.column, keyPath: at.keyPath, message: shown))
         }
         let baseDirectory = URL(fileURLWithPath: spec.file).deletingLastPathComponent().path
 

@@ -66,7 +66,7 @@ public final class PipelineInstance: @unchecked Sendable {  // immutable after i
                             column: at.column,
                             keyPath: at.keyPath,
                             message: "plugin '\(component.plugin.name)' \(what): "
-                                + SecretMask.mask(call?.message ?? "\(error)", hiding: component.secrets)
+                                + SecretMask.mask(call?.message ?? "\(error)", hiding: resolved.secrets)
                         )
                     ],
                     isStartFailure: !refused

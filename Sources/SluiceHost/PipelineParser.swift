@@ -34,12 +34,20 @@ public struct PipelineParser {
     static let operations = KeyedOperator.Kind.allCases.map(\.rawValue) + collectingOperations + functionOperations
     /// The keys only some built-in operations take.
     static let operatorKeys = ["partitions", "function", "window", "slide", "inverse", "drop_zero", "timeout"]
+    /// Every value `${...}` took from the environment or a file: secrets, as far as messages are concerned.
+    private var substitutedValues: [String] = []
     /// The batch interval, once parsed (windows must be multiples of it); nil when it is missing or invalid.
     private var interval: Int?
     static let sinkKeys = ["from", "plugin", "config"]
 
     /// Parses the file at `path`.
-    public static func parse(path: String) throws(PipelineErrors) -> PipelineSpec {
+    /// - Parameters:
+    ///   - environment: what `${NAME}` reads (the CLI passes the process environment); `${NAME}` without a default
+    ///     is an error when NAME is missing here.
+    ///   - overrides: `KEY.PATH=VALUE` settings applied before the file is read (`--set`).
+    public static func parse(path: String, environment: [String: String] = [:], overrides: [String] = [])
+        throws(PipelineErrors) -> PipelineSpec
+    {
         if let attributes = try? FileManager.default.attributesOfItem(atPath: path),
             let size = attributes[.size] as? Int, size > YAMLExpansionLimit.maximumFileBytes
         {
@@ -61,15 +69,22 @@ public struct PipelineParser {
                 PipelineError(file: path, line: 1, column: 1, keyPath: "", message: "pipeline file is not UTF-8 text")
             ])
         }
-        return try parse(text: text, file: path)
+        return try parse(text: text, file: path, environment: environment, overrides: overrides)
     }
 
-    /// Parses pipeline text; `file` names it in errors.
-    public static func parse(text: String, file: String) throws(PipelineErrors) -> PipelineSpec {
+    /// Parses pipeline text; `file` names it in errors and anchors relative `${file:PATH}` references.
+    public static func parse(
+        text: String, file: String, environment: [String: String] = [:], overrides: [String] = []
+    ) throws(PipelineErrors) -> PipelineSpec {
         var parser = PipelineParser(file: file)
-        let spec = parser.run(text)
+        let spec = parser.run(text, environment: environment, overrides: overrides)
         if let spec, parser.errors.isEmpty { return spec }
-        throw PipelineErrors(errors: parser.errors)
+        // A value from the environment or a file may be what an error quotes; it is shown as ***.
+        throw PipelineErrors(errors: parser.errors.map { error in
+            var error = error
+            error.message = SecretMask.mask(error.message, hiding: parser.substitutedValues)
+            return error
+        })
     }
 
     private init(file: String) { self.file = file }
@@ -89,10 +104,10 @@ public struct PipelineParser {
 
     // MARK: Parsing
 
-    private mutating func run(_ text: String) -> PipelineSpec? {
-        let root: Node?
+    private mutating func run(_ text: String, environment: [String: String], overrides: [String]) -> PipelineSpec? {
+        let composed: Node?
         do {
-            root = try Yams.compose(yaml: text)
+            composed = try Yams.compose(yaml: text)
         } catch let error as YamlError {
             errors.append(yamlError(error))
             return nil
@@ -100,8 +115,8 @@ public struct PipelineParser {
             errors.append(PipelineError(file: file, line: 1, column: 1, keyPath: "", message: "invalid YAML: \(error)"))
             return nil
         }
-        guard let root, case .mapping(let top) = root else {
-            fail(root, "", "a pipeline file must be a mapping with the keys name, batch_interval, sources, stages, sinks")
+        guard var root = composed, case .mapping = root else {
+            fail(composed, "", "a pipeline file must be a mapping with the keys name, batch_interval, sources, stages, sinks")
             return nil
         }
         if YAMLExpansionLimit.exceeded(by: root) {
@@ -112,7 +127,17 @@ public struct PipelineParser {
             )
             return nil
         }
-        errors += VariableReferences.errors(in: root, file: file)
+        // Values from outside the file go in first, so that everything below checks them as if written there.
+        var substitution = VariableSubstitution(
+            environment: environment, baseDirectory: URL(fileURLWithPath: file).deletingLastPathComponent().path, file: file
+        )
+        root = substitution.apply(root)
+        errors += substitution.errors
+        substitutedValues = substitution.substituted
+        var settings = PipelineOverrides(file: file)
+        root = settings.apply(overrides, to: root)
+        errors += settings.errors
+        guard case .mapping(let top) = root else { return nil }
         let fields = entries(top, keyPath: "", allowed: Self.topKeys)
 
         var name = ""
@@ -170,7 +195,8 @@ public struct PipelineParser {
             checkpointDirectory: checkpoint,
             sources: sources,
             stages: stages,
-            sinks: sinks
+            sinks: sinks,
+            substitutedValues: substitutedValues
         )
     }
 

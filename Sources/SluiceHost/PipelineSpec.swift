@@ -81,6 +81,8 @@ public struct PipelineSpec: Sendable {
     public var sources: [Source]
     public var stages: [Stage]
     public var sinks: [Sink]
+    /// Values that `${NAME}` and `${file:PATH}` put into the file: masked in every message, as secrets are.
+    public var substitutedValues: [String] = []
 
     /// The default cap on records per source partition per batch.
     public static let defaultMaxRecordsPerPartition = 250_000

@@ -50,6 +50,37 @@ struct SecretTests {
         return files.compactMap { try? String(contentsOf: $0, encoding: .isoLatin1) }.joined(separator: "\n")
     }
 
+    /// The key given through the environment (`${EH_KEY}`) or a file (`${file:…}`), as operators are told to.
+    @Test func aKeyFromTheEnvironmentOrAFileIsNeverShown() throws {
+        let emulator = try EmulatorProcess(["--hub", "eh1:2", "--quiet"])
+        defer { emulator.stop() }
+        let work = try Support.makeTemporaryDirectory("sluice-secrets-env")
+        defer { try? FileManager.default.removeItem(at: work) }
+        try (Self.secret + "\n").write(to: work.appendingPathComponent("key.txt"), atomically: true, encoding: .utf8)
+        for port in [emulator.port, try EventHubsPipelineTests.closedPort()] {
+            for (index, reference) in ["${EH_KEY}", "${file:key.txt}"].enumerated() {
+                let checkpoint = work.appendingPathComponent("checkpoint-\(port)-\(index)")
+                let file = work.appendingPathComponent("p-\(port)-\(index).yaml")
+                let config = "eventhubs.namespace: \"127.0.0.1:\(port)\"\n      eventhubs.useDevelopmentEmulator: true\n"
+                    + "      eventhubs.name: [eh1]\n      eventhubs.policyname: root\n      eventhubs.policykey: \"\(reference)\"\n"
+                    + "      eventhubs.receiveTimeoutMs: 300\n      eventhubs.maxRate: \"${MAX_RATE:-10}\""
+                try Self.pipeline(config: config, checkpoint: checkpoint).write(to: file, atomically: true, encoding: .utf8)
+                let environment = ["EH_KEY": Self.secret]
+                let validate = try Support.sluice(["validate", file.path], environment: environment, timeout: 60)
+                let run = try Support.sluice(
+                    ["run", file.path, "--batches", "2", "--progress", "plain", "--log-level", "trace"], environment: environment, timeout: 60
+                )
+                let printed = [validate.stdout, validate.stderr, run.stdout, run.stderr].joined(separator: "\n")
+                #expect(validate.status == 0, "\(reference): \(validate.stderr)")
+                #expect(run.status != 0, "\(reference): the key is refused (401) or the namespace is down\n\(run.stderr)")
+                for piece in Self.pieces {
+                    #expect(!printed.contains(piece), "\(reference) (port \(port)) shows the key:\n\(printed)")
+                    #expect(!Self.contents(of: checkpoint).contains(piece), "\(reference): the checkpoint holds the key")
+                }
+            }
+        }
+    }
+
     @Test func noOutputEverShowsTheSecret() throws {
         let emulator = try EmulatorProcess(["--hub", "eh1:2", "--quiet"])
         defer { emulator.stop() }
