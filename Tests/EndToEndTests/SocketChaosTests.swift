@@ -69,7 +69,7 @@ final class NumberServer: @unchecked Sendable {  // the counters are guarded by 
 }
 
 /// The socket source's write-ahead log across SIGKILLs: every line that reached the log is counted exactly once.
-@Suite(.serialized)
+@Suite(.serialized, .timeLimit(.minutes(10)))
 struct SocketChaosTests {
     static let kills = ProcessInfo.processInfo.environment["SLUICE_CHAOS_FULL"] == "1" ? 100 : 20
 
@@ -125,8 +125,12 @@ struct SocketChaosTests {
         var killed = 0
         var random = SystemRandomNumberGenerator()
         while killed < Self.kills {
-            let child = try Support.Child(Support.sluice, ["run", "pipeline.yaml", "--progress", "none"], directory: work)
-            let life = killed % 5 == 4 ? 0.6 : Double.random(in: 0.05...0.3, using: &random)
+            // Each kill is timed from the run's first finished batch (start-up and recovery are over), not from the
+            // clock; mostly soon after it, so that kills land in every phase of a batch, now and then later.
+            let child = try Support.Child(Support.sluice, ["run", "pipeline.yaml", "--progress", "plain"], directory: work)
+            let started = child.waitFor(timeout: 60) { !child.process.isRunning || ChaosTests.lastReportedBatch(child.stderr) >= 0 }
+            try #require(started, "no batch within 60 s:\n\(child.stderr)")
+            let life = killed % 5 == 4 ? 0.6 : Double.random(in: 0...0.25, using: &random)
             let exited = child.waitFor(timeout: life) { !child.process.isRunning }
             try #require(!exited, "sluice exited by itself (status \(child.process.terminationStatus)):\n\(child.stderr)")
             kill(child.process.processIdentifier, SIGKILL)
