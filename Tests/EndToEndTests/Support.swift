@@ -24,14 +24,15 @@ enum Support {
 
     static var sluice: URL { binDirectory.appendingPathComponent("sluice") }
 
-    /// A listening TCP socket on 127.0.0.1 at a free port.
-    static func listenOnLoopback() throws -> (fd: Int32, port: UInt16) {
+    /// A listening TCP socket on 127.0.0.1 at a free port, or at `port` (say, one a stopped server released).
+    static func listenOnLoopback(port: UInt16 = 0) throws -> (fd: Int32, port: UInt16) {
         let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var one: Int32 = 1
         setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = port.bigEndian
         let bound = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
