@@ -7,7 +7,7 @@ import Glibc
 
 /// The file-watch index (`files.log`) and the socket write-ahead log are checksummed: a damaged record stops the
 /// source with an error naming the file and the byte offset, and never becomes data; a torn tail is cut off.
-@Suite(.serialized)
+@Suite(.serialized, .timeLimit(.minutes(5)))
 struct DurableSourceFileTests {
     /// Ways to damage one record of a file in the checksummed line format.
     enum Damage: String, CaseIterable, CustomTestStringConvertible {

@@ -41,7 +41,7 @@ final class ClosingServer: @unchecked Sendable {  // `accepted` is guarded by `l
     }
 }
 
-@Suite(.serialized)
+@Suite(.serialized, .timeLimit(.minutes(5)))
 struct SocketSourceBehaviorTests {
     /// One table of inputs for both sources: the same bytes give the same records (docs/pipeline.md, "Line endings").
     static let lineEndingInput = Array("crlf\r\nlf\ntwo returns\r\r\nin\rside\n\r\n\rleading\nlast\r".utf8)

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 /// Windows and state through `sluice run`, checked against counts computed here from the same text.
+@Suite(.timeLimit(.minutes(3)))
 struct WindowedPipelineTests {
     /// The words of each batch of the bundled text: lines in file-name order, 12 lines per batch, split like the
     /// pipeline's split stage (separators, lower case).
@@ -43,7 +44,7 @@ struct WindowedPipelineTests {
         let data = Support.repoRoot.appendingPathComponent("examples/wordcount/data").path
         try """
             name: windowed
-            batch_interval: 200ms
+            batch_interval: 50ms
             sources:
               lines:
                 plugin: file-watch
@@ -54,7 +55,7 @@ struct WindowedPipelineTests {
                 from: lines
                 plugin: split
                 config: {separators: " \\t.,;:!?\\"()", lowercase: true}
-              recent: {from: words, op: countByValueAndWindow, window: 400ms, inverse: true}
+              recent: {from: words, op: countByValueAndWindow, window: 100ms, inverse: true}
               pairs:
                 from: lines
                 plugin: split

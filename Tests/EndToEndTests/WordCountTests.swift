@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 /// The README's word count, run exactly as the README runs it, checked against an independent count.
+@Suite(.timeLimit(.minutes(3)))
 struct WordCountTests {
     /// Counts words the way the example pipeline's split stage is configured, written independently of it.
     static func independentCount(directory: URL, separators: String) throws -> [String: Int] {
