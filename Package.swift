@@ -1,12 +1,21 @@
 // swift-tools-version: 6.3
 //
-// Sluice: one root package for the host, the plugin SDK, the first-party plugins and the tests.
+// Sluice: the root package for the host, the first-party plugins and the tests. The plugin SDK (CSluice, SluiceSDK,
+// SluiceLoader, SluiceTesting) is the package in SDK/, used here by path; its products are not re-vended here (a
+// product can only hold its own package's targets): a plugin depends on the SDK package, not on this one.
 // Plugins live under Plugins/ with explicit paths: SwiftPM treats a bare Plugins/ folder as package plugins.
 
 import PackageDescription
 
 // MARK: - Dependencies
 
+/// The plugin SDK: a package of its own that fetches nothing, so that a plugin's package depends on it alone.
+/// A path dependency's identity is its directory's name ("sdk").
+let sdk = Package.Dependency.package(path: "SDK")
+let cSluice = Target.Dependency.product(name: "CSluice", package: "sdk")
+let sluiceSDK = Target.Dependency.product(name: "SluiceSDK", package: "sdk")
+let sluiceLoader = Target.Dependency.product(name: "SluiceLoader", package: "sdk")
+let sluiceTesting = Target.Dependency.product(name: "SluiceTesting", package: "sdk")
 let argumentParser = Package.Dependency.package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
 let yams = Package.Dependency.package(url: "https://github.com/jpsim/Yams", from: "6.2.2")
 let propertyBased = Package.Dependency.package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1")
@@ -26,7 +35,7 @@ func plugin(_ target: String, product: String, dependencies: [Target.Dependency]
     (
         .target(
             name: target,
-            dependencies: ["SluiceSDK"] + dependencies,
+            dependencies: [sluiceSDK] + dependencies,
             path: "Plugins/\(target)",
             swiftSettings: strictSettings
         ),
@@ -63,50 +72,30 @@ let package = Package(
     products: [
         .executable(name: "sluice", targets: ["sluice"]),
         .executable(name: "sluice-eventhubs-emulator", targets: ["sluice-eventhubs-emulator"]),
-        .library(name: "SluiceSDK", targets: ["SluiceSDK"]),
-        .library(name: "SluiceTesting", targets: ["SluiceTesting"]),
         .library(name: "SluiceCore", targets: ["SluiceCore"]),
         .library(name: "SluiceHost", targets: ["SluiceHost"]),
         .library(name: "Sluice", targets: ["Sluice"]),
     ] + firstPartyPlugins.map(\.1),
-    dependencies: [argumentParser, yams, propertyBased, nio, crypto, nioSSL],
+    dependencies: [sdk, argumentParser, yams, propertyBased, nio, crypto, nioSSL],
     targets: [
-        // The C ABI: SDK/CSluice/include/sluice.h is the single source of truth.
-        .target(name: "CSluice", path: "SDK/CSluice"),
-        // The Swift SDK that plugin authors import. Depends on nothing but the ABI header.
-        .target(name: "SluiceSDK", dependencies: ["CSluice"], path: "SDK/SluiceSDK", swiftSettings: strictSettings),
-        // dlopen and descriptor checks, shared by the host and the test kit's conformance checker.
-        .target(
-            name: "SluiceLoader",
-            dependencies: ["CSluice", "SluiceSDK"],
-            path: "Sources/SluiceLoader",
-            swiftSettings: strictSettings
-        ),
-        // The plugin test kit: runs a plugin type in-process, and checks a built .so for conformance.
-        .target(
-            name: "SluiceTesting",
-            dependencies: ["SluiceSDK", "SluiceLoader"],
-            path: "SDK/SluiceTesting",
-            swiftSettings: strictSettings
-        ),
         // The engine: batches, keyed aggregation, plans, scheduling. No dlopen, files or sockets.
         .target(
             name: "SluiceCore",
-            dependencies: ["CSluice", "SluiceSDK"],
+            dependencies: [cSluice, sluiceSDK],
             path: "Sources/SluiceCore",
             swiftSettings: strictSettings
         ),
         // The host: plugin registry, pipeline files, the runner with its clock, signals and progress output.
         .target(
             name: "SluiceHost",
-            dependencies: ["SluiceCore", "SluiceLoader", "SluiceFunctions", .product(name: "Yams", package: "Yams")],
+            dependencies: ["SluiceCore", sluiceLoader, "SluiceFunctions", .product(name: "Yams", package: "Yams")],
             path: "Sources/SluiceHost",
             swiftSettings: strictSettings
         ),
         .target(
             name: "SluiceCLI",
             dependencies: [
-                "SluiceHost", "SluiceFunctions", "SluiceSDK", "SluiceTesting",
+                "SluiceHost", "SluiceFunctions", sluiceSDK, sluiceTesting,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/SluiceCLI",
@@ -115,7 +104,7 @@ let package = Package(
         // The typed Swift API: StreamingContext and DStream, building the same graph as the pipeline file.
         .target(
             name: "Sluice",
-            dependencies: ["SluiceCore", "SluiceHost", "SluiceLoader", "SluiceSDK"],
+            dependencies: ["SluiceCore", "SluiceHost", sluiceLoader, sluiceSDK],
             path: "Sources/Sluice",
             swiftSettings: strictSettings
         ),
@@ -128,7 +117,7 @@ let package = Package(
         .systemLibrary(name: "CFFI", path: "Sources/CFFI", pkgConfig: "libffi", providers: [.apt(["libffi-dev"])]),
         .target(
             name: "SluiceFunctions",
-            dependencies: ["CFFI", "SluiceCore", "SluiceSDK", .product(name: "Yams", package: "Yams")],
+            dependencies: ["CFFI", "SluiceCore", sluiceSDK, .product(name: "Yams", package: "Yams")],
             path: "Sources/SluiceFunctions",
             swiftSettings: strictSettings
         ),
@@ -148,20 +137,20 @@ let package = Package(
 
         .testTarget(
             name: "SluiceSDKTests",
-            dependencies: ["SluiceSDK", "SluiceTesting"],
+            dependencies: [sluiceSDK, sluiceLoader, sluiceTesting],
             path: "Tests/SluiceSDKTests",
             swiftSettings: strictSettings
         ),
         .testTarget(
             name: "SluiceCoreTests",
-            dependencies: ["SluiceCore", "SluiceSDK", .product(name: "PropertyBased", package: "swift-property-based")],
+            dependencies: ["SluiceCore", sluiceSDK, .product(name: "PropertyBased", package: "swift-property-based")],
             path: "Tests/SluiceCoreTests",
             swiftSettings: strictSettings
         ),
         .testTarget(
             name: "SluiceHostTests",
             dependencies: [
-                "SluiceHost", "SluiceLoader", "SluiceSDK", "SluiceTesting",
+                "SluiceHost", sluiceLoader, sluiceSDK, sluiceTesting,
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             path: "Tests/SluiceHostTests",
@@ -220,7 +209,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["SluiceSDK"],
+            dependencies: [sluiceSDK],
             path: "Tests/EndToEndTests",
             swiftSettings: strictSettings
         ),

@@ -1,11 +1,14 @@
 // swift-tools-version: 6.3
 //
 // An out-of-tree Sluice plugin. Copy this directory to start your own:
-//   1. point the "sluice" dependency at the Sluice repository (a path, or its URL and a version),
+//   1. point the SDK dependency at the Sluice SDK package (the SDK/ directory of a Sluice checkout, see below),
 //   2. rename the module (ReverseWords) and the plugin name in PluginInfo ("template-reverse"),
 //   3. swift build -c release, and copy .build/release/lib<Product>.so into a plugins directory.
 
 import PackageDescription
+
+// Swift 6 language mode plus the upcoming features Sluice itself builds with.
+let strictSettings: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny"), .enableUpcomingFeature("MemberImportVisibility")]
 
 let package = Package(
     name: "ReverseWords",
@@ -14,15 +17,23 @@ let package = Package(
         .library(name: "ReverseWords", type: .dynamic, targets: ["ReverseWords"])
     ],
     dependencies: [
-        // Inside the Sluice repository the SDK is two directories up. Elsewhere use, for example:
-        // .package(url: "https://example.com/you/sluice.git", from: "0.1.0")
-        .package(name: "sluice", path: "../..")
+        // The SDK package (SluiceSDK, SluiceTesting) is this directory's parent; it depends on nothing outside the
+        // toolchain, so building a plugin fetches nothing. Elsewhere, point the path at a Sluice checkout's SDK
+        // directory, e.g. a git submodule: .package(path: "vendor/sluice/SDK"). SwiftPM reads a URL dependency's
+        // manifest at the repository root, which is the host's package, not the SDK. A path dependency's identity
+        // is its last path component ("sdk"), which the products below name.
+        .package(path: "..")
     ],
     targets: [
-        .target(name: "ReverseWords", dependencies: [.product(name: "SluiceSDK", package: "sluice")]),
+        .target(
+            name: "ReverseWords",
+            dependencies: [.product(name: "SluiceSDK", package: "sdk")],
+            swiftSettings: strictSettings
+        ),
         .testTarget(
             name: "ReverseWordsTests",
-            dependencies: ["ReverseWords", .product(name: "SluiceTesting", package: "sluice")]
+            dependencies: ["ReverseWords", .product(name: "SluiceTesting", package: "sdk")],
+            swiftSettings: strictSettings
         ),
     ]
 )

@@ -10,6 +10,19 @@ struct ExternalPluginTests {
         try #require(build.status == 0, "swift build of the template failed:\n\(build.stdout)\n\(build.stderr)")
         let built = template.appendingPathComponent(".build/debug/libReverseWords.so")
 
+        // A plugin depends on the SDK package alone: nothing else may enter the template's dependency graph (the root
+        // package's NIO, swift-crypto, Yams and argument-parser used to).
+        let graph = try Support.run(
+            "/usr/bin/env", ["swift", "package", "--package-path", template.path, "show-dependencies", "--format", "json"], timeout: 120
+        )
+        try #require(graph.status == 0, "show-dependencies failed:\n\(graph.stderr)")
+        func identities(_ node: [String: Any]) -> [String] {
+            let children = node["dependencies"] as? [[String: Any]] ?? []
+            return children.flatMap { [$0["identity"] as? String ?? "?"] + identities($0) }
+        }
+        let root = try JSONSerialization.jsonObject(with: Data(graph.stdout.utf8)) as? [String: Any] ?? [:]
+        #expect(identities(root) == ["sdk"], "\(graph.stdout)")
+
         let work = try Support.makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: work) }
         let plugins = work.appendingPathComponent("plugins")

@@ -1,5 +1,13 @@
 import SluiceSDK
 
+// String.components(separatedBy:); FoundationEssentials where it exists (Linux), so the plugin does not load all of
+// Foundation.
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
 /// `template-reverse`: reverses the order of the words in each record ("a b c" becomes "c b a").
 ///
 /// A complete transform plugin: a configuration with defaults, a self-description, the transform itself, and the
