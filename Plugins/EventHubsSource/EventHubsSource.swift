@@ -90,6 +90,13 @@ public final class EventHubsSource: SourcePlugin {
         }
     }
 
+    /// `sluice validate`: the connection string or the eventhubs.* keys, and the starting position, are checked as
+    /// at start; nothing is connected.
+    public static func check(configuration: Configuration, context: PluginContext) throws {
+        _ = try configuration.resolve()
+        _ = try configuration.position()
+    }
+
     deinit { shutdown() }
 
     /// Closes the connection, then the event loop (once).

@@ -64,6 +64,14 @@ public final class FileWatchSource: SourcePlugin {
         thread = try PluginThread { stop in watcher.watch(stop) }
     }
 
+    /// `sluice validate`: the options `init` checks, without watching anything.
+    public static func check(configuration: Configuration, context: PluginContext) throws {
+        guard configuration.poll_interval_ms > 0 else {
+            throw PluginError("configuration key 'poll_interval_ms': must be positive")
+        }
+        try Watcher.checkDirectory(configuration.directory)
+    }
+
     // MARK: SourcePlugin
 
     public func partitionCount() throws -> Int { 1 }
@@ -127,6 +135,17 @@ private final class Watcher: Sendable {
     /// The durable index of what was read, when the host gives a state directory (checkpointed pipelines).
     private let log: IndexLog?
 
+    /// The directory must exist and be a directory: at start, and when `sluice validate` asks for a check only.
+    static func checkDirectory(_ directory: String) throws {
+        var info = stat()
+        guard stat(directory, &info) == 0 else {
+            throw PluginError("configuration key 'directory': '\(directory)' does not exist or cannot be read (\(errorText()))")
+        }
+        guard info.st_mode & S_IFMT == S_IFDIR else {
+            throw PluginError("configuration key 'directory': '\(directory)' is not a directory")
+        }
+    }
+
     init(configuration: FileWatchSource.Configuration, context: PluginContext) throws {
         self.context = context
         directory = configuration.directory
@@ -135,13 +154,7 @@ private final class Watcher: Sendable {
             throw PluginError("configuration key 'poll_interval_ms': must be positive")
         }
         pollMilliseconds = Int32(min(configuration.poll_interval_ms, 3_600_000))
-        var info = stat()
-        guard stat(directory, &info) == 0 else {
-            throw PluginError("configuration key 'directory': '\(directory)' does not exist or cannot be read (\(errorText()))")
-        }
-        guard info.st_mode & S_IFMT == S_IFDIR else {
-            throw PluginError("configuration key 'directory': '\(directory)' is not a directory")
-        }
+        try Self.checkDirectory(directory)
         var watchFD: Int32 = -1
         if configuration.use_inotify {
             let fd = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))

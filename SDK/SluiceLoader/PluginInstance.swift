@@ -29,7 +29,7 @@ final class HostContext {
 
     let stateDirectory: UnsafeMutablePointer<CChar>?
 
-    init(name: String, stateDirectory: String? = nil, logHandler: @escaping PluginLogHandler) {
+    init(name: String, stateDirectory: String? = nil, checkOnly: Bool = false, logHandler: @escaping PluginLogHandler) {
         self.name = name
         self.logHandler = logHandler
         instanceName = strdup(name)
@@ -41,6 +41,7 @@ final class HostContext {
         host.abi_version = SLUICE_ABI_VERSION
         host.instance_name = UnsafePointer(instanceName)
         host.state_directory = self.stateDirectory.map { UnsafePointer($0) }
+        host.flags = checkOnly ? SLUICE_HOST_CHECK_ONLY : 0
         host.log = { context, level, message, length in
             guard let context else { return }
             let host = Unmanaged<HostContext>.fromOpaque(context).takeUnretainedValue()
@@ -71,17 +72,21 @@ public final class PluginInstance: @unchecked Sendable {  // the raw instance is
     private var d: sluice_plugin_v1 { plugin.functions }
 
     /// Creates an instance with a JSON configuration. Throws the plugin's own explanation when it refuses.
-    /// - Parameter stateDirectory: the instance's own directory that survives restarts (checkpointed pipelines).
+    /// - Parameters:
+    ///   - stateDirectory: the instance's own directory that survives restarts (checkpointed pipelines).
+    ///   - checkOnly: only have the plugin check the configuration (`SLUICE_HOST_CHECK_ONLY`, for plugins whose
+    ///     `canCheckConfiguration`); the instance must then not be used, only released.
     public init(
         plugin: LoadedPlugin,
         name: String,
         configJSON: String,
         stateDirectory: String? = nil,
+        checkOnly: Bool = false,
         log: @escaping PluginLogHandler
     ) throws {
         self.plugin = plugin
         self.name = name
-        let host = HostContext(name: name, stateDirectory: stateDirectory, logHandler: log)
+        let host = HostContext(name: name, stateDirectory: stateDirectory, checkOnly: checkOnly, logHandler: log)
         self.host = host
         var made: UnsafeMutableRawPointer?
         let d = plugin.functions

@@ -75,6 +75,10 @@ public final class LoadedPlugin: @unchecked Sendable {  // immutable; the descri
 
     /// "1.0"
     public var abiDescription: String { "\(abiVersion >> 16).\(abiVersion & 0xFFFF)" }
+
+    /// Built for ABI 1.2 or later: its `create` honours `SLUICE_HOST_CHECK_ONLY`, so the host may ask it to check a
+    /// configuration without starting anything. An older plugin would start for real, so it is not asked.
+    public var canCheckConfiguration: Bool { abiVersion & 0xFFFF >= 2 }
 }
 
 /// Finds, checks, opens and checks again plugin files.

@@ -39,15 +39,21 @@ public struct PluginContext: @unchecked Sendable {  // the host API struct is im
     /// 1.1): where a source keeps what it needs to replay exactly. Nil without checkpoints, or on an older host.
     public let stateDirectory: String?
 
+    /// The host only checks the configuration (`sluice validate`, ABI 1.2): the SDK then calls
+    /// ``Plugin/check(configuration:context:)`` instead of `init`.
+    public let isCheckOnly: Bool
+
     /// A context for tests and in-process harnesses: messages go to `logHandler`.
     public init(
         instanceName: String,
         stateDirectory: String? = nil,
+        isCheckOnly: Bool = false,
         logHandler: (@Sendable (LogLevel, String) -> Void)? = nil
     ) {
         self.host = nil
         self.instanceName = instanceName
         self.stateDirectory = stateDirectory
+        self.isCheckOnly = isCheckOnly
         self.testLog = logHandler
     }
 
@@ -64,6 +70,13 @@ public struct PluginContext: @unchecked Sendable {  // the host API struct is im
             stateDirectory = String(cString: directory)
         } else {
             stateDirectory = nil
+        }
+        // Likewise `flags` (ABI 1.2): an older host never asks for a check only.
+        let flagsEnd = MemoryLayout<sluice_host_api>.offset(of: \sluice_host_api.flags)! + MemoryLayout<UInt32>.size
+        if let host, Int(host.pointee.struct_size) >= flagsEnd {
+            isCheckOnly = host.pointee.flags & SLUICE_HOST_CHECK_ONLY != 0
+        } else {
+            isCheckOnly = false
         }
         testLog = nil
     }
@@ -149,6 +162,15 @@ public protocol Plugin: AnyObject {
 
     /// Makes an instance. Throw ``PluginError`` (or any error) to refuse the configuration.
     init(configuration: Configuration, context: PluginContext) throws
+
+    /// Checks a configuration without making an instance, for `sluice validate`: called instead of `init` (after the
+    /// configuration decoded). Check what you can without side effects — no connections, threads or files written —
+    /// and throw ``PluginError`` naming the key. The default accepts every configuration that decodes.
+    static func check(configuration: Configuration, context: PluginContext) throws
+}
+
+extension Plugin {
+    public static func check(configuration: Configuration, context: PluginContext) throws {}
 }
 
 /// A configuration with no options.

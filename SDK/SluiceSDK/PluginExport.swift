@@ -20,9 +20,7 @@ public enum PluginExport {
         -> UnsafePointer<sluice_plugin_v1>?
     {
         descriptor(T.self, kind: SLUICE_KIND_TRANSFORM, hostABI: hostABI) { host, json in
-            let context = PluginContext(host: host)
-            let plugin = try T(configuration: try decodeConfiguration(T.self, json), context: context)
-            return InstanceBox(transform: plugin)
+            try instance(T.self, host, json) { plugin in InstanceBox(transform: plugin) }
         }
     }
 
@@ -30,28 +28,36 @@ public enum PluginExport {
     public static func descriptor<T: SourcePlugin>(for type: T.Type, hostABI: UInt32) -> UnsafePointer<sluice_plugin_v1>?
     {
         descriptor(T.self, kind: SLUICE_KIND_SOURCE, hostABI: hostABI) { host, json in
-            let context = PluginContext(host: host)
-            let plugin = try T(configuration: try decodeConfiguration(T.self, json), context: context)
-            return InstanceBox(source: plugin)
+            try instance(T.self, host, json) { plugin in InstanceBox(source: plugin) }
         }
     }
 
     /// The descriptor of a sink plugin, or nil when the host's ABI major differs from the SDK's.
     public static func descriptor<T: SinkPlugin>(for type: T.Type, hostABI: UInt32) -> UnsafePointer<sluice_plugin_v1>? {
         descriptor(T.self, kind: SLUICE_KIND_SINK, hostABI: hostABI) { host, json in
-            let context = PluginContext(host: host)
-            let plugin = try T(configuration: try decodeConfiguration(T.self, json), context: context)
-            return InstanceBox(sink: plugin)
+            try instance(T.self, host, json) { plugin in InstanceBox(sink: plugin) }
         }
     }
 
     /// The descriptor of a reducer plugin (ABI 1.1), or nil when the host's ABI major differs from the SDK's.
     public static func descriptor<T: ReducerPlugin>(for type: T.Type, hostABI: UInt32) -> UnsafePointer<sluice_plugin_v1>? {
         descriptor(T.self, kind: SLUICE_KIND_REDUCER, hostABI: hostABI, reducer: (T.Value.abiType, T.hasInverse)) { host, json in
-            let context = PluginContext(host: host)
-            let plugin = try T(configuration: try decodeConfiguration(T.self, json), context: context)
-            return InstanceBox(reducer: ReducerCalls(plugin))
+            try instance(T.self, host, json) { plugin in InstanceBox(reducer: ReducerCalls(plugin)) }
         }
+    }
+
+    /// Decodes the configuration and makes the plugin, wrapped for the ABI; when the host only checks the
+    /// configuration (ABI 1.2), runs the plugin's `check` instead and returns an instance that holds nothing.
+    static func instance<T: Plugin>(
+        _ type: T.Type, _ host: UnsafePointer<sluice_host_api>?, _ json: [UInt8], _ wrap: (T) -> InstanceBox
+    ) throws -> InstanceBox {
+        let context = PluginContext(host: host)
+        let configuration = try decodeConfiguration(T.self, json)
+        if context.isCheckOnly {
+            try T.check(configuration: configuration, context: context)
+            return InstanceBox()
+        }
+        return wrap(try T(configuration: configuration, context: context))
     }
 
     static func decodeConfiguration<T: Plugin>(_ type: T.Type, _ json: [UInt8]) throws -> T.Configuration {

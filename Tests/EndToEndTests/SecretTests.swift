@@ -12,7 +12,8 @@ struct SecretTests {
         stride(from: 0, to: secret.count - 12, by: 4).map { String(secret.dropFirst($0).prefix(12)) }
     }
 
-    /// The `sources.events.config` block of each case, and whether `validate` must accept the file.
+    /// The `sources.events.config` block of each case, and whether `validate` must accept the file (it has the
+    /// plugin check its configuration, so a malformed connection string is caught there).
     static func cases(port: Int) -> [(name: String, config: String, valid: Bool)] {
         let namespace = "eventhubs.namespace: \"127.0.0.1:\(port)\"\n      eventhubs.useDevelopmentEmulator: true"
         let endpoint = "Endpoint=sb://127.0.0.1:\(port)/;SharedAccessKeyName=root"
@@ -20,12 +21,12 @@ struct SecretTests {
         return [
             ("the key option", "\(namespace)\n      eventhubs.name: [eh1]\n      eventhubs.policyname: root\n      eventhubs.policykey: \"\(secret)\"\n      \(common)", true),
             ("a connection string", "connection_string: \"\(endpoint);SharedAccessKey=\(secret);EntityPath=eh1;UseDevelopmentEmulator=true\"\n      \(common)", true),
-            ("a colon for an equals sign", "connection_string: \"\(endpoint);SharedAccessKey:\(secret);EntityPath=eh1;UseDevelopmentEmulator=true\"\n      \(common)", true),
-            ("a misspelt key name", "connection_string: \"\(endpoint);SharedAccesKey=\(secret);EntityPath=eh1;UseDevelopmentEmulator=true\"\n      \(common)", true),
+            ("a colon for an equals sign", "connection_string: \"\(endpoint);SharedAccessKey:\(secret);EntityPath=eh1;UseDevelopmentEmulator=true\"\n      \(common)", false),
+            ("a misspelt key name", "connection_string: \"\(endpoint);SharedAccesKey=\(secret);EntityPath=eh1;UseDevelopmentEmulator=true\"\n      \(common)", false),
             ("a YAML key", "\(namespace)\n      eventhubs.name: [eh1]\n      \"SharedAccessKey=\(secret)\": 1", false),
             ("an option of the wrong type", "\(namespace)\n      eventhubs.name: [eh1]\n      eventhubs.maxRate: \(secret)", false),
             ("a YAML error on the line", "\(namespace)\n      eventhubs.name: [eh1]\n      eventhubs.policykey: \"\(secret)\n      x: [", false),
-            ("both forms at once", "\(namespace)\n      eventhubs.name: [eh1]\n      eventhubs.policyname: root\n      eventhubs.policykey: \(secret)\n      connection_string: \"\(endpoint);SharedAccessKey=\(secret)\"", true),
+            ("both forms at once", "\(namespace)\n      eventhubs.name: [eh1]\n      eventhubs.policyname: root\n      eventhubs.policykey: \(secret)\n      connection_string: \"\(endpoint);SharedAccessKey=\(secret)\"", false),
         ]
     }
 

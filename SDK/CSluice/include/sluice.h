@@ -1,5 +1,5 @@
 /*
- * sluice.h — the Sluice plugin ABI, version 1.1.
+ * sluice.h — the Sluice plugin ABI, version 1.2.
  *
  * This header is the single source of truth for the boundary between the Sluice host and its plugins.
  * docs/abi.md is the normative prose; where the two disagree, fix one of them in the same commit.
@@ -26,9 +26,9 @@ extern "C" {
 /* ---- Versions ------------------------------------------------------------------------------------------------ */
 
 /* (major << 16) | minor. A host refuses a plugin whose major differs from its own. Minor versions only append. */
-#define SLUICE_ABI_VERSION 0x00010001u
+#define SLUICE_ABI_VERSION 0x00010002u
 #define SLUICE_ABI_MAJOR 1u
-#define SLUICE_ABI_MINOR 1u
+#define SLUICE_ABI_MINOR 2u
 
 /* The version of the Sluice SDK this header belongs to. build_info names it: "sdk=" SLUICE_SDK_VERSION. A host
  * refuses a plugin whose SDK major differs from its own. The Swift SDK reads its version from here too. */
@@ -153,7 +153,16 @@ typedef struct sluice_host_api {
      * checkpoint directory), for what a source must keep to replay exactly (a write-ahead log, the files it has
      * indexed). NULL when the pipeline runs without checkpoints. Check struct_size before reading. */
     const char *state_directory;
+    /* ABI 1.2. SLUICE_HOST_* flags for the create() call this struct is passed to. Check struct_size before
+     * reading: an older host does not set it. */
+    uint32_t flags;
 } sluice_host_api;
+
+/* ABI 1.2, in sluice_host_api.flags: create() is called only to check the configuration (`sluice validate`).
+ * Validate it as fully as you can without side effects — no connections, no threads, no files written — and return
+ * SLUICE_OK or SLUICE_ERR_CONFIG naming the key. The host calls last_error() on failure, then destroy(), and makes
+ * no other call on the instance. */
+#define SLUICE_HOST_CHECK_ONLY 0x1u
 
 /* ---- The plugin descriptor ----------------------------------------------------------------------------------- */
 
