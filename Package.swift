@@ -30,16 +30,26 @@ let strictSettings: [SwiftSetting] = [
     .enableUpcomingFeature("MemberImportVisibility"),
 ]
 
-/// A first-party plugin: a target under Plugins/ and a dynamic library product `lib<product>.so`.
-func plugin(_ target: String, product: String, dependencies: [Target.Dependency] = []) -> (Target, Product) {
+/// A first-party plugin: its code, a target under Plugins/ (which unit tests may depend on); its entry symbol, a
+/// target under Plugins/Entries/ (apart, so that tests can link several plugins' code into one binary); and a dynamic
+/// library product `lib<product>.so` of the two.
+func plugin(_ target: String, product: String, dependencies: [Target.Dependency] = []) -> ([Target], Product) {
     (
-        .target(
-            name: target,
-            dependencies: [sluiceSDK] + dependencies,
-            path: "Plugins/\(target)",
-            swiftSettings: strictSettings
-        ),
-        .library(name: product, type: .dynamic, targets: [target])
+        [
+            .target(
+                name: target,
+                dependencies: [sluiceSDK] + dependencies,
+                path: "Plugins/\(target)",
+                swiftSettings: strictSettings
+            ),
+            .target(
+                name: "\(target)Entry",
+                dependencies: [.target(name: target), sluiceSDK],
+                path: "Plugins/Entries/\(target)",
+                swiftSettings: strictSettings
+            ),
+        ],
+        .library(name: product, type: .dynamic, targets: ["\(target)Entry"])
     )
 }
 
@@ -48,18 +58,20 @@ let firstPartyPlugins = [
     plugin("SocketSource", product: "SluiceSocket", dependencies: ["DurableRecords"]),
     plugin("SplitTransform", product: "SluiceSplit"),
     plugin("ConsoleSink", product: "SluiceConsole"),
-    plugin("FilesSink", product: "SluiceFiles"),
+    plugin("FilesSink", product: "SluiceFiles", dependencies: ["DurableRecords"]),
     plugin("NoopTransform", product: "SluiceNoop"),
     plugin(
         "EventHubsSource", product: "SluiceEventHubsSource",
         dependencies: [
-            "SluiceEventHubs", "SluiceAMQP", .product(name: "NIOCore", package: "swift-nio"),
+            "SluiceEventHubs", "SluiceAMQP", "DurableRecords", .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
         ]
     ),
 ]
 
-/// The checksummed record format of the first-party sources' durable files (file-watch's index, the socket WAL).
+/// First-party helpers for durable files (`package` access, not SDK API): the checksummed record format of the
+/// sources' logs (file-watch's index, the socket WAL) and the atomic, durable file replacement every first-party
+/// writer uses (`DurableDirectory`, `AtomicFile`).
 let durableRecords = Target.target(
     name: "DurableRecords", path: "Plugins/Shared/DurableRecords", swiftSettings: strictSettings
 )
@@ -207,11 +219,31 @@ let package = Package(
             path: "Tests/SluiceAMQPTests",
             swiftSettings: strictSettings
         ),
+        // Unit tests of the first-party plugins' internals (`@testable import`) and of each plugin as a whole through
+        // SluiceTesting's PluginHarness. They depend on a plugin's code target, never on its entry target.
+        .testTarget(
+            name: "SocketSourceTests",
+            dependencies: ["SocketSource", sluiceSDK, sluiceTesting],
+            path: "Tests/SocketSourceTests",
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "FileWatchSourceTests",
+            dependencies: ["FileWatchSource", sluiceSDK, sluiceTesting],
+            path: "Tests/FileWatchSourceTests",
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "DurableRecordsTests",
+            dependencies: ["DurableRecords", sluiceTesting],
+            path: "Tests/DurableRecordsTests",
+            swiftSettings: strictSettings
+        ),
         .testTarget(
             name: "EndToEndTests",
             dependencies: [sluiceSDK],
             path: "Tests/EndToEndTests",
             swiftSettings: strictSettings
         ),
-    ] + [durableRecords] + firstPartyPlugins.map(\.0)
+    ] + [durableRecords] + firstPartyPlugins.flatMap(\.0)
 )

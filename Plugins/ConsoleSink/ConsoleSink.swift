@@ -133,8 +133,3 @@ public final class ConsoleSink: SinkPlugin {
         }
     }
 }
-
-@c(sluice_plugin_entry_v1)
-public func sluicePluginEntry(_ hostABI: UInt32) -> UnsafePointer<sluice_plugin_v1>? {
-    PluginExport.descriptor(for: ConsoleSink.self, hostABI: hostABI)
-}

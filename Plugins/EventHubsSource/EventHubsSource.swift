@@ -66,14 +66,14 @@ public final class EventHubsSource: SourcePlugin {
     private let propertiesRound = Mutex<(time: Date, properties: [Int: PartitionProperties])>((Date.distantPast, [:]))
     /// Increases each time the client is replaced; receivers opened on an older client are re-opened.
     private let clientGeneration = Atomic<Int>(0)
-    private let mapFile: String?
+    private let mapFile: PartitionMapFile?
 
     public init(configuration: Configuration, context: PluginContext) throws {
         self.configuration = configuration
         self.context = context
         (connectionString, hubs) = try configuration.resolve()
         startPosition = try configuration.position()
-        mapFile = context.stateDirectory.map { $0 + "/partitions.tsv" }
+        mapFile = try context.stateDirectory.map { try PartitionMapFile(directory: $0) }
         do {
             // A namespace that is briefly unreachable at start is waited for, as it is later on.
             try withRetries("connecting") { _ in }
@@ -135,15 +135,7 @@ public final class EventHubsSource: SourcePlugin {
 
     /// Reads the partition map kept in the state directory, so that indices stay the same across restarts.
     private func loadMap() throws {
-        guard let mapFile, let text = try? String(contentsOfFile: mapFile, encoding: .utf8) else { return }
-        var list: [Partition] = []
-        for (number, line) in text.split(separator: "\n").enumerated() {
-            let fields = line.split(separator: "\t").map(String.init)
-            guard fields.count == 3, Int(fields[0]) == number else {
-                throw PluginError("\(mapFile) line \(number + 1): expected 'INDEX<TAB>HUB<TAB>PARTITION' with indices from 0; the file is damaged")
-            }
-            list.append(Partition(hub: fields[1], id: fields[2]))
-        }
+        guard let list = try mapFile?.read().map({ Partition(hub: $0.hub, id: $0.id) }) else { return }
         partitions.withLock { $0 = list }
     }
 
@@ -167,19 +159,7 @@ public final class EventHubsSource: SourcePlugin {
         lastDiscovery.withLock { $0 = Date() }
         guard !added.isEmpty else { return }
         if let mapFile {
-            let all = partitions.withLock { $0 }
-            let text = all.enumerated().map { "\($0.offset)\t\($0.element.hub)\t\($0.element.id)\n" }.joined()
-            let temporary = mapFile + ".tmp"
-            do {
-                // Written aside, made durable, then renamed into place: the map never exists half-written.
-                try text.write(toFile: temporary, atomically: false, encoding: .utf8)
-                let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: temporary))
-                try handle.synchronize()
-                try handle.close()
-                guard rename(temporary, mapFile) == 0 else { throw PluginError("rename: \(String(cString: strerror(errno)))") }
-            } catch {
-                throw PluginError("cannot record the partition map in \(mapFile): \(error)")
-            }
+            try mapFile.write(partitions.withLock { list in list.map { (hub: $0.hub, id: $0.id) } })
         }
         context.log(.info, "\(added.count) partition(s): " + Dictionary(grouping: added, by: \.hub).map { "\($0.key) \($0.value.count)" }.sorted().joined(separator: ", "))
     }
@@ -486,9 +466,4 @@ public final class EventHubsSource: SourcePlugin {
             }
         }
     }
-}
-
-@c(sluice_plugin_entry_v1)
-public func sluicePluginEntry(_ hostABI: UInt32) -> UnsafePointer<sluice_plugin_v1>? {
-    PluginExport.descriptor(for: EventHubsSource.self, hostABI: hostABI)
 }

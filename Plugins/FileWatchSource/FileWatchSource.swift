@@ -338,8 +338,3 @@ private final class Watcher: Sendable {
         }
     }
 }
-
-@c(sluice_plugin_entry_v1)
-public func sluicePluginEntry(_ hostABI: UInt32) -> UnsafePointer<sluice_plugin_v1>? {
-    PluginExport.descriptor(for: FileWatchSource.self, hostABI: hostABI)
-}

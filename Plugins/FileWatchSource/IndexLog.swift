@@ -25,30 +25,23 @@ struct IndexLog {
     }
 
     static let kind = "SLUICE-FILES"
+    static let name = "files.log"
+    let directory: String
     let path: String
 
-    init(directory: String) { path = directory + "/files.log" }
+    init(directory: String) {
+        self.directory = directory
+        path = directory + "/" + Self.name
+    }
 
     /// The entries so far. A torn last record (a crash mid-append: never acknowledged) is cut off the file; a
     /// damaged record, or a file in the earlier format without checksums, is an error naming the file and offset.
     func read() throws -> [Entry] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        if fd < 0 {
-            if errno == ENOENT { return [] }
-            throw PluginError("cannot open '\(path)': \(errorText())")
-        }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 65_536)
-        while true {
-            let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw PluginError("cannot read '\(path)': \(errorText())")
-            }
-            if n == 0 { break }
-            bytes += buffer[0..<n]
-        }
+        let bytes: [UInt8]
+        do {
+            guard let contents = try DurableDirectory(path: directory).read(Self.name) else { return [] }
+            bytes = contents
+        } catch { throw PluginError("\(error)") }
         let contents: ChecksummedLines.Contents
         switch ChecksummedLines.parse(bytes, kind: Self.kind) {
         case .success(let parsed): contents = parsed
@@ -99,7 +92,8 @@ struct IndexLog {
         try appendDurably(bytes)
     }
 
-    /// Appends `bytes` durably, after the header when the file is new or empty; a failed write is taken back.
+    /// Appends `bytes` durably, after the header when the file is new or empty; a failed write is taken back. A new
+    /// file's directory entry is made durable too (`DurableDirectory.sync`), or a crash could lose the whole file.
     private func appendDurably(_ records: [UInt8]) throws {
         let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw PluginError("cannot open '\(path)': \(errorText())") }
@@ -107,18 +101,14 @@ struct IndexLog {
         var info = stat()
         guard fstat(fd, &info) == 0 else { throw PluginError("cannot stat '\(path)': \(errorText())") }
         let bytes = info.st_size == 0 ? ChecksummedLines.header(Self.kind) + records : records
-        var written = 0
-        while written < bytes.count {
-            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + written, bytes.count - written) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                let reason = errorText()
-                // Take back a partial append, so that the file ends on a record boundary for the next one.
-                _ = ftruncate(fd, info.st_size)
-                throw PluginError("cannot append to '\(path)': \(reason)")
-            }
-            written += n
+        if let code = bytes.withUnsafeBytes({ writeFully(fd, $0) }) {
+            // Take back a partial append, so that the file ends on a record boundary for the next one.
+            _ = ftruncate(fd, info.st_size)
+            throw PluginError("cannot append to '\(path)': \(String(cString: strerror(code)))")
         }
         guard fsync(fd) == 0 else { throw PluginError("cannot fsync '\(path)': \(errorText())") }
+        if info.st_size == 0 {
+            do { try DurableDirectory(path: directory).sync() } catch { throw PluginError("\(error)") }
+        }
     }
 }

@@ -40,8 +40,3 @@ public final class NoopTransform: TransformPlugin {
         }
     }
 }
-
-@c(sluice_plugin_entry_v1)
-public func sluicePluginEntry(_ hostABI: UInt32) -> UnsafePointer<sluice_plugin_v1>? {
-    PluginExport.descriptor(for: NoopTransform.self, hostABI: hostABI)
-}

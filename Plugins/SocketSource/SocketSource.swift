@@ -60,7 +60,7 @@ public final class SocketSource: SourcePlugin {
 
     private let configuration: Configuration
     /// Without a write-ahead log in a checkpointed pipeline: where the last committed offset is kept.
-    private var committedOffsetFile: String?
+    private var committedOffsetFile: CommittedOffsetFile?
     private let receiver: Receiver
     private let thread: PluginThread
 
@@ -92,8 +92,9 @@ public final class SocketSource: SourcePlugin {
             } else {
                 // No log: lines held in memory at a crash are lost, but numbering continues after the last commit so
                 // that the committed position stays meaningful (at most once).
-                committedOffsetFile = directory + "/committed-offset"
-                buffer = LineBuffer(firstOffset: try Self.readCommittedOffset(committedOffsetFile!))
+                let file = try CommittedOffsetFile(directory: directory)
+                committedOffsetFile = file
+                buffer = LineBuffer(firstOffset: try file.read())
             }
         }
         let receiver = Receiver(configuration: configuration, context: context, state: Received(lines: buffer, wal: wal))
@@ -131,36 +132,7 @@ public final class SocketSource: SourcePlugin {
             state.lines.forget(below: offset)
             state.wal?.trim(below: offset)
         }
-        if let committedOffsetFile { try Self.writeCommittedOffset(offset, to: committedOffsetFile) }
-    }
-
-    private static func readCommittedOffset(_ path: String) throws -> UInt64 {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        if fd < 0 {
-            if errno == ENOENT { return 0 }
-            throw PluginError("cannot open \(path): \(String(cString: strerror(errno)))")
-        }
-        defer { close(fd) }
-        var bytes = [UInt8](repeating: 0, count: 32)
-        let n = bytes.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-        let text = String(decoding: bytes[..<max(0, n)], as: UTF8.self)
-        guard let offset = UInt64(text.hasSuffix("\n") ? String(text.dropLast()) : text) else {
-            throw PluginError("\(path) does not hold an offset ('\(text)'); remove it, or reset the checkpoint directory")
-        }
-        return offset
-    }
-
-    private static func writeCommittedOffset(_ offset: UInt64, to path: String) throws {
-        let temporary = path + ".tmp"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw PluginError("cannot write \(temporary): \(String(cString: strerror(errno)))") }
-        let text = Array("\(offset)\n".utf8)
-        let written = text.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-        let synced = fsync(fd) == 0
-        close(fd)
-        guard written == text.count, synced, rename(temporary, path) == 0 else {
-            throw PluginError("cannot record the committed offset in \(path): \(String(cString: strerror(errno)))")
-        }
+        try committedOffsetFile?.write(offset)
     }
 }
 
@@ -370,9 +342,4 @@ private func monotonicMilliseconds() -> Int64 {
     var now = timespec()
     clock_gettime(CLOCK_MONOTONIC, &now)
     return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
-}
-
-@c(sluice_plugin_entry_v1)
-public func sluicePluginEntry(_ hostABI: UInt32) -> UnsafePointer<sluice_plugin_v1>? {
-    PluginExport.descriptor(for: SocketSource.self, hostABI: hostABI)
 }

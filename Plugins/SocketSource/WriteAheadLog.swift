@@ -52,6 +52,8 @@ final class WriteAheadLog: @unchecked Sendable {  // only used inside the socket
             throw PluginError("cannot open the write-ahead log directory \(directory): \(String(cString: strerror(errno)))")
         }
         found.sort()
+        let stateDirectory: DurableDirectory
+        do { stateDirectory = try DurableDirectory(path: directory) } catch { throw PluginError("\(error)") }
         let first = found.first ?? 0
         buffer = LineBuffer(firstOffset: first)
         var expected = first
@@ -64,7 +66,8 @@ final class WriteAheadLog: @unchecked Sendable {  // only used inside the socket
                         + "it ends at line \(expected); it was changed by hand or damaged. `sluice checkpoints reset` starts over"
                 )
             }
-            let bytes = try Self.readAll(path)
+            let bytes: [UInt8]
+            do { bytes = try stateDirectory.read("wal-\(segment).log") ?? [] } catch { throw PluginError("\(error)") }
             let contents: ChecksummedLines.Contents
             switch ChecksummedLines.parse(bytes, kind: Self.kind) {
             case .success(let parsed): contents = parsed
@@ -117,23 +120,6 @@ final class WriteAheadLog: @unchecked Sendable {  // only used inside the socket
     private static func segmentPath(_ directory: String, _ first: UInt64) -> String { "\(directory)/wal-\(first).log" }
     private func segmentPath(_ first: UInt64) -> String { Self.segmentPath(directory, first) }
 
-    private static func readAll(_ path: String) throws -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw PluginError("cannot open \(path): \(String(cString: strerror(errno)))") }
-        defer { _ = Glibc.close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 20)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw PluginError("cannot read \(path): \(String(cString: strerror(errno)))")
-            }
-            if n == 0 { return bytes }
-            bytes += chunk[0..<n]
-        }
-    }
-
     /// Stages a line (which holds no newline) for the next `flush`.
     func stage(_ line: UnsafeRawBufferPointer) {
         ChecksummedLines.append(line, to: &pending)
@@ -156,18 +142,11 @@ final class WriteAheadLog: @unchecked Sendable {  // only used inside the socket
         guard pendingLines > 0 else { return }
         if fd < 0 || linesInSegment >= segmentLines { try startSegment() }
         if segmentBytes == 0 { pending.insert(contentsOf: ChecksummedLines.header(Self.kind), at: 0) }
-        var written = 0
-        while written < pending.count {
-            let n = pending.withUnsafeBytes { write(fd, $0.baseAddress! + written, $0.count - written) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                let reason = String(cString: strerror(errno))
-                // Take back a partial write so that the next one starts on a record boundary.
-                _ = ftruncate(fd, off_t(segmentBytes))
-                if segmentBytes == 0 { pending.removeSubrange(0..<ChecksummedLines.header(Self.kind).count) }
-                throw FlushError(description: "cannot append to the write-ahead log in \(directory): \(reason)", retryable: true)
-            }
-            written += n
+        if let code = pending.withUnsafeBytes({ writeFully(fd, $0) }) {
+            // Take back a partial write so that the next one starts on a record boundary.
+            _ = ftruncate(fd, off_t(segmentBytes))
+            if segmentBytes == 0 { pending.removeSubrange(0..<ChecksummedLines.header(Self.kind).count) }
+            throw FlushError(description: "cannot append to the write-ahead log in \(directory): \(String(cString: strerror(code)))", retryable: true)
         }
         segmentBytes += pending.count
         linesInSegment += pendingLines
@@ -201,12 +180,7 @@ final class WriteAheadLog: @unchecked Sendable {  // only used inside the socket
             throw PluginError("cannot fsync the write-ahead log in \(directory): \(String(cString: strerror(errno)))")
         }
         if directoryDirty {
-            let dfd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-            guard dfd >= 0, fsync(dfd) == 0 else {
-                if dfd >= 0 { _ = Glibc.close(dfd) }
-                throw PluginError("cannot fsync the directory \(directory): \(String(cString: strerror(errno)))")
-            }
-            _ = Glibc.close(dfd)
+            do { try DurableDirectory(path: directory).sync() } catch { throw PluginError("\(error)") }
             directoryDirty = false
         }
         durableEnd = nextOffset

@@ -124,8 +124,3 @@ public final class SplitTransform: TransformPlugin {
         if let timestamp { output.setLastTimestamp(timestamp) }
     }
 }
-
-@c(sluice_plugin_entry_v1)
-public func sluicePluginEntry(_ hostABI: UInt32) -> UnsafePointer<sluice_plugin_v1>? {
-    PluginExport.descriptor(for: SplitTransform.self, hostABI: hostABI)
-}

@@ -22,28 +22,45 @@ public final class PluginHarness: @unchecked Sendable {  // `logs` is guarded by
     public let instance: PluginInstance
     private let captured = LogStore()
 
+    // `stateDirectory`: the instance's own directory that survives restarts (`PluginContext.stateDirectory`, which a
+    // host gives only in a checkpointed pipeline); nil by default, as without checkpoints.
+
     /// A transform plugin.
-    public convenience init<T: TransformPlugin>(_ type: T.Type, config: String = "{}", name: String = "test") throws {
-        try self.init(PluginExport.descriptor(for: type, hostABI: SLUICE_ABI_VERSION), String(describing: type), config, name)
+    public convenience init<T: TransformPlugin>(
+        _ type: T.Type, config: String = "{}", name: String = "test", stateDirectory: String? = nil
+    ) throws {
+        try self.init(
+            PluginExport.descriptor(for: type, hostABI: SLUICE_ABI_VERSION), String(describing: type), config, name, stateDirectory
+        )
     }
 
     /// A source plugin.
-    public convenience init<T: SourcePlugin>(_ type: T.Type, config: String = "{}", name: String = "test") throws {
-        try self.init(PluginExport.descriptor(for: type, hostABI: SLUICE_ABI_VERSION), String(describing: type), config, name)
+    public convenience init<T: SourcePlugin>(
+        _ type: T.Type, config: String = "{}", name: String = "test", stateDirectory: String? = nil
+    ) throws {
+        try self.init(
+            PluginExport.descriptor(for: type, hostABI: SLUICE_ABI_VERSION), String(describing: type), config, name, stateDirectory
+        )
     }
 
     /// A sink plugin.
-    public convenience init<T: SinkPlugin>(_ type: T.Type, config: String = "{}", name: String = "test") throws {
-        try self.init(PluginExport.descriptor(for: type, hostABI: SLUICE_ABI_VERSION), String(describing: type), config, name)
+    public convenience init<T: SinkPlugin>(
+        _ type: T.Type, config: String = "{}", name: String = "test", stateDirectory: String? = nil
+    ) throws {
+        try self.init(
+            PluginExport.descriptor(for: type, hostABI: SLUICE_ABI_VERSION), String(describing: type), config, name, stateDirectory
+        )
     }
 
-    private init(_ descriptor: UnsafePointer<sluice_plugin_v1>?, _ typeName: String, _ config: String, _ name: String)
-        throws
-    {
+    private init(
+        _ descriptor: UnsafePointer<sluice_plugin_v1>?, _ typeName: String, _ config: String, _ name: String,
+        _ stateDirectory: String?
+    ) throws {
         guard let descriptor else { throw PluginError("\(typeName) refused the host ABI") }
         plugin = try PluginLoader.check(descriptor, path: "<in-process \(typeName)>")
         let captured = self.captured
-        instance = try PluginInstance(plugin: plugin, name: name, configJSON: config) { _, level, message in
+        instance = try PluginInstance(plugin: plugin, name: name, configJSON: config, stateDirectory: stateDirectory) {
+            _, level, message in
             captured.entries.withLock { $0.append((LogLevel(rawValue: level) ?? .info, message)) }
         }
     }
@@ -73,6 +90,10 @@ public final class PluginHarness: @unchecked Sendable {  // `logs` is guarded by
     public func readAvailable(partition: Int = 0) throws -> [Record] {
         try read(partition: partition, offsets: try available(partition: partition))
     }
+
+    /// Tells the source that everything below `offset` is committed (the host does this after the sinks commit, and
+    /// once with each recovered position after a restart).
+    public func commit(partition: Int = 0, upTo offset: UInt64) throws { try instance.commit(partition: partition, upTo: offset) }
 
     /// Polls `available` until at least `count` records are there or `timeout` seconds pass; returns the range.
     public func waitForAvailable(_ count: UInt64, partition: Int = 0, timeout: Double = 10) throws -> Range<UInt64> {
