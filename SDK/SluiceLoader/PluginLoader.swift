@@ -318,21 +318,21 @@ public struct PluginCatalog: Sendable {
             guard !catalog.directories.contains(absolute) else { continue }
             catalog.directories.append(absolute)
             guard let names = try? FileManager.default.contentsOfDirectory(atPath: absolute) else { continue }
-            // Function libraries: their manifests are listed, and the .so files they name are not plugins.
+            // Function libraries: their manifests are listed, and the .so files they declare (`library:`) are not
+            // plugins.
             var functionLibraries = Set<String>()
             for file in names.sorted() {
                 guard let suffix = manifestSuffixes.first(where: { file.hasSuffix($0) }) else { continue }
                 let path = absolute + "/" + file
                 let name = String(file.dropLast(suffix.count))
                 if catalog.functionManifests[name] == nil { catalog.functionManifests[name] = path }
-                if let text = try? String(contentsOfFile: path, encoding: .utf8) {
-                    for candidate in names where candidate.hasSuffix(".so") && text.contains(candidate) {
-                        functionLibraries.insert(candidate)
-                    }
+                if let library = FunctionManifestLibrary.path(manifest: path) {
+                    functionLibraries.insert(PluginLoader.absolutePath(library))
                 }
             }
-            for file in names.sorted() where file.hasSuffix(".so") && !functionLibraries.contains(file) {
+            for file in names.sorted() where file.hasSuffix(".so") {
                 let path = PluginLoader.absolutePath(absolute + "/" + file)
+                guard !functionLibraries.contains(path) else { continue }
                 guard seenFiles.insert(path).inserted else { continue }
                 do {
                     let plugin = try PluginLoader.load(path: path, allowInsecure: allowInsecure, searchDirectory: absolute)
