@@ -3,6 +3,7 @@ import SluiceSDK
 import Testing
 
 /// The `sluice` commands as a user runs them.
+@Suite(.timeLimit(.minutes(3)))
 struct CLITests {
     @Test func pluginsListShowsTheFirstPartyPlugins() throws {
         let result = try Support.sluice(["plugins", "list"])

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 /// A C function library (built with gcc, declared by a manifest) used by `sluice run` for map, filter and reduce.
+@Suite(.timeLimit(.minutes(3)))
 struct FunctionPipelineTests {
     @Test func libraryFunctionsMapFilterAndReduceInAPipeline() throws {
         let work = try Support.makeTemporaryDirectory()

@@ -7,6 +7,7 @@ import Glibc
 
 /// `sluice` checks plugin files before it opens them: a library that is not a plugin never runs, and a file others
 /// could have written is refused unless `--allow-insecure-plugins`.
+@Suite(.timeLimit(.minutes(3)))
 struct PluginFileSafetyTests {
     static let fixtures = Support.repoRoot.appendingPathComponent("Tests/SluiceHostTests/Fixtures")
 

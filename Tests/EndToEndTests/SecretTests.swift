@@ -4,7 +4,7 @@ import Testing
 /// A known secret written everywhere a user might put one — the right option, a connection string, a connection
 /// string with `:` typed for `=`, a misspelt key name, a YAML key, an option of the wrong type, a line with a YAML
 /// error — never appears in anything `sluice` prints or stores.
-@Suite(.serialized)
+@Suite(.serialized, .timeLimit(.minutes(3)))
 struct SecretTests {
     /// Shaped like an Event Hubs key (44 base64 characters); any 12 of them in a row would be a leak.
     static let secret = "Qm9yaXNTM2NyZXRLZXkxMjM0NTY3ODkwYWJjZGVm+/Z="

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 /// The typed-API example program (examples/swift-api) runs and computes what the text says.
+@Suite(.timeLimit(.minutes(2)))
 struct SwiftAPIExampleTests {
     @Test func theSwiftWordCountExampleCountsCorrectly() throws {
         let program = Support.binDirectory.appendingPathComponent("swift-wordcount").path
