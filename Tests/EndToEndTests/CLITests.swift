@@ -122,16 +122,10 @@ struct CLITests {
         let inbox = work.appendingPathComponent("in")
         try FileManager.default.createDirectory(at: plugins, withIntermediateDirectories: true)
         try FileManager.default.createDirectory(at: inbox, withIntermediateDirectories: true)
-        let gcc = try Support.run(
-            "/usr/bin/env",
-            [
-                "gcc", "-std=c11", "-Wall", "-Wextra", "-Werror", "-O2", "-shared", "-fPIC", "-fvisibility=hidden",
-                "-I", Support.repoRoot.appendingPathComponent("SDK/CSluice/include").path,
-                "-o", plugins.appendingPathComponent("libuppercase.so").path,
-                Support.repoRoot.appendingPathComponent("SDK/Examples/c-uppercase/uppercase.c").path,
-            ]
+        try CFixtures.sharedObject(
+            Support.repoRoot.appendingPathComponent("SDK/Examples/c-uppercase/uppercase.c").path,
+            to: plugins.appendingPathComponent("libuppercase.so")
         )
-        try #require(gcc.status == 0, "gcc: \(gcc.stderr)")
         try "hello world\nsluice in c\n".write(to: inbox.appendingPathComponent("a.txt"), atomically: true, encoding: .utf8)
         try """
             name: c-plugin

@@ -10,11 +10,7 @@ struct FunctionPipelineTests {
         let fixtures = Support.repoRoot.appendingPathComponent("Tests/SluiceHostTests/Fixtures")
         let functions = work.appendingPathComponent("functions")
         try FileManager.default.createDirectory(at: functions, withIntermediateDirectories: true)
-        let gcc = try Support.run("/usr/bin/env", [
-            "gcc", "-std=c11", "-O2", "-shared", "-fPIC", "-fvisibility=hidden",
-            "-o", functions.appendingPathComponent("libtemps.so").path, fixtures.appendingPathComponent("temps.c").path,
-        ])
-        try #require(gcc.status == 0, "gcc: \(gcc.stderr)")
+        try CFixtures.sharedObject("temps.c", to: functions.appendingPathComponent("libtemps.so"))
         try FileManager.default.copyItem(
             at: fixtures.appendingPathComponent("temps.functions.yaml"),
             to: functions.appendingPathComponent("temps.functions.yaml")
@@ -71,13 +67,7 @@ struct FunctionPipelineTests {
         defer { try? FileManager.default.removeItem(at: work) }
         let plugins = work.appendingPathComponent("plugins")
         try FileManager.default.createDirectory(at: plugins, withIntermediateDirectories: true)
-        let gcc = try Support.run("/usr/bin/env", [
-            "gcc", "-std=c11", "-Wall", "-Wextra", "-Werror", "-O2", "-shared", "-fPIC", "-fvisibility=hidden",
-            "-I", Support.repoRoot.appendingPathComponent("SDK/CSluice/include").path,
-            "-o", plugins.appendingPathComponent("libcsum.so").path,
-            Support.repoRoot.appendingPathComponent("Tests/SluiceHostTests/Fixtures/c_sum_reducer.c").path,
-        ])
-        try #require(gcc.status == 0, "gcc: \(gcc.stderr)")
+        try CFixtures.sharedObject("c_sum_reducer.c", to: plugins.appendingPathComponent("libcsum.so"))
         let data = Support.repoRoot.appendingPathComponent("examples/wordcount/data").path
         try """
             name: reducer

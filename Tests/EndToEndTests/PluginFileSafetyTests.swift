@@ -9,16 +9,8 @@ import Glibc
 /// could have written is refused unless `--allow-insecure-plugins`.
 @Suite(.timeLimit(.minutes(3)))
 struct PluginFileSafetyTests {
-    static let fixtures = Support.repoRoot.appendingPathComponent("Tests/SluiceHostTests/Fixtures")
-
     static func compile(_ fixture: String, to output: URL, flags: [String] = []) throws {
-        let gcc = try Support.run(
-            "/usr/bin/env",
-            ["gcc", "-std=c11", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC", "-fvisibility=hidden",
-             "-I", Support.repoRoot.appendingPathComponent("SDK/CSluice/include").path,
-             "-o", output.path, fixtures.appendingPathComponent(fixture).path] + flags
-        )
-        try #require(gcc.status == 0, "gcc failed on \(fixture): \(gcc.stderr)")
+        try CFixtures.sharedObject(fixture, to: output, flags: flags)
     }
 
     /// A temporary directory with an empty `plugins` directory in it (both 0755, under the sticky /tmp).
