@@ -1,10 +1,17 @@
 import ArgumentParser
 import Foundation
+import Logging
+import ServiceLifecycle
+import SluiceCore
 import SluiceHost
 import SluiceLoader
 import SluiceSDK
 
-struct Run: ParsableCommand {
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a pipeline until it is stopped (Ctrl-C or SIGTERM) or a bound is reached.",
         discussion: """
@@ -71,16 +78,7 @@ struct Run: ParsableCommand {
         if shutdownTimeout <= 0 { throw ValidationError("--shutdown-timeout must be positive") }
     }
 
-    func run() throws {
-        var options = RunOptions()
-        options.maxBatches = batches
-        options.untilIdle = untilIdle
-        options.idleBatches = idleBatches
-        options.progress = progress
-        options.shutdownTimeoutSeconds = shutdownTimeout
-        if let parallelism { options.parallelism = parallelism }
-        options.resetState = resetState
-
+    func run() async throws {
         // A sink writing to a closed pipe gets EPIPE (and reports it) instead of killing the process.
         signal(SIGPIPE, SIG_IGN)
         let resolved = try loadPipeline(file, catalog: plugins.catalog(), values: values)
@@ -102,6 +100,12 @@ struct Run: ParsableCommand {
                 throw ExitCode(1)
             }
         }
+        var options = SchedulerOptions(pipeline: resolved.spec.name, batchIntervalMilliseconds: resolved.spec.batchIntervalMilliseconds)
+        options.maxBatches = batches
+        options.untilIdle = untilIdle
+        options.idleBatches = idleBatches
+        if let parallelism { options.parallelism = parallelism }
+        options.resetState = resetState
         let pipeline: PipelineInstance
         do {
             pipeline = try PipelineInstance(resolved, parallelism: options.parallelism, checkpoints: checkpoints, log: log)
@@ -109,13 +113,65 @@ struct Run: ParsableCommand {
             for problem in error.errors { printError(problem.description) }
             throw ExitCode(error.isStartFailure ? 1 : 2)
         }
-        let runner = PipelineRunner(pipeline: pipeline, options: options, progress: reporter, checkpoints: checkpoints)
-        runner.installSignalHandlers()
-        let end = runner.run()
+        let (summary, stoppedBy) = try await Self.schedule(pipeline.graph, options, store: checkpoints, progress: reporter, shutdownTimeout: shutdownTimeout)
+        let name = resolved.spec.name
+        let why: String
+        switch summary.end {
+        case .couldNotStart(let message):
+            reporter.finish("sluice: \(name): cannot start: \(message)")
+            pipeline.close()
+            printError("sluice: error: \(SecretMask.mask(message, hiding: secrets))")
+            throw ExitCode(1)
+        case .nothingToDo(let committed):
+            reporter.finish("sluice: \(name): batch \(committed) is already committed; nothing to do")
+            pipeline.close()
+            return
+        case .batchLimit: why = "batch limit reached"
+        case .idle: why = "no new input for \(idleBatches) batches"
+        case .stopped: why = stoppedBy
+        case .failed(let message): why = message
+        }
+        let rate = summary.seconds > 0 ? Int(Double(summary.records) / summary.seconds) : 0
+        reporter.finish(
+            "sluice: \(name): \(summary.batches) batches, \(summary.records) records in "
+                + String(format: "%.2f", summary.seconds) + " s (\(rate) records/s); stopped: \(why)"
+        )
         pipeline.close()
-        if case .failed(let message) = end {
+        if case .failed(let message) = summary.end {
             printError("sluice: error: \(SecretMask.mask(message, hiding: secrets))")
             throw ExitCode(1)
         }
+    }
+
+    /// Runs the graph as the one service of a service group until it ends or a signal stops it (`StopOnSignals`).
+    /// Returns what the run did and the signal that stopped it; the scheduler is released on return, so that the
+    /// pipeline's plugin instances can be destroyed in order.
+    private static func schedule(
+        _ graph: StreamGraph, _ options: SchedulerOptions, store: CheckpointStore?, progress: ProgressReporter, shutdownTimeout: Double
+    ) async throws -> (RunSummary, String) {
+        let scheduler = PipelineScheduler(
+            graph: graph,
+            options: options,
+            store: store,
+            listeners: [progress],
+            notice: { progress.message("sluice: \($0)\n") },
+            phaseObserver: CrashPoint.observer(environment: ProcessInfo.processInfo.environment)
+        )
+        let service = SchedulerService(scheduler)
+        // The group's own messages are not the run's: the progress line and the sinks own the terminal.
+        let quiet = Logger(label: "sluice.lifecycle") { _ in SwiftLogNoOpLogHandler() }
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
+                logger: quiet
+            )
+        )
+        let signals = await StopOnSignals(timeout: shutdownTimeout, progress: progress)
+        let watcher = Task { await signals.watch(group) }
+        try await group.run()
+        watcher.cancel()
+        // The service records its summary before it returns, and the group returns only after it did.
+        guard let summary = service.summary else { throw ExitCode(1) }
+        return (summary, signals.stoppedBy)
     }
 }

@@ -1,7 +1,7 @@
 import ArgumentParser
 
 /// `sluice`: the command-line front end of the Sluice host.
-public struct SluiceCommand: ParsableCommand {
+public struct SluiceCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "sluice",
         abstract: "Run micro-batch stream pipelines built from plugins.",
@@ -21,5 +21,5 @@ public struct SluiceCommand: ParsableCommand {
 
 extension SluiceCommand {
     /// Parses the process arguments and runs the chosen command; exits the process.
-    public static func start() { main() }
+    public static func start() async { await main() }
 }

@@ -4,106 +4,6 @@ import Foundation
 import Glibc
 #endif
 
-/// What a checkpoint directory records for one committed batch: the progress store (source positions, by source
-/// name and partition, which survive any change to the stages) and references to the operator state saved with it.
-public struct CommitRecord: Codable, Sendable, Equatable {
-    public struct Position: Codable, Sendable, Equatable {
-        public var source: String
-        public var partition: Int
-        /// The next offset to read: everything below it is committed.
-        public var offset: UInt64
-        public init(source: String, partition: Int, offset: UInt64) {
-            self.source = source
-            self.partition = partition
-            self.offset = offset
-        }
-    }
-
-    public struct State: Codable, Sendable, Equatable {
-        public var stage: String
-        /// The definition the state was made under (`KeyedOperator.fingerprint`, `WindowStage.fingerprint`).
-        public var fingerprint: String
-        /// The state file, relative to the checkpoint directory.
-        public var file: String
-        public init(stage: String, fingerprint: String, file: String) {
-            self.stage = stage
-            self.fingerprint = fingerprint
-            self.file = file
-        }
-    }
-
-    public var pipeline: String
-    /// The last batch whose output every sink committed.
-    public var batch: UInt64
-    public var batchTimeMilliseconds: Int64
-    public var positions: [Position]
-    public var state: [State]
-    /// The times of this batch and of every batch after it that was ever planned (nil in records written before
-    /// Sluice kept the clock): a batch run again after falling back to this commit keeps the time of its first attempt.
-    public var clock: BatchClock?
-
-    public init(
-        pipeline: String,
-        batch: UInt64,
-        batchTimeMilliseconds: Int64,
-        positions: [Position],
-        state: [State],
-        clock: BatchClock? = nil
-    ) {
-        self.pipeline = pipeline
-        self.batch = batch
-        self.batchTimeMilliseconds = batchTimeMilliseconds
-        self.positions = positions
-        self.state = state
-        self.clock = clock
-    }
-}
-
-/// The batch planned but not yet committed: written before anything is read, so that after a crash the same batch
-/// (same id, same time, same ranges) runs again.
-public struct InflightRecord: Codable, Sendable, Equatable {
-    public struct Range: Codable, Sendable, Equatable {
-        public var source: String
-        public var partition: Int
-        public var from: UInt64
-        public var to: UInt64
-        public init(source: String, partition: Int, from: UInt64, to: UInt64) {
-            self.source = source
-            self.partition = partition
-            self.from = from
-            self.to = to
-        }
-    }
-
-    public var batch: UInt64
-    public var batchTimeMilliseconds: Int64
-    public var ranges: [Range]
-    /// The batch clock from this batch on (nil in records written before Sluice kept it).
-    public var clock: BatchClock?
-
-    public init(batch: UInt64, batchTimeMilliseconds: Int64, ranges: [Range], clock: BatchClock? = nil) {
-        self.batch = batch
-        self.batchTimeMilliseconds = batchTimeMilliseconds
-        self.ranges = ranges
-        self.clock = clock
-    }
-}
-
-/// What `inflight.ckpt` holds.
-public enum InflightStatus: Sendable, Equatable {
-    /// No record: a fresh directory, or one whose batch in flight was dropped (`sluice checkpoints set`).
-    case absent
-    case intact(InflightRecord)
-    /// The record exists but fails its checks: why.
-    case damaged(String)
-}
-
-/// A checkpoint problem, naming the file.
-public struct CheckpointError: Error, CustomStringConvertible, Sendable {
-    public var description: String
-    public init(_ description: String) { self.description = description }
-}
-
 /// The file operations a checkpoint store needs; tests substitute one that fails (a full disk).
 public protocol CheckpointFileSystem: Sendable {
     /// Writes `data` to `path` atomically and durably: a temporary file, fsync, rename, fsync of the directory.
@@ -160,7 +60,7 @@ public struct LocalFileSystem: CheckpointFileSystem {
     }
 }
 
-/// A pipeline's checkpoint directory:
+/// A pipeline's checkpoint directory, the local `ProgressStore`:
 ///
 ///     DIR/commit-<batch>.ckpt          the last `keep` commit records (progress store + state references)
 ///     DIR/state/<stage>@<batch>.state  operator state saved with a commit
@@ -170,8 +70,9 @@ public struct LocalFileSystem: CheckpointFileSystem {
 /// Every file starts with a header line — `SLUICE-CHECKPOINT 1 <kind> <length> <fnv1a-64 of the payload>` — so a
 /// truncated or garbled file is detected, and is written atomically. Loading falls back to the previous commit
 /// (with a warning) when the newest is damaged, and refuses to start from scratch when every one is.
-public final class CheckpointStore: @unchecked Sendable {  // used from the run thread only
+public final class CheckpointStore: ProgressStore, @unchecked Sendable {  // used from the scheduling thread only
     public let directory: String
+    public var location: String { directory }
     public let keep: Int
     let fileSystem: any CheckpointFileSystem
 
@@ -208,7 +109,7 @@ public final class CheckpointStore: @unchecked Sendable {  // used from the run 
     }
 
     /// The directory of source `name`'s own files (created).
-    public func sourceDirectory(_ name: String) throws -> String {
+    public func sourceDirectory(_ name: String) throws -> String? {
         let path = directory + "/sources/" + name
         try fileSystem.makeDirectory(path)
         return path
@@ -250,14 +151,7 @@ public final class CheckpointStore: @unchecked Sendable {  // used from the run 
 
     // MARK: Loading
 
-    /// A commit that loaded, with the state files it references, and what was skipped on the way.
-    public struct Loaded: Sendable {
-        public var record: CommitRecord
-        /// State by stage name.
-        public var states: [String: [UInt8]]
-        /// Newer commits that could not be used, and why.
-        public var warnings: [String]
-    }
+    public typealias Loaded = LoadedCommit
 
     /// The commit records present, newest first.
     func commitFiles() -> [String] {
@@ -353,6 +247,24 @@ public final class CheckpointStore: @unchecked Sendable {  // used from the run 
         }
         try fileSystem.writeAtomically(Self.encode(Self.json(record), kind: "commit"), to: path(Self.commitName(record.batch)))
         prune()
+    }
+
+    /// Commits a batch under `lease`: each snapshot goes to `state/<stage>@<batch>.state`, referenced by the record.
+    public func commit(_ record: CommitRecord, snapshots: [StageSnapshot], lease: ProgressLease) throws {
+        guard lease.token == Self.leaseToken else {
+            throw LeaseLost("\(directory): the lease of \(lease.owner) (token \(lease.token)) is not this directory's")
+        }
+        var record = record
+        record.state = snapshots.map { .init(stage: $0.stage, fingerprint: $0.fingerprint, file: Self.stateName($0.stage, record.batch)) }
+        try commit(record, states: Dictionary(snapshots.map { ($0.stage, $0.bytes) }, uniquingKeysWith: { a, _ in a }))
+    }
+
+    /// The directory's lock (taken when the store opened) already makes this process the only owner of every
+    /// partition for as long as it runs: one lease, one token.
+    static let leaseToken: UInt64 = 1
+
+    public func acquireLease(owner: String) throws -> ProgressLease {
+        ProgressLease(owner: owner, token: Self.leaseToken)
     }
 
     /// Writes `clock` into every kept commit record that can be read (each keeps the segments from its own batch on),

@@ -19,10 +19,10 @@ extension PluginInstance: SinkRetryListener {
 extension PluginCallError: RetryableError {}
 
 /// A resolved pipeline with live plugin instances wired into an operator graph.
-public final class PipelineInstance: @unchecked Sendable {  // immutable after init
+public final class PipelineInstance: @unchecked Sendable {  // changed only by `close`, after the run
     public let resolved: ResolvedPipeline
-    public let graph: StreamGraph
-    /// Every instance, so they are destroyed when the pipeline is (sinks last).
+    public private(set) var graph: StreamGraph
+    /// Every instance in the order made: sources, then stages, then sinks.
     private var instances: [PluginInstance]
 
     /// Creates every plugin instance (sources, then stages, then sinks). A plugin that refuses its configuration
@@ -32,7 +32,7 @@ public final class PipelineInstance: @unchecked Sendable {  // immutable after i
     public init(
         _ resolved: ResolvedPipeline,
         parallelism: Int,
-        checkpoints: CheckpointStore? = nil,
+        checkpoints: (any ProgressStore)? = nil,
         log: @escaping PluginLogHandler
     ) throws(PipelineErrors) {
         self.resolved = resolved
@@ -135,9 +135,12 @@ public final class PipelineInstance: @unchecked Sendable {  // immutable after i
         self.instances = instances
     }
 
-    /// Destroys the instances: sources first (stop reading), sinks last (after everything was written).
+    /// Destroys the instances one by one in the order they were made: sources first (stop reading), then stages,
+    /// sinks last (after everything was written). An instance is destroyed when its last reference goes, so whoever
+    /// ran the graph (a scheduler) must be released before this is called.
     public func close() {
-        instances.removeAll()
+        graph = StreamGraph()
+        while !instances.isEmpty { instances.removeFirst() }
     }
 }
 

@@ -17,20 +17,10 @@ public enum ProgressMode: String, Sendable, CaseIterable {
     case none
 }
 
-/// The numbers Spark's Streaming tab shows for a batch.
-public struct BatchReport: Sendable {
-    public var id: UInt64
-    public var timeMilliseconds: Int64
-    public var records: Int
-    public var schedulingDelayMilliseconds: Double
-    public var processingMilliseconds: Double
-    public var totalDelayMilliseconds: Double
-    public var discarded: Int
-}
-
 /// Writes progress lines and messages to standard error without tearing: a live line is cleared before any
-/// other output (including sinks writing to the same terminal) and redrawn after.
-public final class ProgressReporter: @unchecked Sendable {  // all state is guarded by `lock`
+/// other output (including sinks writing to the same terminal) and redrawn after. As a `BatchListener` it shows one
+/// line per completed batch; the live line is taken down while a batch runs, since sinks may write to the terminal.
+public final class ProgressReporter: BatchListener, @unchecked Sendable {  // all state is guarded by `lock`
     private let lock = NSLock()
     private let live: Bool
     private let enabled: Bool
@@ -72,8 +62,15 @@ public final class ProgressReporter: @unchecked Sendable {  // all state is guar
     /// Shows the live line again.
     public func resume() { lock.withLock { redrawLive() } }
 
-    /// Reports one finished batch.
-    public func batch(_ report: BatchReport) {
+    public func batchStarted(_ event: BatchStarted) { suspend() }
+
+    public func batchFailed(_ event: BatchFailed) { resume() }
+
+    /// Reports one finished batch, after what it discarded.
+    public func batchCompleted(_ report: BatchCompleted) {
+        if report.discarded > 0, let reason = report.firstDiscardReason {
+            message("sluice: batch \(report.id): \(report.discarded) records discarded; first: \(reason)\n")
+        }
         lock.withLock {
             totalRecords += report.records
             batches += 1

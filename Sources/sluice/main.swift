@@ -1,3 +1,3 @@
 import SluiceCLI
 
-SluiceCommand.start()
+await SluiceCommand.start()

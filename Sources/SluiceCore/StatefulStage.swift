@@ -1,0 +1,38 @@
+/// A stage whose state outlives a batch (windows, `updateStateByKey`, `mapWithState`, `window`): what a scheduler
+/// saves with every commit and restores at a start. The scheduler finds these through `StreamGraph.statefulStages`,
+/// so a new kind of stateful stage conforms here instead of being known by its concrete type.
+public protocol StatefulStage: AnyObject, Sendable {
+    /// Whether this instance keeps state across batches (a keyed stage does only for some operations).
+    var keepsState: Bool { get }
+    /// What defines the state: a snapshot taken under one fingerprint is refused under another.
+    var fingerprint: String { get }
+    /// The whole state, in a versioned format tagged with the fingerprint.
+    func snapshot() -> [UInt8]
+    /// Replaces the state with a snapshot taken under the same fingerprint.
+    func restore(_ snapshot: [UInt8]) throws(SnapshotError)
+}
+
+extension KeyedStage: StatefulStage {
+    public var keepsState: Bool { isStateful }
+    public var fingerprint: String { op.fingerprint }
+}
+
+extension WindowStage: StatefulStage {
+    public var keepsState: Bool { true }
+}
+
+extension StreamGraph {
+    /// The stages that keep state across batches, with their node names, in graph order.
+    public var statefulStages: [(name: String, stage: any StatefulStage)] {
+        nodes.indices.compactMap { index in
+            let stage: (any StatefulStage)?
+            switch nodes[index] {
+            case .keyed(let keyed, _): stage = keyed
+            case .collecting(let collecting, _): stage = collecting as? any StatefulStage
+            default: stage = nil
+            }
+            guard let stage, stage.keepsState else { return nil }
+            return (names[index], stage)
+        }
+    }
+}
