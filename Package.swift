@@ -1,8 +1,9 @@
 // swift-tools-version: 6.3
 //
 // Sluice: the root package for the host, the first-party plugins and the tests. The plugin SDK (CSluice, SluiceSDK,
-// SluiceLoader, SluiceTesting) is the package in SDK/, used here by path; its products are not re-vended here (a
-// product can only hold its own package's targets): a plugin depends on the SDK package, not on this one.
+// SluiceLoader, SluiceConformance, SluiceTesting) is the package in SDK/, used here by path; its products are not
+// re-vended here (a product can only hold its own package's targets): a plugin depends on the SDK package, not on
+// this one.
 // Plugins live under Plugins/ with explicit paths: SwiftPM treats a bare Plugins/ folder as package plugins.
 
 import PackageDescription
@@ -16,15 +17,13 @@ let cSluice = Target.Dependency.product(name: "CSluice", package: "sdk")
 let sluiceSDK = Target.Dependency.product(name: "SluiceSDK", package: "sdk")
 let sluiceLoader = Target.Dependency.product(name: "SluiceLoader", package: "sdk")
 let sluiceTesting = Target.Dependency.product(name: "SluiceTesting", package: "sdk")
+let sluiceConformance = Target.Dependency.product(name: "SluiceConformance", package: "sdk")
 let argumentParser = Package.Dependency.package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
 let yams = Package.Dependency.package(url: "https://github.com/jpsim/Yams", from: "6.2.2")
 let propertyBased = Package.Dependency.package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1")
 let nio = Package.Dependency.package(url: "https://github.com/apple/swift-nio", from: "2.101.2")
 let crypto = Package.Dependency.package(url: "https://github.com/apple/swift-crypto", from: "3.12.3")
 let nioSSL = Package.Dependency.package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6")
-let serviceLifecycle = Package.Dependency.package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0")
-let serviceLifecycleProduct = Target.Dependency.product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
-let swiftLog = Package.Dependency.package(url: "https://github.com/apple/swift-log", from: "1.16.2")
 
 // MARK: - Settings shared by every Swift target
 
@@ -91,7 +90,7 @@ let package = Package(
         .library(name: "SluiceHost", targets: ["SluiceHost"]),
         .library(name: "Sluice", targets: ["Sluice"]),
     ] + firstPartyPlugins.map(\.1),
-    dependencies: [sdk, argumentParser, yams, propertyBased, nio, crypto, nioSSL, serviceLifecycle, swiftLog],
+    dependencies: [sdk, argumentParser, yams, propertyBased, nio, crypto, nioSSL],
     targets: [
         // The engine: batches, keyed aggregation, plans, scheduling. No dlopen, files or sockets.
         .target(
@@ -103,19 +102,15 @@ let package = Package(
         // The host: plugin registry, pipeline files, the runner with its clock, signals and progress output.
         .target(
             name: "SluiceHost",
-            dependencies: [
-                "SluiceCore", sluiceLoader, "SluiceFunctions", .product(name: "Yams", package: "Yams"), serviceLifecycleProduct,
-            ],
+            dependencies: ["SluiceCore", sluiceLoader, "SluiceFunctions", .product(name: "Yams", package: "Yams")],
             path: "Sources/SluiceHost",
             swiftSettings: strictSettings
         ),
         .target(
             name: "SluiceCLI",
             dependencies: [
-                "SluiceHost", "SluiceFunctions", sluiceSDK, sluiceTesting,
-                .product(name: "ArgumentParser", package: "swift-argument-parser"), serviceLifecycleProduct,
-                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-                .product(name: "Logging", package: "swift-log"),
+                "SluiceHost", "SluiceFunctions", sluiceSDK, sluiceConformance,
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/SluiceCLI",
             swiftSettings: strictSettings

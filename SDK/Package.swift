@@ -4,8 +4,8 @@
 // It is a package of its own so that building a plugin resolves only this directory (the root package brings NIO,
 // swift-crypto, Yams and argument-parser for the host). The root package uses it by path; keep it dependency-free.
 //
-// SluiceLoader lives here, not in the host, because SluiceTesting's conformance checker must load a built .so exactly
-// as the host does, and a SwiftPM target can only use targets of its own package or of its dependencies.
+// SluiceLoader lives here, not in the host, because the conformance checker (SluiceConformance) must load a built .so
+// exactly as the host does, and a SwiftPM target can only use targets of its own package or of its dependencies.
 
 import PackageDescription
 
@@ -21,8 +21,10 @@ let package = Package(
     products: [
         // What a Swift plugin imports (it re-exports CSluice).
         .library(name: "SluiceSDK", targets: ["SluiceSDK"]),
-        // The plugin test kit, for a plugin's test target.
+        // The plugin test kit, for a plugin's test target (it re-exports SluiceConformance).
         .library(name: "SluiceTesting", targets: ["SluiceTesting"]),
+        // The .so conformance checker alone (and `Record`): for `sluice plugins check`, which must not link the test kit.
+        .library(name: "SluiceConformance", targets: ["SluiceConformance"]),
         // The C ABI alone, and the loader: used by the host (the root package); plugins need neither directly.
         .library(name: "CSluice", targets: ["CSluice"]),
         .library(name: "SluiceLoader", targets: ["SluiceLoader"]),
@@ -39,10 +41,18 @@ let package = Package(
             path: "SluiceLoader",
             swiftSettings: strictSettings
         ),
-        // The plugin test kit: runs a plugin type in-process, and checks a built .so for conformance.
+        // Checks a built .so for conformance, loading it with the host's loader; `Record` for building and comparing
+        // batches.
+        .target(
+            name: "SluiceConformance",
+            dependencies: ["SluiceSDK", "SluiceLoader"],
+            path: "SluiceConformance",
+            swiftSettings: strictSettings
+        ),
+        // The plugin test kit: runs a plugin type in-process; re-exports the conformance checker.
         .target(
             name: "SluiceTesting",
-            dependencies: ["SluiceSDK", "SluiceLoader"],
+            dependencies: ["SluiceSDK", "SluiceLoader", "SluiceConformance"],
             path: "SluiceTesting",
             swiftSettings: strictSettings
         ),

@@ -1,9 +1,9 @@
 import ArgumentParser
 import Foundation
+import SluiceConformance
 import SluiceHost
 import SluiceLoader
 import SluiceSDK
-import SluiceTesting
 
 struct Plugins: ParsableCommand {
     static let configuration = CommandConfiguration(
