@@ -24,6 +24,9 @@ let propertyBased = Package.Dependency.package(url: "https://github.com/x-sheep/
 let nio = Package.Dependency.package(url: "https://github.com/apple/swift-nio", from: "2.101.2")
 let crypto = Package.Dependency.package(url: "https://github.com/apple/swift-crypto", from: "3.12.3")
 let nioSSL = Package.Dependency.package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6")
+let serviceLifecycle = Package.Dependency.package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0")
+let serviceLifecycleProduct = Target.Dependency.product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
+let swiftLog = Package.Dependency.package(url: "https://github.com/apple/swift-log", from: "1.16.2")
 
 // MARK: - Settings shared by every Swift target
 
@@ -90,7 +93,7 @@ let package = Package(
         .library(name: "SluiceHost", targets: ["SluiceHost"]),
         .library(name: "Sluice", targets: ["Sluice"]),
     ] + firstPartyPlugins.map(\.1),
-    dependencies: [sdk, argumentParser, yams, propertyBased, nio, crypto, nioSSL],
+    dependencies: [sdk, argumentParser, yams, propertyBased, nio, crypto, nioSSL, serviceLifecycle, swiftLog],
     targets: [
         // The engine: batches, keyed aggregation, plans, scheduling. No dlopen, files or sockets.
         .target(
@@ -102,7 +105,9 @@ let package = Package(
         // The host: plugin registry, pipeline files, the runner with its clock, signals and progress output.
         .target(
             name: "SluiceHost",
-            dependencies: ["SluiceCore", sluiceLoader, "SluiceFunctions", .product(name: "Yams", package: "Yams")],
+            dependencies: [
+                "SluiceCore", sluiceLoader, "SluiceFunctions", .product(name: "Yams", package: "Yams"), serviceLifecycleProduct,
+            ],
             path: "Sources/SluiceHost",
             swiftSettings: strictSettings
         ),
@@ -110,7 +115,9 @@ let package = Package(
             name: "SluiceCLI",
             dependencies: [
                 "SluiceHost", "SluiceFunctions", sluiceSDK, sluiceConformance,
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"), serviceLifecycleProduct,
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             path: "Sources/SluiceCLI",
             swiftSettings: strictSettings
