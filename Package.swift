@@ -37,8 +37,8 @@ let strictSettings: [SwiftSetting] = [
 
 /// A first-party plugin: its code, a target under Plugins/ (which unit tests may depend on); its entry symbol, a
 /// target under Plugins/Entries/ (apart, so that tests can link several plugins' code into one binary); and a dynamic
-/// library product `lib<product>.so` of the two.
-func plugin(_ target: String, product: String, dependencies: [Target.Dependency] = []) -> ([Target], Product) {
+/// library product of the two, named `Sluice<target>` (`libSluice<target>.so`: `libSluiceSocketSource.so`, …).
+func plugin(_ target: String, dependencies: [Target.Dependency] = []) -> ([Target], Product) {
     (
         [
             .target(
@@ -54,19 +54,19 @@ func plugin(_ target: String, product: String, dependencies: [Target.Dependency]
                 swiftSettings: strictSettings
             ),
         ],
-        .library(name: product, type: .dynamic, targets: ["\(target)Entry"])
+        .library(name: "Sluice\(target)", type: .dynamic, targets: ["\(target)Entry"])
     )
 }
 
 let firstPartyPlugins = [
-    plugin("FileWatchSource", product: "SluiceFileWatch", dependencies: ["DurableRecords"]),
-    plugin("SocketSource", product: "SluiceSocket", dependencies: ["DurableRecords"]),
-    plugin("SplitTransform", product: "SluiceSplit"),
-    plugin("ConsoleSink", product: "SluiceConsole"),
-    plugin("FilesSink", product: "SluiceFiles", dependencies: ["DurableRecords"]),
-    plugin("NoopTransform", product: "SluiceNoop"),
+    plugin("FileWatchSource", dependencies: ["DurableRecords"]),
+    plugin("SocketSource", dependencies: ["DurableRecords"]),
+    plugin("SplitTransform"),
+    plugin("ConsoleSink"),
+    plugin("FilesSink", dependencies: ["DurableRecords"]),
+    plugin("NoopTransform"),
     plugin(
-        "EventHubsSource", product: "SluiceEventHubsSource",
+        "EventHubsSource",
         dependencies: [
             "SluiceEventHubs", "SluiceAMQP", "DurableRecords", .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),

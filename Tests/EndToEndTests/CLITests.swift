@@ -51,14 +51,14 @@ struct CLITests {
     }
 
     @Test func pluginsCheckPassesAGoodPluginAndFailsAMisconfiguredOne() throws {
-        let split = Support.binDirectory.appendingPathComponent("libSluiceSplit.so").path
+        let split = Support.binDirectory.appendingPathComponent("libSluiceSplitTransform.so").path
         let good = try Support.sluice(["plugins", "check", split])
         #expect(good.status == 0, "\(good.stdout)\(good.stderr)")
         #expect(good.stdout.contains("passed"))
         #expect(good.stdout.contains("[ok] refuses an unknown option"))
 
         // The files sink needs a prefix: without --config the check fails, naming the key, and exits 1.
-        let files = Support.binDirectory.appendingPathComponent("libSluiceFiles.so").path
+        let files = Support.binDirectory.appendingPathComponent("libSluiceFilesSink.so").path
         let bad = try Support.sluice(["plugins", "check", files])
         #expect(bad.status == 1)
         #expect(bad.stdout.contains("[FAIL] accepts the configuration: missing required configuration key 'prefix'"))

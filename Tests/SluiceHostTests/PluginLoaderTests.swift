@@ -61,7 +61,7 @@ struct PluginLoaderTests {
         try FileManager.default.copyItem(atPath: TestPaths.fixtures.appendingPathComponent("not_a_plugin.txt").path, toPath: broken)
         paths["broken"] = broken
         // The same Swift plugin twice under two file names: the second is a duplicate name.
-        let split = TestPaths.binDirectory + "/libSluiceSplit.so"
+        let split = TestPaths.binDirectory + "/libSluiceSplitTransform.so"
         for name in ["a-split", "b-split"] {
             let path = directory.appendingPathComponent("\(name).so").path
             try FileManager.default.copyItem(atPath: split, toPath: path)

@@ -9,7 +9,7 @@ enum TestPaths {
     /// Where `swift build` put the first-party plugins (next to the test bundle).
     static let binDirectory: String = {
         var dir = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
-        while dir.path != "/" && !FileManager.default.fileExists(atPath: dir.appendingPathComponent("libSluiceSplit.so").path)
+        while dir.path != "/" && !FileManager.default.fileExists(atPath: dir.appendingPathComponent("libSluiceSplitTransform.so").path)
         {
             dir = dir.deletingLastPathComponent()
         }
