@@ -321,8 +321,9 @@ final class ClosureReducer<V: ClosureReducible>: CustomReducer {
     init(_ f: @escaping @Sendable (V, V) -> V, inverse: (@Sendable (V, V) -> V)? = nil) {
         self.f = f
         self.inverse = inverse
-        // Closures have no identity to compare: each reducer is its own function in fingerprints.
-        name = "swift-closure-\(UInt(bitPattern: ObjectIdentifier(V.self).hashValue))-\(inverse == nil ? "plain" : "inverse")"
+        // Closures have no identity to compare: the name says what a closure reduces, and must be the same in every
+        // process so that saved state is restored (a program changing its closure must change the stage itself).
+        name = "swift-closure-\(V.self)-\(inverse == nil ? "plain" : "inverse")"
     }
 
     func combine(_ a: UnsafePointer<UInt64>, _ b: UnsafePointer<UInt64>, _ out: UnsafeMutablePointer<UInt64>, _ n: Int) {

@@ -4,9 +4,14 @@ import SluiceCore
 import SluiceHost
 import SluiceLoader
 import SluiceSDK
+import Synchronization
 
 /// The entry point of the typed Swift API, Spark's `StreamingContext`: it makes input streams, and the operations
-/// on them build the same operator graph a pipeline file builds. `run` then runs it on the batch clock.
+/// on them build the same operator graph a pipeline file builds. `run` then runs it on the batch clock with the same
+/// scheduler as `sluice run`; with a checkpoint directory every batch commits its source positions and operator
+/// state, and a program started again resumes after the last committed batch, replaying the one in flight (exactly
+/// once with sinks idempotent per batch, such as the `files` plugin). Build the same graph in the same order on every
+/// start: stages are named by their position in it.
 ///
 /// ```swift
 /// let context = StreamingContext(batchInterval: .seconds(1))
@@ -15,9 +20,14 @@ import SluiceSDK
 /// counts.print()
 /// try context.run(untilIdle: 2)
 /// ```
-public final class StreamingContext: @unchecked Sendable {  // built and run from one thread
+public final class StreamingContext: @unchecked Sendable {  // built and run from one thread; `stop` from any
     public let batchInterval: Duration
     public let parallelism: Int
+    /// Where progress is kept (nil: no checkpoints).
+    public let checkpointDirectory: String?
+    private var store: CheckpointStore?
+    private let running = Mutex<PipelineScheduler?>(nil)
+    private let stopped = Mutex(false)
     var graph = StreamGraph()
     private var catalog: PluginCatalog?
     private let pluginDirectories: [String]
@@ -27,15 +37,25 @@ public final class StreamingContext: @unchecked Sendable {  // built and run fro
 
     /// - Parameters:
     ///   - pluginDirectories: searched before `$SLUICE_PLUGIN_PATH` and the directory of the running executable.
+    ///   - checkpointDirectory: keep progress there (the same layout `sluice checkpoints` reads); one process at a time.
     public init(
         batchInterval: Duration,
         parallelism: Int = ProcessInfo.processInfo.activeProcessorCount,
-        pluginDirectories: [String] = []
+        pluginDirectories: [String] = [],
+        checkpointDirectory: String? = nil
     ) {
         precondition(batchInterval > .zero, "the batch interval must be positive")
         self.batchInterval = batchInterval
         self.parallelism = parallelism
         self.pluginDirectories = pluginDirectories
+        self.checkpointDirectory = checkpointDirectory
+    }
+
+    /// The checkpoint store, opened (and locked) on first use.
+    private func progressStore() throws -> CheckpointStore? {
+        guard let checkpointDirectory else { return nil }
+        if store == nil { store = try CheckpointStore(directory: checkpointDirectory) }
+        return store
     }
 
     var intervalMilliseconds: Int {
@@ -84,7 +104,10 @@ public final class StreamingContext: @unchecked Sendable {  // built and run fro
             throw StreamingError("no \(kind.rawValue) plugin named '\(name)'" + didYouMean(name, among: known)
                 + "; found: " + known.joined(separator: ", "))
         }
-        let made = try PluginInstance(plugin: plugin, name: name, configJSON: config) { instance, level, message in
+        // A source keeps what it needs to replay exactly (write-ahead log, file index) in the checkpoint directory,
+        // under the name its node will have.
+        let directory = kind == .source ? try progressStore()?.sourceDirectory("source-\(counter + 1)") : nil
+        let made = try PluginInstance(plugin: plugin, name: name, configJSON: config, stateDirectory: directory) { instance, level, message in
             if level >= SLUICE_LOG_WARNING { FileHandle.standardError.write(Data("\(instance): \(message)\n".utf8)) }
         }
         instances.append(made)
@@ -102,33 +125,40 @@ public final class StreamingContext: @unchecked Sendable {  // built and run fro
     }
 
     /// Runs batches on the clock — batch *n* is due at start + *n* × interval — until `batches` have run, or
-    /// `untilIdle` consecutive batches had no input, whichever comes first (at least one of them must be given).
+    /// `untilIdle` consecutive batches had no input, or `stop()` is called. At least one of `batches` and `untilIdle`
+    /// must be given. With a checkpoint directory `batches` counts across restarts: the run stops once batch
+    /// `batches - 1` is committed. Throws when a batch fails (nothing of it is committed) or the checkpoint cannot be
+    /// used.
     @discardableResult
     public func run(batches: Int? = nil, untilIdle: Int? = nil) throws -> RunSummary {
         precondition(batches != nil || untilIdle != nil, "give run a number of batches, an idle limit, or both")
-        let executor = BatchExecutor(graph: graph, parallelism: parallelism)
-        var positions: [PartitionKey: UInt64] = [:]
-        var summary = RunSummary(batches: 0, records: 0, discarded: 0)
-        var idle = 0
-        let start = DispatchTime.now().uptimeNanoseconds
-        let wallStart = Int64(Date().timeIntervalSince1970 * 1000)
-        let interval = UInt64(intervalMilliseconds) * 1_000_000
-        for n in 0... {
-            if let batches, n >= batches { break }
-            let due = start + UInt64(n) * interval
-            let now = DispatchTime.now().uptimeNanoseconds
-            if due > now { usleep(useconds_t((due - now) / 1000)) }
-            let plan = try executor.plan(positions: positions)
-            let outcome = try executor.run(plan, info: BatchInfo(id: UInt64(n), timeMilliseconds: wallStart + Int64(n) * Int64(intervalMilliseconds)))
-            try executor.commitSources(plan)
-            positions.merge(plan.endPositions) { $1 }
-            summary.batches += 1
-            summary.records += outcome.inputRecords
-            summary.discarded += outcome.discarded
-            idle = outcome.inputRecords == 0 ? idle + 1 : 0
-            if let untilIdle, idle >= untilIdle { break }
+        var options = SchedulerOptions(pipeline: "swift-api", batchIntervalMilliseconds: intervalMilliseconds)
+        options.maxBatches = batches
+        options.untilIdle = untilIdle != nil
+        options.idleBatches = untilIdle ?? 1
+        options.parallelism = parallelism
+        let scheduler = PipelineScheduler(
+            graph: graph,
+            options: options,
+            store: try progressStore(),
+            notice: { FileHandle.standardError.write(Data("sluice: \($0)\n".utf8)) }
+        )
+        running.withLock { $0 = scheduler }
+        defer { running.withLock { $0 = nil } }
+        if stopped.withLock({ $0 }) { scheduler.requestStop() }
+        let summary = scheduler.runBatches()
+        switch summary.end {
+        case .failed(let message), .couldNotStart(let message): throw StreamingError(message)
+        case .batchLimit, .idle, .stopped, .nothingToDo: break
         }
-        return summary
+        return RunSummary(batches: summary.batches, records: summary.records, discarded: summary.discarded)
+    }
+
+    /// Stops a `run` after the batch in flight (which finishes and commits); from any thread, for example a signal
+    /// handler the program installs.
+    public func stop() {
+        stopped.withLock { $0 = true }
+        running.withLock { $0?.requestStop() }
     }
 }
 

@@ -1,18 +1,24 @@
 // The Spark Streaming guide's word count, written against Sluice's typed Swift API instead of a pipeline file,
 // plus a sliding window: the same operator graph `sluice run examples/wordcount/pipeline.yaml` builds.
 //
-//   swift build && .build/debug/swift-wordcount [DIRECTORY]
+//   swift build && .build/debug/swift-wordcount [DIRECTORY [CHECKPOINT OUTPUT INTERVAL_MS]]
 //
-// DIRECTORY defaults to examples/wordcount/data (run it from the repository root).
+// DIRECTORY defaults to examples/wordcount/data (run it from the repository root). With CHECKPOINT, progress and the
+// window's state are kept there and a run resumes where the last one stopped (even after SIGKILL); each batch's word
+// counts and window total are also written, once, to OUTPUT/counts-<batch time> and OUTPUT/window-<batch time>.
 
 import Foundation
 import Sluice
 
-let directory = CommandLine.arguments.dropFirst().first ?? "examples/wordcount/data"
+let arguments = Array(CommandLine.arguments.dropFirst())
+let directory = arguments.first ?? "examples/wordcount/data"
 let absolute = URL(fileURLWithPath: directory).standardizedFileURL.path
+let checkpoint = arguments.count >= 4 ? arguments[1] : nil
+let output = arguments.count >= 4 ? URL(fileURLWithPath: arguments[2]).standardizedFileURL.path : nil
+let interval = arguments.count >= 4 ? Int(arguments[3]) ?? 500 : 500
 
 do {
-    let context = StreamingContext(batchInterval: .milliseconds(500))
+    let context = StreamingContext(batchInterval: .milliseconds(interval), checkpointDirectory: checkpoint)
 
     // file-watch source plugin, 12 lines per batch: the bundled text spans three batches.
     let lines = try context.source(
@@ -33,9 +39,15 @@ do {
     }
 
     // Over the last two batches, with the inverse function: what leaves the window is subtracted.
-    let recent = pairs.reduceByKeyAndWindow(+, inverse: -, .seconds(1))
-    recent.map { Int64($0.value) }.reduce(.sum).foreachBatch { info, totals in
+    let recent = pairs.reduceByKeyAndWindow(+, inverse: -, .milliseconds(2 * interval))
+    let totals = recent.map { Int64($0.value) }.reduce(.sum)
+    totals.foreachBatch { info, totals in
         print("batch \(info.id): \(totals.first ?? 0) words in the last second")
+    }
+    if let output {
+        // The files sink replaces a batch's file when the batch runs again: exactly once with the checkpoint.
+        try counts.to(plugin: "files", config: #"{"prefix": "\#(output)/counts"}"#)
+        try totals.to(plugin: "files", config: #"{"prefix": "\#(output)/window"}"#)
     }
 
     let summary = try context.run(untilIdle: 2)
