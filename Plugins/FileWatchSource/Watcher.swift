@@ -1,0 +1,222 @@
+import SluiceSDK
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Discovery, run by the source's background thread; shares `state` with the readers.
+final class Watcher: Sendable {
+    let directory: String
+    let glob: String
+    let pollMilliseconds: Int32
+    let context: PluginContext
+    let state = Mutex(FileWatchSource.State())
+    /// The inotify descriptor, or -1 when polling only.
+    private let inotifyFD: Int32
+    /// The durable index of what was read, when the host gives a state directory (checkpointed pipelines).
+    private let log: IndexLog?
+
+    /// The directory must exist and be a directory: at start, and when `sluice validate` asks for a check only.
+    static func checkDirectory(_ directory: String) throws {
+        var info = stat()
+        guard stat(directory, &info) == 0 else {
+            throw PluginError("configuration key 'directory': '\(directory)' does not exist or cannot be read (\(errorText()))")
+        }
+        guard info.st_mode & S_IFMT == S_IFDIR else {
+            throw PluginError("configuration key 'directory': '\(directory)' is not a directory")
+        }
+    }
+
+    init(configuration: FileWatchSource.Configuration, context: PluginContext) throws {
+        self.context = context
+        directory = configuration.directory
+        glob = configuration.glob
+        guard configuration.poll_interval_ms > 0 else {
+            throw PluginError("configuration key 'poll_interval_ms': must be positive")
+        }
+        pollMilliseconds = Int32(min(configuration.poll_interval_ms, 3_600_000))
+        try Self.checkDirectory(directory)
+        var watchFD: Int32 = -1
+        if configuration.use_inotify {
+            let fd = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
+            if fd >= 0 && inotify_add_watch(fd, directory, UInt32(IN_CLOSE_WRITE | IN_MOVED_TO)) >= 0 {
+                watchFD = fd
+            } else {
+                if fd >= 0 { close(fd) }
+                context.log(.info, "inotify unavailable for '\(directory)' (\(errorText())); polling every \(pollMilliseconds) ms")
+            }
+        }
+        inotifyFD = watchFD
+
+        log = context.stateDirectory.map { IndexLog(directory: $0) }
+        let present = try listDirectory()
+        let logged = try log?.read() ?? []
+        if !logged.isEmpty {
+            // A restart with checkpoints: the same offsets as before, then the files that arrived meanwhile.
+            restore(logged)
+            let known = state.withLock { $0.known }
+            try add(present.filter { !known.contains($0) })
+        } else if configuration.start == "earliest" {
+            // The files present now: indexed before init returns (earliest) or remembered as skipped (latest).
+            try add(present)
+        } else {
+            try log?.append(present.map { .skipped(name: $0) })
+            state.withLock { $0.known.formUnion(present) }
+        }
+    }
+
+    /// The index log's description of this source's offsets, as the state.
+    private func restore(_ entries: [IndexLog.Entry]) {
+        state.withLock { state in
+            for entry in entries {
+                state.known.insert(entry.name)
+                guard case .file(let name, let first, let lines, let size) = entry else { continue }
+                let file = try? IndexedFile.index(path: directory + "/" + name, firstOffset: first)
+                if let file, file.lineCount == lines, file.size == size {
+                    state.files.append(file)
+                } else {
+                    state.missing.append((name, first..<(first + lines)))
+                    context.log(.warning, "'\(name)' (lines \(first)..<\(first + lines)) is gone or changed since it was indexed")
+                }
+                state.total = first + lines
+            }
+        }
+    }
+
+    /// Indexes `names` in order, records them in the index log (durably, when there is one), then offers their
+    /// lines. A file that cannot be indexed is skipped with an error; a log that cannot be written leaves the files
+    /// unoffered, to be tried again.
+    private func add(_ names: [String]) throws {
+        var indexed: [IndexedFile] = []
+        for name in names {
+            do {
+                indexed.append(try IndexedFile.index(path: directory + "/" + name, firstOffset: 0))
+            } catch {
+                state.withLock { $0.lastError = "skipping '\(name)': \(error)" }
+            }
+        }
+        let start = state.withLock { $0.total }
+        var offset = start
+        for i in indexed.indices {
+            indexed[i].firstOffset = offset
+            offset = indexed[i].endOffset
+        }
+        try log?.append(indexed.map {
+            .file(name: String($0.path.split(separator: "/").last ?? ""), firstOffset: $0.firstOffset, lines: $0.lineCount, size: $0.size)
+        })
+        state.withLock { state in
+            precondition(state.total == start, "the file index grew while it was being extended")
+            for file in indexed {
+                let name = String(file.path.split(separator: "/").last ?? "")
+                state.files.append(file)
+                state.total = file.endOffset
+                state.known.insert(name)
+                state.candidates[name] = nil
+            }
+            for name in names { state.known.insert(name) }
+        }
+    }
+
+    deinit {
+        if inotifyFD >= 0 { close(inotifyFD) }
+    }
+
+    /// The matching file names in the directory, sorted.
+    private func listDirectory() throws -> [String] {
+        guard let dir = opendir(directory) else {
+            throw PluginError("cannot list '\(directory)': \(errorText())")
+        }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            guard isCandidate(name) else { continue }
+            var info = stat()
+            guard stat(directory + "/" + name, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { continue }
+            names.append(name)
+        }
+        return names.sorted()
+    }
+
+    /// A name holding a newline is never read: the index log's records are lines.
+    private func isCandidate(_ name: String) -> Bool {
+        !name.hasPrefix(".") && !name.contains("\n") && !name.hasSuffix(".tmp") && !name.hasSuffix("._COPYING_") && fnmatch(glob, name, 0) == 0
+    }
+
+    /// The watcher thread: waits for inotify events, the stop pipe, or the rescan timeout.
+    func watch(_ stop: StopSignal) {
+        var completed: Set<String> = []
+        while !stop.isStopping {
+            var fds = [pollfd(fd: stop.fileDescriptor, events: Int16(POLLIN), revents: 0)]
+            if inotifyFD >= 0 { fds.append(pollfd(fd: inotifyFD, events: Int16(POLLIN), revents: 0)) }
+            let ready = poll(&fds, nfds_t(fds.count), pollMilliseconds)
+            if stop.isStopping { return }
+            if ready > 0 && inotifyFD >= 0 && fds[1].revents & Int16(POLLIN) != 0 {
+                completed.formUnion(drainInotify())
+            }
+            scan(completed: completed)
+            completed.removeAll()
+        }
+    }
+
+    /// The names inotify reported as completely written or moved in.
+    private func drainInotify() -> Set<String> {
+        var names: Set<String> = []
+        let size = 64 * 1024
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 8)
+        defer { buffer.deallocate() }
+        while true {
+            let n = Glibc.read(inotifyFD, buffer, size)
+            if n <= 0 { break }
+            var offset = 0
+            while offset + MemoryLayout<inotify_event>.size <= n {
+                let event = buffer.load(fromByteOffset: offset, as: inotify_event.self)
+                let nameStart = buffer + offset + MemoryLayout<inotify_event>.size
+                let length = Int(event.len)
+                if length > 0 {
+                    let raw = UnsafeRawBufferPointer(start: nameStart, count: length)
+                    names.insert(String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self))
+                }
+                offset += MemoryLayout<inotify_event>.size + length
+            }
+        }
+        return names
+    }
+
+    /// Indexes new files: those inotify said are complete, and those whose size and mtime held still for a scan.
+    private func scan(completed: Set<String>) {
+        let names: [String]
+        do {
+            names = try listDirectory()
+        } catch {
+            state.withLock { $0.lastError = "\(error)" }
+            return
+        }
+        let fresh = state.withLock { state in names.filter { !state.known.contains($0) } }
+        guard !fresh.isEmpty else { return }
+        var ready: [String] = []
+        var observed: [String: (Int, Int)] = [:]
+        for name in fresh {
+            var info = stat()
+            guard stat(directory + "/" + name, &info) == 0 else { continue }
+            let signature = (Int(info.st_size), Int(info.st_mtim.tv_sec) * 1_000_000_000 + Int(info.st_mtim.tv_nsec))
+            let previous = state.withLock { $0.candidates[name] }
+            if completed.contains(name) || (previous.map { $0 == signature } ?? false) {
+                ready.append(name)
+            } else {
+                observed[name] = signature
+            }
+        }
+        state.withLock { state in
+            for (name, signature) in observed { state.candidates[name] = signature }
+        }
+        do {
+            try add(ready.sorted())
+        } catch {
+            state.withLock { $0.lastError = "\(error); the new files are offered once it can be written" }
+        }
+    }
+}
