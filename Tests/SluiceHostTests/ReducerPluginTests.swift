@@ -1,3 +1,4 @@
+import CSluice
 import Foundation
 import SluiceLoader
 import SluiceSDK
@@ -14,7 +15,7 @@ struct ReducerPluginTests {
         let path = try PluginLoaderTests.compile("c_sum_reducer.c", into: directory, as: "libcsum")
         let plugin = try PluginLoader.load(path: path)
         #expect(plugin.kind == .reducer)
-        #expect(plugin.abiDescription == "1.1")
+        #expect(plugin.abiDescription == "\(SLUICE_ABI_MAJOR).\(SLUICE_ABI_MINOR)", "built against the current header")
         let report = PluginConformance.check(path: path)
         #expect(report.passed, "\(report)")
         #expect(report.checks.map(\.name).contains("is associative"))
