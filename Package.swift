@@ -27,6 +27,7 @@ let nioSSL = Package.Dependency.package(url: "https://github.com/apple/swift-nio
 let serviceLifecycle = Package.Dependency.package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0")
 let serviceLifecycleProduct = Target.Dependency.product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
 let swiftLog = Package.Dependency.package(url: "https://github.com/apple/swift-log", from: "1.16.2")
+let swiftMetrics = Package.Dependency.package(url: "https://github.com/apple/swift-metrics", from: "2.13.0")
 
 // MARK: - Settings shared by every Swift target
 
@@ -93,7 +94,7 @@ let package = Package(
         .library(name: "SluiceHost", targets: ["SluiceHost"]),
         .library(name: "Sluice", targets: ["Sluice"]),
     ] + firstPartyPlugins.map(\.1),
-    dependencies: [sdk, argumentParser, yams, propertyBased, nio, crypto, nioSSL, serviceLifecycle, swiftLog],
+    dependencies: [sdk, argumentParser, yams, propertyBased, nio, crypto, nioSSL, serviceLifecycle, swiftLog, swiftMetrics],
     targets: [
         // The engine: batches, keyed aggregation, plans, scheduling. No dlopen, files or sockets.
         .target(
@@ -107,6 +108,7 @@ let package = Package(
             name: "SluiceHost",
             dependencies: [
                 "SluiceCore", sluiceLoader, "SluiceFunctions", .product(name: "Yams", package: "Yams"), serviceLifecycleProduct,
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
             path: "Sources/SluiceHost",
             swiftSettings: strictSettings
@@ -173,6 +175,7 @@ let package = Package(
             dependencies: [
                 "SluiceHost", sluiceLoader, sluiceSDK, sluiceTesting,
                 .product(name: "PropertyBased", package: "swift-property-based"),
+                .product(name: "CoreMetrics", package: "swift-metrics"), .product(name: "MetricsTestKit", package: "swift-metrics"),
             ],
             path: "Tests/SluiceHostTests",
             exclude: ["Fixtures"],

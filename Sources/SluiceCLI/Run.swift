@@ -152,8 +152,8 @@ struct Run: AsyncParsableCommand {
         let scheduler = PipelineScheduler(
             graph: graph,
             options: options,
-            store: store,
-            listeners: [progress],
+            store: store.map { MeteredProgressStore($0, pipeline: options.pipeline) },
+            listeners: [progress, MetricsListener(pipeline: options.pipeline)],
             notice: { progress.message("sluice: \($0)\n") },
             phaseObserver: CrashPoint.observer(environment: ProcessInfo.processInfo.environment)
         )
