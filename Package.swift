@@ -108,7 +108,7 @@ let package = Package(
             name: "SluiceHost",
             dependencies: [
                 "SluiceCore", sluiceLoader, "SluiceFunctions", .product(name: "Yams", package: "Yams"), serviceLifecycleProduct,
-                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "CoreMetrics", package: "swift-metrics"), .product(name: "Logging", package: "swift-log"),
             ],
             path: "Sources/SluiceHost",
             swiftSettings: strictSettings
@@ -127,7 +127,7 @@ let package = Package(
         // The typed Swift API: StreamingContext and DStream, building the same graph as the pipeline file.
         .target(
             name: "Sluice",
-            dependencies: ["SluiceCore", "SluiceHost", sluiceLoader, sluiceSDK],
+            dependencies: ["SluiceCore", "SluiceHost", sluiceLoader, sluiceSDK, .product(name: "Logging", package: "swift-log")],
             path: "Sources/Sluice",
             swiftSettings: strictSettings
         ),
@@ -176,6 +176,7 @@ let package = Package(
                 "SluiceHost", sluiceLoader, sluiceSDK, sluiceTesting,
                 .product(name: "PropertyBased", package: "swift-property-based"),
                 .product(name: "CoreMetrics", package: "swift-metrics"), .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/SluiceHostTests",
             exclude: ["Fixtures"],

@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import Logging
 import SluiceCore
 import SluiceHost
 import SluiceLoader
@@ -34,6 +35,11 @@ public final class StreamingContext: @unchecked Sendable {  // built and run fro
     /// Plugin instances, kept alive (and destroyed) with the context.
     private var instances: [PluginInstance] = []
     private var counter = 0
+    /// Where the scheduler says what a start found (a replay, a damaged checkpoint) and the retries it makes. By
+    /// default text lines on standard error; a program with its own logging system passes one of its loggers.
+    public var logger = Logger(label: "scheduler") { label in
+        SluiceLogHandler(label: label, format: .text, level: .info) { FileHandle.standardError.write(Data($0.utf8)) }
+    }
 
     /// - Parameters:
     ///   - pluginDirectories: searched before `$SLUICE_PLUGIN_PATH` and the directory of the running executable.
@@ -141,7 +147,7 @@ public final class StreamingContext: @unchecked Sendable {  // built and run fro
             graph: graph,
             options: options,
             store: try progressStore(),
-            notice: { FileHandle.standardError.write(Data("sluice: \($0)\n".utf8)) }
+            logger: logger
         )
         running.withLock { $0 = scheduler }
         defer { running.withLock { $0 = nil } }

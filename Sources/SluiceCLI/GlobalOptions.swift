@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 import SluiceHost
 import SluiceLoader
 import SluiceSDK
@@ -43,22 +44,24 @@ struct PluginOptions: ParsableArguments {
     }
 }
 
-/// Log levels for plugin messages.
+/// Log levels: the least severe message `sluice run` shows, the host's, the scheduler's and the plugins' alike.
 enum LogLevelOption: String, ExpressibleByArgument, CaseIterable {
     case trace, debug, info, warning, error
 
-    var abi: Int32 {
+    var level: Logger.Level {
         switch self {
-        case .trace: 0
-        case .debug: 1
-        case .info: 2
-        case .warning: 3
-        case .error: 4
+        case .trace: .trace
+        case .debug: .debug
+        case .info: .info
+        case .warning: .warning
+        case .error: .error
         }
     }
 }
 
 extension ProgressMode: ExpressibleByArgument {}
+
+extension LogFormat: ExpressibleByArgument {}
 
 /// Writes a line to standard error.
 func printError(_ line: String) {

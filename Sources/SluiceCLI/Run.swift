@@ -16,7 +16,9 @@ struct Run: AsyncParsableCommand {
         abstract: "Run a pipeline until it is stopped (Ctrl-C or SIGTERM) or a bound is reached.",
         discussion: """
             Progress goes to standard error: one line per batch with its records, scheduling delay, processing \
-            time and total delay (a live line on a terminal). Sinks such as console write to standard output.
+            time and total delay (a live line on a terminal). Sinks such as console write to standard output. \
+            Log messages (the host's, the scheduler's and the plugins') go to standard error too, as text or, with \
+            --log-format json, one JSON object per line; JSON also logs each batch and takes --progress auto as none.
 
             Ctrl-C (SIGINT) or SIGTERM lets the batch in flight finish, closes the sinks and exits 0; a second \
             Ctrl-C exits at once. Exit status: 0 stopped normally; 1 a batch failed, or a plugin could not start \
@@ -50,8 +52,11 @@ struct Run: AsyncParsableCommand {
     @Option(name: .customLong("shutdown-timeout"), help: "Seconds a graceful stop may take before sluice exits anyway.")
     var shutdownTimeout: Double = 30
 
-    @Option(name: .customLong("log-level"), help: "The least severe plugin log level shown.")
+    @Option(name: .customLong("log-level"), help: "The least severe log level shown (host, scheduler and plugins).")
     var logLevel: LogLevelOption = .info
+
+    @Option(name: .customLong("log-format"), help: "Log messages as text lines or as one JSON object per line: text, json.")
+    var logFormat: LogFormat = .text
 
     @Option(
         name: .customLong("checkpoint-dir"),
@@ -82,21 +87,22 @@ struct Run: AsyncParsableCommand {
         // A sink writing to a closed pipe gets EPIPE (and reports it) instead of killing the process.
         signal(SIGPIPE, SIG_IGN)
         let resolved = try loadPipeline(file, catalog: plugins.catalog(), values: values)
-        let reporter = ProgressReporter(mode: progress)
-        let threshold = logLevel.abi
-        // A plugin may quote its configuration in what it says; the host hides every secret option's value.
+        // In JSON each batch is a log record; a progress line among the objects would break every reader.
+        let reporter = ProgressReporter(mode: logFormat == .json && progress == .auto ? .none : progress)
+        // A plugin may quote its configuration in what it says; the log handler hides every secret option's value.
         let secrets = resolved.secrets
-        let log: PluginLogHandler = { instance, level, message in
-            guard level >= threshold else { return }
-            let name = ["trace", "debug", "info", "warning", "error"][Int(min(max(level, 0), 4))]
-            reporter.message("[\(name)] \(instance): \(SecretMask.mask(message, hiding: secrets))\n")
-        }
+        let logs = RunLogs(
+            pipeline: resolved, format: logFormat, level: logLevel.level, secrets: secrets, write: { reporter.message($0) }
+        )
+        let log = logs.pluginLogHandler
+        reporter.logDiscards(to: logs.scheduler)
+        let logger = logs.host
         var checkpoints: CheckpointStore?
         if !noCheckpoint, let directory = checkpointDirectory ?? resolved.spec.checkpointDirectory {
             do {
                 checkpoints = try CheckpointStore(directory: directory)
             } catch {
-                printError("sluice: error: \(error)")
+                logger.error("\(error)")
                 throw ExitCode(1)
             }
         }
@@ -113,17 +119,19 @@ struct Run: AsyncParsableCommand {
             for problem in error.errors { printError(problem.description) }
             throw ExitCode(error.isStartFailure ? 1 : 2)
         }
-        let (summary, stoppedBy) = try await Self.schedule(pipeline.graph, options, store: checkpoints, progress: reporter, shutdownTimeout: shutdownTimeout)
+        let (summary, stoppedBy) = try await Self.schedule(
+            pipeline.graph, options, store: checkpoints, progress: reporter, logs: logs, shutdownTimeout: shutdownTimeout
+        )
         let name = resolved.spec.name
         let why: String
         switch summary.end {
         case .couldNotStart(let message):
-            reporter.finish("sluice: \(name): cannot start: \(message)")
+            logs.finish("\(name): cannot start: \(message)", progress: reporter)
             pipeline.close()
-            printError("sluice: error: \(SecretMask.mask(message, hiding: secrets))")
+            logger.error("\(message)")
             throw ExitCode(1)
         case .nothingToDo(let committed):
-            reporter.finish("sluice: \(name): batch \(committed) is already committed; nothing to do")
+            logs.finish("\(name): batch \(committed) is already committed; nothing to do", progress: reporter)
             pipeline.close()
             return
         case .batchLimit: why = "batch limit reached"
@@ -132,13 +140,14 @@ struct Run: AsyncParsableCommand {
         case .failed(let message): why = message
         }
         let rate = summary.seconds > 0 ? Int(Double(summary.records) / summary.seconds) : 0
-        reporter.finish(
-            "sluice: \(name): \(summary.batches) batches, \(summary.records) records in "
-                + String(format: "%.2f", summary.seconds) + " s (\(rate) records/s); stopped: \(why)"
+        logs.finish(
+            "\(name): \(summary.batches) batches, \(summary.records) records in "
+                + String(format: "%.2f", summary.seconds) + " s (\(rate) records/s); stopped: \(why)",
+            progress: reporter
         )
         pipeline.close()
         if case .failed(let message) = summary.end {
-            printError("sluice: error: \(SecretMask.mask(message, hiding: secrets))")
+            logger.error("\(message)")
             throw ExitCode(1)
         }
     }
@@ -147,14 +156,15 @@ struct Run: AsyncParsableCommand {
     /// Returns what the run did and the signal that stopped it; the scheduler is released on return, so that the
     /// pipeline's plugin instances can be destroyed in order.
     private static func schedule(
-        _ graph: StreamGraph, _ options: SchedulerOptions, store: CheckpointStore?, progress: ProgressReporter, shutdownTimeout: Double
+        _ graph: StreamGraph, _ options: SchedulerOptions, store: CheckpointStore?, progress: ProgressReporter, logs: RunLogs,
+        shutdownTimeout: Double
     ) async throws -> (RunSummary, String) {
         let scheduler = PipelineScheduler(
             graph: graph,
             options: options,
             store: store.map { MeteredProgressStore($0, pipeline: options.pipeline) },
-            listeners: [progress, MetricsListener(pipeline: options.pipeline)],
-            notice: { progress.message("sluice: \($0)\n") },
+            listeners: [progress, MetricsListener(pipeline: options.pipeline)] + logs.batchListeners,
+            logger: logs.scheduler,
             phaseObserver: CrashPoint.observer(environment: ProcessInfo.processInfo.environment)
         )
         let service = SchedulerService(scheduler)
@@ -166,7 +176,7 @@ struct Run: AsyncParsableCommand {
                 logger: quiet
             )
         )
-        let signals = await StopOnSignals(timeout: shutdownTimeout, progress: progress)
+        let signals = await StopOnSignals(timeout: shutdownTimeout, logger: logs.host)
         let watcher = Task { await signals.watch(group) }
         try await group.run()
         watcher.cancel()

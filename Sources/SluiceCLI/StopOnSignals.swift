@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import ServiceLifecycle
 import SluiceHost
 import Synchronization
@@ -15,7 +16,7 @@ import Glibc
 final class StopOnSignals: Sendable {
     private let signals: UnixSignalsSequence
     private let timeout: Double
-    private let progress: ProgressReporter
+    private let logger: Logger
     /// The signal that asked for the stop.
     private let first = Mutex<UnixSignal?>(nil)
 
@@ -23,10 +24,10 @@ final class StopOnSignals: Sendable {
     var stoppedBy: String { first.withLock { $0 } == .sigterm ? "SIGTERM" : "SIGINT" }
 
     /// Installs the handlers at once, so that no signal between here and `watch` ends the process.
-    init(timeout: Double, progress: ProgressReporter) async {
+    init(timeout: Double, logger: Logger) async {
         signals = await UnixSignalsSequence(trapping: .sigint, .sigterm)
         self.timeout = timeout
-        self.progress = progress
+        self.logger = logger
     }
 
     /// Handles signals until the task is cancelled.
@@ -37,14 +38,14 @@ final class StopOnSignals: Sendable {
                 return first == nil
             }
             guard isFirst else {
-                progress.message("sluice: second signal: exiting now; the batch in flight is not committed\n")
+                logger.warning("second signal: exiting now; the batch in flight is not committed")
                 _exit(130)
             }
-            progress.message("sluice: stopping after the batch in flight (press Ctrl-C again to exit at once)\n")
+            logger.notice("stopping after the batch in flight (press Ctrl-C again to exit at once)")
             let timeout = timeout
-            let progress = progress
+            let logger = logger
             DispatchQueue.global().asyncAfter(deadline: .now() + timeout) {
-                progress.message("sluice: graceful shutdown took longer than \(timeout) s: exiting\n")
+                logger.error("graceful shutdown took longer than \(timeout) s: exiting")
                 _exit(1)
             }
             await group.triggerGracefulShutdown()

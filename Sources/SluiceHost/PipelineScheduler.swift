@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import Logging
 import SluiceCore
 import SluiceSDK
 import Synchronization
@@ -63,14 +64,15 @@ public struct RunSummary: Sendable, Equatable {
 ///
 /// A library type: it installs no signal handler, never exits the process and keeps no global state, so several run
 /// in one process. The caller decides when to stop (`requestStop`, or graceful shutdown as a `Service`). Batch
-/// figures leave as events to `BatchListener`s; what the start and the retries have to say goes to `notice`.
+/// figures leave as events to `BatchListener`s; what the start and the retries have to say goes to `logger` (the
+/// caller's: a library never bootstraps the logging system).
 public final class PipelineScheduler: @unchecked Sendable {  // `stopRequested` is atomic; the rest belongs to the run thread
     public let graph: StreamGraph
     public let options: SchedulerOptions
     private let store: (any ProgressStore)?
     private let executor: BatchExecutor
     private let listeners: [any BatchListener]
-    private let notice: @Sendable (String) -> Void
+    private let logger: Logger
     private let phaseObserver: (@Sendable (CommitCycle.Phase, UInt64) throws -> Void)?
     private let stopRequested = Atomic<Bool>(false)
     private let wake = NSCondition()
@@ -80,7 +82,8 @@ public final class PipelineScheduler: @unchecked Sendable {  // `stopRequested` 
 
     /// - Parameters:
     ///   - store: where progress is kept; nil runs without checkpoints.
-    ///   - notice: one line (without a trailing newline) for each thing the start, the retries or a batch has to say.
+    ///   - logger: what the start and the retries have to say (warnings and errors at those levels); by default
+    ///     nowhere.
     ///   - phaseObserver: called after each step of the commit protocol of each batch; an error it throws fails the
     ///     batch at that point, leaving the store as a crash there would (the tests' crash points).
     public init(
@@ -88,14 +91,14 @@ public final class PipelineScheduler: @unchecked Sendable {  // `stopRequested` 
         options: SchedulerOptions,
         store: (any ProgressStore)? = nil,
         listeners: [any BatchListener] = [],
-        notice: @escaping @Sendable (String) -> Void = { _ in },
+        logger: Logger = Logger(label: "scheduler") { _ in SwiftLogNoOpLogHandler() },
         phaseObserver: (@Sendable (CommitCycle.Phase, UInt64) throws -> Void)? = nil
     ) {
         self.graph = graph
         self.options = options
         self.store = store
         self.listeners = listeners
-        self.notice = notice
+        self.logger = logger
         self.phaseObserver = phaseObserver
         executor = BatchExecutor(graph: graph, parallelism: options.parallelism)
     }
@@ -151,7 +154,7 @@ public final class PipelineScheduler: @unchecked Sendable {  // `stopRequested` 
                 ranges = sourceRanges(plan)
                 try step(&cycle, .planned, batchID)
                 if replay != nil {
-                    notice("replaying batch \(batchID), planned before the last stop")
+                    logger.info("replaying batch \(batchID), planned before the last stop")
                 } else if let store {
                     try retrying("recording the plan of batch \(batchID)") {
                         try store.writeInflight(inflight(plan, info, clock))
@@ -254,14 +257,14 @@ public final class PipelineScheduler: @unchecked Sendable {  // `stopRequested` 
             return StartDecision.decide(committed: nil, lostCommits: false, inflight: .absent, highestCommit: nil, now: now, interval: interval)
         }
         let loaded = try store.loadLatest()
-        for warning in loaded?.warnings ?? [] { notice("warning: skipping a damaged checkpoint: \(warning)") }
+        for warning in loaded?.warnings ?? [] { logger.warning("skipping a damaged checkpoint: \(warning)") }
         if let loaded {
             for position in loaded.record.positions {
                 guard let source = graph.index(of: position.source), case .source = graph.nodes[source] else { continue }
                 positions[PartitionKey(source: source, partition: position.partition)] = position.offset
             }
             try restoreState(loaded)
-            notice("resuming after batch \(loaded.record.batch) from \(store.location)")
+            logger.info("resuming after batch \(loaded.record.batch) from \(store.location)")
             try executor.announce(positions: positions)
             warnAboutPositionsOutsideSources()
         }
@@ -273,7 +276,14 @@ public final class PipelineScheduler: @unchecked Sendable {  // `stopRequested` 
             now: now,
             interval: interval
         )
-        for line in decision.notices { notice(line) }
+        for line in decision.notices {
+            // The decision's notices name their severity in words; the logger takes it as a level.
+            if line.hasPrefix("warning: ") {
+                logger.warning("\(line.dropFirst("warning: ".count))")
+            } else {
+                logger.info("\(line)")
+            }
+        }
         try retrying("recording the batch clock") { try store.recordClock(decision.clock) }
         return decision
     }
@@ -286,7 +296,7 @@ public final class PipelineScheduler: @unchecked Sendable {  // `stopRequested` 
             guard let entry = saved[name], let bytes = loaded.states[name] else { continue }
             guard entry.fingerprint == stage.fingerprint else {
                 if options.resetState {
-                    notice("stage '\(name)': dropping its saved state (--reset-state): it was \(entry.fingerprint), now \(stage.fingerprint)")
+                    logger.notice("stage '\(name)': dropping its saved state (--reset-state): it was \(entry.fingerprint), now \(stage.fingerprint)")
                     continue
                 }
                 throw CheckpointError(
@@ -308,15 +318,19 @@ public final class PipelineScheduler: @unchecked Sendable {  // `stopRequested` 
             guard let range = offered[key] else { continue }
             let name = "source '\(names[key.source])' partition \(key.partition)"
             if position < range.lowerBound {
-                notice(
-                    "warning: \(name): committed position \(position) is before the earliest offset the source still holds "
-                        + "(\(range.lowerBound)); \(range.lowerBound - position) records are skipped"
+                logger.warning(
+                    """
+                    \(name): committed position \(position) is before the earliest offset the source still holds \
+                    (\(range.lowerBound)); \(range.lowerBound - position) records are skipped
+                    """
                 )
             } else if position > range.upperBound {
-                notice(
-                    "warning: \(name): committed position \(position) is past what the source holds (up to \(range.upperBound)); "
-                        + "its own stored state may be lost. It resumes once it reaches \(position); "
-                        + "`sluice checkpoints set` moves the position"
+                logger.warning(
+                    """
+                    \(name): committed position \(position) is past what the source holds (up to \(range.upperBound)); \
+                    its own stored state may be lost. It resumes once it reaches \(position); \
+                    `sluice checkpoints set` moves the position
+                    """
                 )
             }
         }
@@ -374,7 +388,7 @@ public final class PipelineScheduler: @unchecked Sendable {  // `stopRequested` 
                 // A stop request ends the retries: nothing of this batch is committed, the next start replays it. A
                 // lost lease never comes back by waiting.
                 if isStopRequested || error is LeaseLost { throw error }
-                notice("error: \(what): \(error); retrying in \(delay) ms")
+                logger.error("\(what): \(error); retrying in \(delay) ms")
                 wake.lock()
                 _ = wake.wait(until: Date().addingTimeInterval(Double(delay) / 1000))
                 wake.unlock()

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import SluiceCore
 
 #if canImport(Glibc)
@@ -29,6 +30,9 @@ public final class ProgressReporter: BatchListener, @unchecked Sendable {  // al
     private var totalRecords = 0
     private var batches = 0
     private let started = Date()
+    /// Where the warning about discarded records goes (without one: a `sluice: ` line). Set once the logging system
+    /// is up, which itself writes through this reporter.
+    private var logger: Logger?
 
     public init(mode: ProgressMode) {
         switch mode {
@@ -56,6 +60,9 @@ public final class ProgressReporter: BatchListener, @unchecked Sendable {  // al
         }
     }
 
+    /// Sends the warning about discarded records to `logger` from now on.
+    public func logDiscards(to logger: Logger) { lock.withLock { self.logger = logger } }
+
     /// Removes the live line so that something else can write to the terminal.
     public func suspend() { lock.withLock { clearLive() } }
 
@@ -69,7 +76,8 @@ public final class ProgressReporter: BatchListener, @unchecked Sendable {  // al
     /// Reports one finished batch, after what it discarded.
     public func batchCompleted(_ report: BatchCompleted) {
         if report.discarded > 0, let reason = report.firstDiscardReason {
-            message("sluice: batch \(report.id): \(report.discarded) records discarded; first: \(reason)\n")
+            let text = "batch \(report.id): \(report.discarded) records discarded; first: \(reason)"
+            if let logger = lock.withLock({ logger }) { logger.warning("\(text)") } else { message("sluice: \(text)\n") }
         }
         lock.withLock {
             totalRecords += report.records
@@ -93,15 +101,15 @@ public final class ProgressReporter: BatchListener, @unchecked Sendable {  // al
         }
     }
 
-    /// Ends the live line (leaving it on screen) before the final summary.
-    public func finish(_ summary: String) {
+    /// Ends the live line (leaving it on screen) before the final summary (nil: the summary goes elsewhere).
+    public func finish(_ summary: String?) {
         lock.withLock {
             if live && liveLineShown {
                 writeError("\n")
                 liveLineShown = false
             }
             lastLine = ""
-            if enabled { writeError(summary + "\n") }
+            if enabled, let summary { writeError(summary + "\n") }
         }
     }
 

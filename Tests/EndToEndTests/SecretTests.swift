@@ -71,7 +71,13 @@ struct SecretTests {
                 let run = try Support.sluice(
                     ["run", file.path, "--batches", "2", "--progress", "plain", "--log-level", "trace"], environment: environment, timeout: 60
                 )
-                let printed = [validate.stdout, validate.stderr, run.stdout, run.stderr].joined(separator: "\n")
+                // The JSON logs go through the same masking: no field of any record carries the key.
+                let json = try Support.sluice(
+                    ["run", file.path, "--batches", "2", "--progress", "none", "--log-level", "trace", "--log-format", "json"],
+                    environment: environment, timeout: 60
+                )
+                let printed = [validate.stdout, validate.stderr, run.stdout, run.stderr, json.stdout, json.stderr].joined(separator: "\n")
+                #expect(json.status != 0, "\(reference): \(json.stderr)")
                 #expect(validate.status == 0, "\(reference): \(validate.stderr)")
                 #expect(run.status != 0, "\(reference): the key is refused (401) or the namespace is down\n\(run.stderr)")
                 for piece in Self.pieces {

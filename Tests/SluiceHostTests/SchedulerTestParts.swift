@@ -1,3 +1,4 @@
+import Logging
 import SluiceCore
 import SluiceHost
 import SluiceSDK
@@ -119,10 +120,20 @@ final class RecordingListener: BatchListener {
     func batchFailed(_ event: BatchFailed) { events.withLock { $0.append(.failed(event.id)) } }
 }
 
-/// What a scheduler said.
+/// What a scheduler said, as `level: message` for warnings and errors and the message alone otherwise.
 final class Notices: Sendable {
     let lines = Mutex<[String]>([])
     var all: [String] { lines.withLock { $0 } }
+
+    var logger: Logger {
+        Logger(label: "scheduler") { label in
+            SluiceLogHandler(label: label, format: .text, level: .trace) { [self] line in
+                // The text form: "TIMESTAMP sluice: [warning: |error: ]message\n".
+                let said = line.split(separator: " ", maxSplits: 2)[2].dropLast()
+                lines.withLock { $0.append(String(said)) }
+            }
+        }
+    }
 }
 
 /// A thrown "crash": the scheduler stops where it is, leaving the store as SIGKILL would.
@@ -158,7 +169,7 @@ enum WindowedCounts {
             options: options,
             store: store,
             listeners: listeners,
-            notice: { line in notices?.lines.withLock { $0.append(line) } },
+            logger: notices?.logger ?? Logger(label: "scheduler") { _ in SwiftLogNoOpLogHandler() },
             phaseObserver: { phase, batch in
                 if let crashAt, crashAt == (phase, batch) { throw Crash() }
             }
