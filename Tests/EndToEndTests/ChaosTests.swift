@@ -122,6 +122,34 @@ struct ChaosTests {
         stderr.matches(of: #/(?m)^batch (\d+) at /#).compactMap { Int($0.1) }.max() ?? -1
     }
 
+    /// Runs `sluice arguments` again and again until a run finishes by itself, killing each with SIGKILL 0-30 ms
+    /// (under one batch interval) after it reports a batch that no earlier run finished, so every kill lands in a
+    /// batch after start-up and recovery, whatever the machine's load; after `stopKillingAfter` kills the next run is
+    /// left alone. Returns the kills that SIGKILL really ended; a run that fails otherwise fails the test.
+    static func runUnderKills(_ arguments: [String], batches: Int, stopKillingAfter: Int = .max) throws -> Int {
+        var killed = 0
+        var reached = -1
+        var random = SystemRandomNumberGenerator()
+        while true {
+            try #require(killed <= batches, "\(killed) kills and the run has not finished")
+            let child = try Support.Child(Support.sluice, arguments)
+            let progressed = child.waitFor(timeout: 60) { !child.process.isRunning || lastReportedBatch(child.stderr) > reached }
+            if progressed && child.process.isRunning && killed < stopKillingAfter {
+                _ = child.waitFor(timeout: Double.random(in: 0...0.03, using: &random)) { !child.process.isRunning }
+                kill(child.process.processIdentifier, SIGKILL)
+            }
+            let result = child.wait(timeout: 60)
+            try #require(progressed, "no new batch within 60 s:\n\(result.stderr)")
+            reached = max(reached, lastReportedBatch(result.stderr))
+            if child.process.terminationReason == .uncaughtSignal && result.status == SIGKILL {
+                killed += 1
+                continue
+            }
+            try #require(result.status == 0, "a restart failed (status \(result.status)):\n\(result.stderr)")
+            return killed
+        }
+    }
+
     /// No name holding `.tmp` is left anywhere under `directory` (output and checkpoint): the leftovers of writes a
     /// kill tore are removed by the next start (the files sink) or prune (the checkpoint store).
     static func expectNoTemporaryFiles(under directory: URL, after what: String) {
@@ -130,10 +158,8 @@ struct ChaosTests {
         #expect(leftovers.isEmpty, "temporary files remain after \(what): \(leftovers)")
     }
 
-    /// Runs `stages` under SIGKILLs until it has committed all its batches, then compares every sink's output with
-    /// the independent count. Each run is killed 0-30 ms (under one batch interval) after it reports a batch that no
-    /// earlier run finished, so every kill lands in a batch after start-up and recovery, whatever the machine's load;
-    /// a kill counts only when SIGKILL ended the process.
+    /// Runs `stages` under SIGKILLs (`runUnderKills`) until it has committed all its batches, then compares every
+    /// sink's output with the independent count.
     func chaos(stages: String, sinks: [String]) throws {
         let work = try Support.makeTemporaryDirectory("sluice-chaos")
         defer { try? FileManager.default.removeItem(at: work) }
@@ -146,27 +172,7 @@ struct ChaosTests {
             .write(to: file, atomically: true, encoding: .utf8)
         let arguments = ["run", file.path, "--batches", "\(Self.batches)", "--progress", "plain"]
 
-        var killed = 0
-        var reached = -1
-        var random = SystemRandomNumberGenerator()
-        while true {
-            try #require(killed <= Self.batches, "\(killed) kills and the run has not finished")
-            let child = try Support.Child(Support.sluice, arguments)
-            let progressed = child.waitFor(timeout: 60) { !child.process.isRunning || Self.lastReportedBatch(child.stderr) > reached }
-            if progressed && child.process.isRunning {
-                _ = child.waitFor(timeout: Double.random(in: 0...0.03, using: &random)) { !child.process.isRunning }
-                kill(child.process.processIdentifier, SIGKILL)
-            }
-            let result = child.wait(timeout: 60)
-            try #require(progressed, "no new batch within 60 s:\n\(result.stderr)")
-            reached = max(reached, Self.lastReportedBatch(result.stderr))
-            if child.process.terminationReason == .uncaughtSignal && result.status == SIGKILL {
-                killed += 1
-                continue
-            }
-            try #require(result.status == 0, "a restart failed (status \(result.status)):\n\(result.stderr)")
-            break
-        }
+        let killed = try Self.runUnderKills(arguments, batches: Self.batches)
         #expect(killed >= Self.kills, "only \(killed) kills before the run finished")
         #expect(expected.words.joined().count > Self.batches * Self.linesPerBatch, "the oracle counts real input")
         try expected.check(out, sinks: sinks, after: "\(killed) kills")

@@ -285,32 +285,8 @@ struct EventHubsPipelineTests {
         let calm = try Support.sluice(arguments("calm"), timeout: 120)
         try #require(calm.status == 0, "\(calm.stderr)")
 
-        // Each run is killed 0-30 ms after it reports a batch no earlier run finished (as ChaosTests does), so kills
-        // land in batches rather than in start-up, however loaded the machine; a kill counts only when SIGKILL ended
-        // the process. Once 10 have landed the next run is left to finish.
-        var killed = 0
-        var reached = -1
-        var random = SystemRandomNumberGenerator()
-        while true {
-            try #require(killed <= batches, "\(killed) kills and the run has not finished")
-            let child = try Support.Child(Support.sluice, arguments("chaos"))
-            let progressed = child.waitFor(timeout: 60) {
-                !child.process.isRunning || ChaosTests.lastReportedBatch(child.stderr) > reached
-            }
-            if progressed && child.process.isRunning && killed < 10 {
-                _ = child.waitFor(timeout: Double.random(in: 0...0.03, using: &random)) { !child.process.isRunning }
-                kill(child.process.processIdentifier, SIGKILL)
-            }
-            let result = child.wait(timeout: 60)
-            try #require(progressed, "no new batch within 60 s:\n\(result.stderr)")
-            reached = max(reached, ChaosTests.lastReportedBatch(result.stderr))
-            if child.process.terminationReason == .uncaughtSignal && result.status == SIGKILL {
-                killed += 1
-                continue
-            }
-            try #require(result.status == 0, "a restart failed (status \(result.status)):\n\(result.stderr)")
-            break
-        }
+        // Killed just after new batches (as ChaosTests does); once 10 kills have landed the next run may finish.
+        let killed = try ChaosTests.runUnderKills(arguments("chaos"), batches: batches, stopKillingAfter: 10)
         #expect(killed >= 10)
         let expected = try ChaosTests.output(outputs[0], prefix: "counts")
         let got = try ChaosTests.output(outputs[1], prefix: "counts")
