@@ -107,7 +107,8 @@ let package = Package(
         .target(
             name: "SluiceHost",
             dependencies: [
-                "SluiceCore", sluiceLoader, "SluiceFunctions", .product(name: "Yams", package: "Yams"), serviceLifecycleProduct,
+                "SluiceCore", sluiceLoader, "SluiceFunctions", "DurableRecords", .product(name: "Yams", package: "Yams"),
+                serviceLifecycleProduct,
                 .product(name: "CoreMetrics", package: "swift-metrics"), .product(name: "Logging", package: "swift-log"),
             ],
             path: "Sources/SluiceHost",

@@ -1,3 +1,4 @@
+import DurableRecords
 import Foundation
 
 #if canImport(Glibc)
@@ -18,37 +19,15 @@ public protocol CheckpointFileSystem: Sendable {
 public struct LocalFileSystem: CheckpointFileSystem {
     public init() {}
 
+    /// Through `DurableDirectory`, the one atomic-write helper the sources and the files sink use too: a hidden,
+    /// unpredictable temporary created with `O_EXCL | O_NOFOLLOW`, write, fsync, rename, fsync of the directory.
     public func writeAtomically(_ data: [UInt8], to path: String) throws {
-        let temporary = path + ".tmp-\(getpid())"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw CheckpointError("cannot create \(temporary): \(String(cString: strerror(errno)))") }
-        var written = 0
-        let failure: String? = data.withUnsafeBytes { bytes in
-            while written < bytes.count {
-                let n = write(fd, bytes.baseAddress! + written, bytes.count - written)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    return String(cString: strerror(errno))
-                }
-                written += n
-            }
-            return fsync(fd) == 0 ? nil : String(cString: strerror(errno))
-        }
-        close(fd)
-        if let failure {
-            unlink(temporary)
-            throw CheckpointError("cannot write \(path): \(failure)")
-        }
-        guard rename(temporary, path) == 0 else {
-            let reason = String(cString: strerror(errno))
-            unlink(temporary)
-            throw CheckpointError("cannot rename \(temporary) to \(path): \(reason)")
-        }
         let directory = (path as NSString).deletingLastPathComponent
-        let dfd = open(directory.isEmpty ? "." : directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if dfd >= 0 {
-            defer { close(dfd) }
-            guard fsync(dfd) == 0 else { throw CheckpointError("cannot fsync \(directory): \(String(cString: strerror(errno)))") }
+        do {
+            try DurableDirectory(path: directory.isEmpty ? "." : directory)
+                .writeAtomically(data, to: (path as NSString).lastPathComponent)
+        } catch {
+            throw CheckpointError(error.description)
         }
     }
 

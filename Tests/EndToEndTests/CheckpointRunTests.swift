@@ -56,7 +56,7 @@ struct CheckpointRunTests {
         try #require(child.stderr.contains("; retrying in 200 ms"), "\(child.stderr)")
         let failures = child.stderr.split(separator: "\n").filter { $0.contains("sluice: error: committing batch ") }
         let batch = try #require(String(failures[0]).numbers(#/committing batch (\d+):/#).first)
-        #expect(failures.allSatisfy { $0.contains("committing batch \(batch): cannot create ") && $0.contains("Not a directory") }, "\(failures)")
+        #expect(failures.allSatisfy { $0.contains("committing batch \(batch): cannot open directory ") && $0.contains("Not a directory") }, "\(failures)")
         #expect(failures.first?.hasSuffix("retrying in 100 ms") == true, "\(failures)")
         return (pipeline, child, UInt64(batch))
     }
