@@ -17,9 +17,7 @@ public enum ConfigurationCheck {
 
     public static func run(_ pipeline: ResolvedPipeline) -> Outcome {
         var outcome = Outcome()
-        let components = pipeline.sources + pipeline.stages.compactMap(\.component) + pipeline.sinks
-            + pipeline.reducerPlugins.sorted { $0.key < $1.key }.map(\.value)
-        for component in components {
+        for component in pipeline.components {
             guard component.plugin.canCheckConfiguration else {
                 outcome.unchecked.append("\(component.role) '\(component.name)' (plugin '\(component.plugin.name)', ABI \(component.plugin.abiDescription))")
                 continue
@@ -30,14 +28,7 @@ public enum ConfigurationCheck {
                     log: { _, _, _ in }
                 )
             } catch {
-                let at = component.configLocation
-                let message = SecretMask.mask((error as? PluginCallError)?.message ?? "\(error)", hiding: pipeline.secrets)
-                outcome.errors.append(
-                    PipelineError(
-                        file: pipeline.spec.file, line: at.line, column: at.column, keyPath: at.keyPath,
-                        message: "plugin '\(component.plugin.name)' refused its configuration: \(message)"
-                    )
-                )
+                outcome.errors.append(pipeline.createFailure(component, error).error)
             }
         }
         return outcome

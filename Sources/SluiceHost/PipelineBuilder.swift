@@ -17,10 +17,25 @@ public struct ResolvedPipeline: @unchecked Sendable {  // LoadedPlugin is Sendab
         public var secrets: [String] = []
     }
 
+    /// Every plugin instance the pipeline makes: sources, plugin stages in dependency order, sinks, then reducer
+    /// plugins by stage name.
+    public var components: [Component] {
+        sources + stages.compactMap(\.component) + sinks + reducerPlugins.sorted { $0.key < $1.key }.map(\.value)
+    }
+
     /// Every secret value of every plugin in the pipeline: masked in every message the host prints.
-    public var secrets: [String] {
-        (sources + stages.compactMap(\.component) + sinks + reducerPlugins.values).flatMap(\.secrets)
-            + spec.substitutedValues
+    public var secrets: [String] { components.flatMap(\.secrets) + spec.substitutedValues }
+
+    /// The error for a plugin whose `create` failed, at its `config` block with secrets masked. `SLUICE_ERR_CONFIG`
+    /// is a problem in the file ("refused its configuration"); any other status is a plugin that cannot start with a
+    /// valid configuration, say because a service it needs is down ("could not start"), which the file cannot fix.
+    func createFailure(_ component: Component, _ error: any Error) -> (error: PipelineError, isStartFailure: Bool) {
+        let call = error as? PluginCallError
+        let refused = (call?.status ?? SLUICE_ERR_CONFIG) == SLUICE_ERR_CONFIG
+        let at = component.configLocation
+        let message = "plugin '\(component.plugin.name)' \(refused ? "refused its configuration" : "could not start"): "
+            + SecretMask.mask(call?.message ?? "\(error)", hiding: secrets)
+        return (PipelineError(file: spec.file, line: at.line, column: at.column, keyPath: at.keyPath, message: message), !refused)
     }
 
     public var spec: PipelineSpec

@@ -52,25 +52,8 @@ public final class PipelineInstance: @unchecked Sendable {  // changed only by `
                 instances.append(instance)
                 return instance
             } catch {
-                // SLUICE_ERR_CONFIG is a problem in the file; any other failure is the plugin failing to start with a
-                // valid configuration (a service it needs is down), which the file cannot fix.
-                let call = error as? PluginCallError
-                let refused = (call?.status ?? SLUICE_ERR_CONFIG) == SLUICE_ERR_CONFIG
-                let what = refused ? "refused its configuration" : "could not start"
-                let at = component.configLocation
-                throw PipelineErrors(
-                    errors: [
-                        PipelineError(
-                            file: spec.file,
-                            line: at.line,
-                            column: at.column,
-                            keyPath: at.keyPath,
-                            message: "plugin '\(component.plugin.name)' \(what): "
-                                + SecretMask.mask(call?.message ?? "\(error)", hiding: resolved.secrets)
-                        )
-                    ],
-                    isStartFailure: !refused
-                )
+                let failure = resolved.createFailure(component, error)
+                throw PipelineErrors(errors: [failure.error], isStartFailure: failure.isStartFailure)
             }
         }
 
