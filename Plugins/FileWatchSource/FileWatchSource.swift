@@ -66,10 +66,7 @@ public final class FileWatchSource: SourcePlugin {
 
     /// `sluice validate`: the options `init` checks, without watching anything.
     public static func check(configuration: Configuration, context: PluginContext) throws {
-        guard configuration.poll_interval_ms > 0 else {
-            throw PluginError("configuration key 'poll_interval_ms': must be positive")
-        }
-        try Watcher.checkDirectory(configuration.directory)
+        try Watcher.checkOptions(configuration)
     }
 
     // MARK: SourcePlugin

@@ -17,8 +17,13 @@ final class Watcher: Sendable {
     /// The durable index of what was read, when the host gives a state directory (checkpointed pipelines).
     private let log: IndexLog?
 
-    /// The directory must exist and be a directory: at start, and when `sluice validate` asks for a check only.
-    static func checkDirectory(_ directory: String) throws {
+    /// The options a start needs, checked the same way at start and when `sluice validate` asks for a check only:
+    /// a positive poll interval and a directory that exists.
+    static func checkOptions(_ configuration: FileWatchSource.Configuration) throws {
+        guard configuration.poll_interval_ms > 0 else {
+            throw PluginError("configuration key 'poll_interval_ms': must be positive")
+        }
+        let directory = configuration.directory
         var info = stat()
         guard stat(directory, &info) == 0 else {
             throw PluginError("configuration key 'directory': '\(directory)' does not exist or cannot be read (\(errorText()))")
@@ -32,11 +37,8 @@ final class Watcher: Sendable {
         self.context = context
         directory = configuration.directory
         glob = configuration.glob
-        guard configuration.poll_interval_ms > 0 else {
-            throw PluginError("configuration key 'poll_interval_ms': must be positive")
-        }
+        try Self.checkOptions(configuration)
         pollMilliseconds = Int32(min(configuration.poll_interval_ms, 3_600_000))
-        try Self.checkDirectory(directory)
         var watchFD: Int32 = -1
         if configuration.use_inotify {
             let fd = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
