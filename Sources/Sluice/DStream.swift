@@ -49,42 +49,43 @@ public struct DStream<Element: StreamValue>: Sendable {
 
     /// This stream and `others` as one.
     public func union(_ others: DStream<Element>...) -> DStream<Element> {
-        derived("union", .union(inputs: [node] + others.map(\.node)))
+        built(.union, inputs: [node] + others.map(\.node))
     }
 
     /// The elements spread evenly over `partitions` tasks.
     public func repartition(_ partitions: Int) -> DStream<Element> {
-        derived("repartition", .collecting(RepartitionStage(partitions: partitions), inputs: [node]))
+        built(.repartition, OperationArguments(partitions: partitions))
     }
 
     /// Every `slide`, the elements of the last `length` (both multiples of the batch interval).
     public func window(_ length: Duration, slide: Duration? = nil) -> DStream<Element> {
         let (w, s) = windowBatches(length, slide)
-        return derived("window", .collecting(WindowStage(window: w, slide: s), inputs: [node]))
+        return built(.window, OperationArguments(window: w, slide: s))
     }
 
     func windowBatches(_ length: Duration, _ slide: Duration?) -> (Int, Int) {
         (context.batches(length, "window"), context.batches(slide ?? context.batchInterval, "slide"))
     }
 
-    private func keyed<T>(_ op: KeyedOperator, partitions: Int? = nil) -> DStream<T> {
-        derived(op.kind.rawValue, .keyed(KeyedStage(op, partitions: partitions ?? context.parallelism), inputs: [node]))
+    /// A built-in operation of the operation table over this stream (or `inputs`), as the pipeline file builds it.
+    func built<T>(_ operation: BuiltinOperation, _ arguments: OperationArguments = OperationArguments(), inputs: [Int]? = nil) -> DStream<T> {
+        derived(operation.name, operation.node(arguments, inputs: inputs ?? [node], parallelism: context.parallelism))
     }
 
     // MARK: Aggregations
 
     /// One element per batch: the number of elements.
-    public func count() -> DStream<Int64> { keyed(KeyedOperator(.count)) }
+    public func count() -> DStream<Int64> { built(.count) }
 
     /// For each distinct element, (element, count).
     public func countByValue(partitions: Int? = nil) -> DStream<Pair<Int64>> {
-        keyed(KeyedOperator(.countByValue), partitions: partitions)
+        built(.countByValue, OperationArguments(partitions: partitions))
     }
 
     /// One element per slide: the number of elements in the window.
     public func countByWindow(_ length: Duration, slide: Duration? = nil, inverse: Bool = true) -> DStream<Int64> {
         let (w, s) = windowBatches(length, slide)
-        return keyed(KeyedOperator(.countByWindow, window: w, slide: s, inverse: inverse))
+        return built(.countByWindow, OperationArguments(window: w, slide: s, inverse: inverse))
     }
 
     /// (element, count) over the window, per slide.
@@ -92,12 +93,12 @@ public struct DStream<Element: StreamValue>: Sendable {
         -> DStream<Pair<Int64>>
     {
         let (w, s) = windowBatches(length, slide)
-        return keyed(KeyedOperator(.countByValueAndWindow, window: w, slide: s, inverse: inverse), partitions: partitions)
+        return built(.countByValueAndWindow, OperationArguments(window: w, slide: s, inverse: inverse, partitions: partitions))
     }
 
     /// One element per batch: the elements combined with `function` (`sum`, `min`, `max`, `first`, `last`).
     public func reduce(_ function: ReduceFunction) -> DStream<Element> {
-        keyed(KeyedOperator(.reduce, function: Self.sameType(function)))
+        built(.reduce, OperationArguments(function: Self.sameType(function)))
     }
 
     /// One element per slide: the window's elements combined with `function`.
@@ -105,7 +106,7 @@ public struct DStream<Element: StreamValue>: Sendable {
         -> DStream<Element>
     {
         let (w, s) = windowBatches(length, slide)
-        return keyed(KeyedOperator(.reduceByWindow, function: Self.sameType(function), window: w, slide: s, inverse: inverse))
+        return built(.reduceByWindow, OperationArguments(function: Self.sameType(function), window: w, slide: s, inverse: inverse))
     }
 
     /// The functions whose result has the type of their input (`count` and `mean` have their own operations).
@@ -141,26 +142,16 @@ public struct DStream<Element: StreamValue>: Sendable {
 // MARK: - Pair operations
 
 extension DStream {
-    private func pairs<V, T>(_ op: KeyedOperator, partitions: Int?, _: V.Type) -> DStream<T> where Element == Pair<V> {
-        DStream<T>(context: context, node: context.add(op.kind.rawValue, .keyed(KeyedStage(op, partitions: partitions ?? context.parallelism), inputs: [node])))
-    }
-
-    private func grouped(_ kind: GroupStage.Kind, _ inputs: [Int], partitions: Int?) -> DStream<Pair<String>> {
-        DStream<Pair<String>>(
-            context: context,
-            node: context.add(kind.rawValue, .collecting(GroupStage(kind, partitions: partitions ?? context.parallelism), inputs: inputs))
-        )
-    }
 
     /// For each key of the batch, its values combined with `function` (`sum`, `min`, `max`, `first`, `last`).
     public func reduceByKey<V>(_ function: ReduceFunction, partitions: Int? = nil) -> DStream<Pair<V>> where Element == Pair<V> {
-        pairs(KeyedOperator(.reduceByKey, function: Self.sameType(function)), partitions: partitions, V.self)
+        built(.reduceByKey, OperationArguments(function: Self.sameType(function), partitions: partitions))
     }
 
     /// For each key of the batch, its values combined with `f`, which must be associative and commutative.
     public func reduceByKey<V: ClosureReducible>(partitions: Int? = nil, _ f: @escaping @Sendable (V, V) -> V) -> DStream<Pair<V>>
     where Element == Pair<V> {
-        pairs(KeyedOperator(.reduceByKey, custom: ClosureReducer(f)), partitions: partitions, V.self)
+        built(.reduceByKey, OperationArguments(reducer: ClosureReducer(f), partitions: partitions))
     }
 
     /// For each key, its values over the window combined with `f`; with `inverse`, what leaves the window is
@@ -173,8 +164,8 @@ extension DStream {
         partitions: Int? = nil
     ) -> DStream<Pair<V>> where Element == Pair<V> {
         let (w, s) = windowBatches(length, slide)
-        let op = KeyedOperator(.reduceByKeyAndWindow, window: w, slide: s, inverse: inverse != nil, custom: ClosureReducer(f, inverse: inverse))
-        return pairs(op, partitions: partitions, V.self)
+        let reducer = ClosureReducer(f, inverse: inverse)
+        return built(.reduceByKeyAndWindow, OperationArguments(reducer: reducer, window: w, slide: s, inverse: inverse != nil, partitions: partitions))
     }
 
     /// For each key, its values over the window combined with a built-in function.
@@ -186,13 +177,13 @@ extension DStream {
         partitions: Int? = nil
     ) -> DStream<Pair<V>> where Element == Pair<V> {
         let (w, s) = windowBatches(length, slide)
-        let op = KeyedOperator(.reduceByKeyAndWindow, function: Self.sameType(function), window: w, slide: s, inverse: inverse)
-        return pairs(op, partitions: partitions, V.self)
+        let arguments = OperationArguments(function: Self.sameType(function), window: w, slide: s, inverse: inverse, partitions: partitions)
+        return built(.reduceByKeyAndWindow, arguments)
     }
 
     /// A state per key across batches, folded with `function`; emits every key's state every batch.
     public func updateStateByKey<V>(_ function: ReduceFunction, partitions: Int? = nil) -> DStream<Pair<V>> where Element == Pair<V> {
-        pairs(KeyedOperator(.updateStateByKey, function: Self.sameType(function)), partitions: partitions, V.self)
+        built(.updateStateByKey, OperationArguments(function: Self.sameType(function), partitions: partitions))
     }
 
     /// A state per key, folded with `function`; emits the keys of each batch with their new state, and forgets a
@@ -200,37 +191,37 @@ extension DStream {
     public func mapWithState<V>(_ function: ReduceFunction, timeout: Duration? = nil, partitions: Int? = nil) -> DStream<Pair<V>>
     where Element == Pair<V> {
         let batches = timeout.map { context.batches($0, "timeout") } ?? 0
-        return pairs(KeyedOperator(.mapWithState, function: Self.sameType(function), timeout: batches), partitions: partitions, V.self)
+        return built(.mapWithState, OperationArguments(function: Self.sameType(function), timeout: batches, partitions: partitions))
     }
 
     /// For each key, `[v1,v2,...]`.
     public func groupByKey<V>(partitions: Int? = nil) -> DStream<Pair<String>> where Element == Pair<V> {
-        grouped(.groupByKey, [node], partitions: partitions)
+        built(.groupByKey, OperationArguments(partitions: partitions))
     }
 
     /// For each key in both streams, every `(v,w)`.
     public func join<V, W>(_ other: DStream<Pair<W>>, partitions: Int? = nil) -> DStream<Pair<String>> where Element == Pair<V> {
-        grouped(.join, [node, other.node], partitions: partitions)
+        built(.join, OperationArguments(partitions: partitions), inputs: [node, other.node])
     }
 
     /// Every left record: `(v,Some(w))` for each matching `w`, or `(v,None)`.
     public func leftOuterJoin<V, W>(_ other: DStream<Pair<W>>, partitions: Int? = nil) -> DStream<Pair<String>> where Element == Pair<V> {
-        grouped(.leftOuterJoin, [node, other.node], partitions: partitions)
+        built(.leftOuterJoin, OperationArguments(partitions: partitions), inputs: [node, other.node])
     }
 
     /// Every right record: `(Some(v),w)` for each matching `v`, or `(None,w)`.
     public func rightOuterJoin<V, W>(_ other: DStream<Pair<W>>, partitions: Int? = nil) -> DStream<Pair<String>> where Element == Pair<V> {
-        grouped(.rightOuterJoin, [node, other.node], partitions: partitions)
+        built(.rightOuterJoin, OperationArguments(partitions: partitions), inputs: [node, other.node])
     }
 
     /// Every key of either stream, with `Some`/`None` for a missing side.
     public func fullOuterJoin<V, W>(_ other: DStream<Pair<W>>, partitions: Int? = nil) -> DStream<Pair<String>> where Element == Pair<V> {
-        grouped(.fullOuterJoin, [node, other.node], partitions: partitions)
+        built(.fullOuterJoin, OperationArguments(partitions: partitions), inputs: [node, other.node])
     }
 
     /// For each key of either stream, `([v...],[w...])`.
     public func cogroup<V, W>(_ other: DStream<Pair<W>>, partitions: Int? = nil) -> DStream<Pair<String>> where Element == Pair<V> {
-        grouped(.cogroup, [node, other.node], partitions: partitions)
+        built(.cogroup, OperationArguments(partitions: partitions), inputs: [node, other.node])
     }
 }
 

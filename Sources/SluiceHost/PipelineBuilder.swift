@@ -180,12 +180,17 @@ public enum PipelineBuilder {
                     config: config
                 )
                 stages.append((stage, resolved))
-            case .keyed(let op, _):
-                if let reference = stage.reducerReference, !reference.name.contains(".") {
+            case .operation(let operation, let arguments):
+                guard let reference = stage.functionReference else {
+                    stages.append((stage, nil))
+                    continue
+                }
+                switch operation.function {
+                case .reduce where !reference.name.contains("."):
                     // A reducer plugin, or a misspelt built-in function.
                     if let plugin = catalog.plugins[reference.name], plugin.kind == .reducer {
                         let reducer = component(stage.name, role: "stage", kind: .reducer, plugin: reference.name, at: reference.location, config: nil)
-                        if op.inverse && !plugin.functions.hasInverse {
+                        if arguments.inverse && !plugin.functions.hasInverse {
                             fail(reference.location, "reducer plugin '\(reference.name)' has no reduce_invert, so inverse: true cannot be used")
                         } else if let reducer {
                             reducerPlugins[stage.name] = reducer
@@ -195,21 +200,20 @@ public enum PipelineBuilder {
                         fail(reference.location, "unknown function '\(reference.name)'" + didYouMean(reference.name, among: known)
                             + "; expected one of: " + known.joined(separator: ", ") + ", or LIBRARY.FUNCTION")
                     }
-                } else if let reference = stage.reducerReference,
-                    let function = resolveFunction(reference.name, kind: .reduce, at: reference.location)
-                {
-                    let reducer = FunctionReducer(function)
-                    if op.inverse && !reducer.hasInverse {
-                        fail(reference.location, "'\(reference.name)' has no inverse (give it one with 'inverse:' in its manifest), so inverse: true cannot be used")
-                    } else {
-                        reducers[stage.name] = reducer
+                case .reduce:
+                    if let function = resolveFunction(reference.name, kind: .reduce, at: reference.location) {
+                        let reducer = FunctionReducer(function)
+                        if arguments.inverse && !reducer.hasInverse {
+                            fail(reference.location, "'\(reference.name)' has no inverse (give it one with 'inverse:' in its manifest), so inverse: true cannot be used")
+                        } else {
+                            reducers[stage.name] = reducer
+                        }
                     }
+                case .perValue(let kind):
+                    if let function = resolveFunction(reference.name, kind: kind, at: reference.location) { functions[stage.name] = function }
+                case .none:
+                    break
                 }
-                stages.append((stage, nil))
-            case .collecting, .union:
-                stages.append((stage, nil))
-            case .function(let kind, let reference, let location):
-                if let function = resolveFunction(reference, kind: kind, at: location) { functions[stage.name] = function }
                 stages.append((stage, nil))
             }
         }
@@ -446,11 +450,7 @@ extension PipelineBuilder {
             guard let first = inputs.first, let inputSlide = slides[first.name] else { continue }
             if let other = inputs.first(where: { slides[$0.name] != inputSlide }) {
                 let what: String
-                switch stage.kind {
-                case .collecting(.group(let kind), _): what = kind.rawValue
-                case .union: what = "union"
-                default: what = "an operation over several streams"
-                }
+                if case .operation(let operation, _) = stage.kind { what = operation.name } else { what = "an operation over several streams" }
                 fail(
                     other.location,
                     "'\(first.name)' produces a batch every \(formatDuration(inputSlide * interval)) but '\(other.name)' every "
@@ -459,10 +459,8 @@ extension PipelineBuilder {
                 continue
             }
             var (window, slide) = (0, inputSlide)
-            switch stage.kind {
-            case .keyed(let op, _) where op.kind.isWindowed: (window, slide) = (op.window, op.slide)
-            case .collecting(.window(let w, let s), _): (window, slide) = (w, s)
-            default: break
+            if case .operation(let operation, let arguments) = stage.kind, operation.isWindowed {
+                (window, slide) = (arguments.window, arguments.slide)
             }
             if window > 0 && (window % inputSlide != 0 || slide % inputSlide != 0) {
                 fail(

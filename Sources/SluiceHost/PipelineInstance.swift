@@ -78,36 +78,16 @@ public final class PipelineInstance: @unchecked Sendable {  // changed only by `
             case .plugin:
                 guard let component else { continue }
                 graph.add(stage.name, .transform(try make(component), input: inputs[0]))
-            case .keyed(var operation, let partitions):
-                var custom: (any CustomReducer)? = resolved.reducers[stage.name]
+            case .operation(let operation, var arguments):
+                arguments.reducer = resolved.reducers[stage.name]
                 if let component = resolved.reducerPlugins[stage.name] {
-                    custom = PluginReducer(try make(component))
+                    arguments.reducer = PluginReducer(try make(component))
                 }
-                if let reducer = custom {
-                    operation = KeyedOperator(
-                        operation.kind,
-                        window: operation.window,
-                        slide: operation.slide,
-                        inverse: operation.inverse,
-                        dropZero: operation.dropZero,
-                        custom: reducer,
-                        timeout: operation.timeout
-                    )
+                if case .perValue = operation.function {
+                    guard let function = resolved.functions[stage.name] else { continue }
+                    arguments.perValue = function
                 }
-                graph.add(stage.name, .keyed(KeyedStage(operation, partitions: partitions ?? parallelism), inputs: inputs))
-            case .collecting(let operation, let partitions):
-                let collecting: any CollectingStage
-                switch operation {
-                case .window(let window, let slide): collecting = WindowStage(window: window, slide: slide)
-                case .group(let kind): collecting = GroupStage(kind, partitions: partitions ?? parallelism)
-                case .repartition: collecting = RepartitionStage(partitions: partitions ?? parallelism)
-                }
-                graph.add(stage.name, .collecting(collecting, inputs: inputs))
-            case .union:
-                graph.add(stage.name, .union(inputs: inputs))
-            case .function:
-                guard let function = resolved.functions[stage.name] else { continue }
-                graph.add(stage.name, .transform(FunctionTransform(function), input: inputs[0]))
+                graph.add(stage.name, operation.node(arguments, inputs: inputs, parallelism: parallelism))
             }
         }
         for (sink, component) in zip(spec.sinks, resolved.sinks) {

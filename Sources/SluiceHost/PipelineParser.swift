@@ -23,17 +23,8 @@ public struct PipelineParser {
 
     static let topKeys = ["name", "batch_interval", "checkpoint", "sources", "stages", "sinks"]
     static let sourceKeys = ["plugin", "max_records_per_partition", "config"]
-    static let stageKeys = [
-        "from", "plugin", "op", "config", "partitions", "function", "window", "slide", "inverse", "drop_zero", "timeout",
-    ]
-    /// The operations that collect records: window, union, repartition, groupByKey, the joins, cogroup.
-    static let collectingOperations = ["window", "union", "repartition"] + GroupStage.Kind.allCases.map(\.rawValue)
-    /// The operations that call a library function per value (through libffi).
-    static let functionOperations = ["map", "filter"]
-    /// Every built-in operation's name.
-    static let operations = KeyedOperator.Kind.allCases.map(\.rawValue) + collectingOperations + functionOperations
-    /// The keys only some built-in operations take.
-    static let operatorKeys = ["partitions", "function", "window", "slide", "inverse", "drop_zero", "timeout"]
+    /// `from` and `op`/`plugin`, then every key some built-in operation takes (the operation table declares which).
+    static let stageKeys = ["from", "plugin", "op", "config"] + OperationKey.allCases.map(\.rawValue)
     /// Every value `${...}` took from the environment or a file: secrets, as far as messages are concerned.
     private var substitutedValues: [String] = []
     /// The batch interval, once parsed (windows must be multiples of it); nil when it is missing or invalid.
@@ -336,13 +327,13 @@ public struct PipelineParser {
             fail(node, path, "missing required key 'from' (the stream this stage reads)")
         }
         let kind: PipelineSpec.Stage.Kind
-        var reducerReference: (name: String, location: SourceLocation)?
+        var functionReference: (name: String, location: SourceLocation)?
         let kindLocation: SourceLocation
         switch (fields["plugin"], fields["op"]) {
         case (let plugin?, nil):
-            for key in Self.operatorKeys {
-                if let field = fields[key] {
-                    fail(field.key, path + "." + key, "'\(key)' applies only to built-in operations ('op'), not to plugin stages")
+            for key in OperationKey.allCases {
+                if let field = fields[key.rawValue] {
+                    fail(field.key, path + "." + key.rawValue, "'\(key.rawValue)' applies only to built-in operations ('op'), not to plugin stages")
                 }
             }
             guard let pluginName = string(plugin.value, path + ".plugin") else { return nil }
@@ -354,22 +345,14 @@ public struct PipelineParser {
             }
             guard let opName = string(op.value, path + ".op") else { return nil }
             kindLocation = location(op.value, path + ".op")
-            if let operatorKind = KeyedOperator.Kind(rawValue: opName) {
-                guard let built = keyedOperator(operatorKind, fields, node, path) else { return nil }
-                kind = .keyed(built.op, partitions: built.partitions)
-                reducerReference = built.reference
-            } else if let built = collectingOperation(opName, fields, node, path, inputs: from.count) {
-                kind = built
-            } else if let functionKind = FunctionKind(rawValue: opName), Self.functionOperations.contains(opName) {
-                guard let built = functionOperation(functionKind, fields, node, path, inputs: from.count) else { return nil }
-                kind = built
-            } else {
-                if !Self.collectingOperations.contains(opName) {
-                    let known = Self.operations
-                    fail(op.value, path + ".op", "unknown operation '\(opName)'" + didYouMean(opName, among: known) + expected(known))
-                }
+            guard let operation = BuiltinOperation.named(opName) else {
+                let known = BuiltinOperation.all.map(\.name)
+                fail(op.value, path + ".op", "unknown operation '\(opName)'" + didYouMean(opName, among: known) + expected(known))
                 return nil
             }
+            guard let built = arguments(of: operation, fields, node, path, inputs: from.count) else { return nil }
+            kind = .operation(operation, built.arguments)
+            functionReference = built.reference
         case (.some(let plugin), .some):
             fail(plugin.key, path, "a stage has either 'plugin' or 'op', not both")
             return nil
@@ -383,180 +366,82 @@ public struct PipelineParser {
             from: from,
             kind: kind,
             kindLocation: kindLocation,
-            reducerReference: reducerReference
+            functionReference: functionReference
         )
     }
 
-    /// The operator of an `op:` stage from its keys, checking which keys the operation takes and that windows are
-    /// multiples of the batch interval.
-    private mutating func keyedOperator(
-        _ kind: KeyedOperator.Kind,
+    /// The arguments of an `op:` stage from its keys, checked against the operation's declaration: the keys it takes
+    /// and requires, the streams it reads, windows and timeouts that are multiples of the batch interval, an inverse
+    /// only for a function that has one. A `function:` that is not a built-in reduce function is returned as a
+    /// reference for the builder to resolve.
+    private mutating func arguments(
+        of operation: BuiltinOperation,
         _ fields: [String: (key: Node, value: Node)],
         _ node: Node,
-        _ path: String
-    ) -> (op: KeyedOperator, partitions: Int?, reference: (String, SourceLocation)?)? {
+        _ path: String,
+        inputs: Int
+    ) -> (arguments: OperationArguments, reference: (String, SourceLocation)?)? {
+        let name = operation.name
         var ok = true
-        func refuse(_ key: String, _ reason: String) {
-            if let field = fields[key] {
-                fail(field.key, path + "." + key, "'\(key)' \(reason)")
+        for key in OperationKey.allCases where !operation.keys.contains(key) {
+            if let field = fields[key.rawValue] {
+                fail(
+                    field.key, path + "." + key.rawValue,
+                    "'\(key.rawValue)' does not apply to \(name); it applies only to \(BuiltinOperation.takers(of: key))"
+                )
                 ok = false
             }
         }
-        if !kind.isKeyed { refuse("partitions", "does not apply to \(kind.rawValue): its output is one record") }
-        if !kind.takesFunction {
-            refuse("function", "does not apply to \(kind.rawValue), which counts; use reduce, reduceByKey, "
-                + "reduceByWindow, reduceByKeyAndWindow or updateStateByKey for other functions")
+        for key in OperationKey.allCases where operation.required.contains(key) && fields[key.rawValue] == nil {
+            fail(node, path, "missing required key '\(key.rawValue)' (\(key.meaning(in: operation)))")
+            ok = false
         }
-        if !kind.isWindowed {
-            for key in ["window", "slide", "inverse"] { refuse(key, "applies only to windowed operations (...Window)") }
+        if !operation.inputs.accepts(inputs), let from = fields["from"] {
+            fail(from.value, path + ".from", "\(name) reads \(operation.inputs.phrase), got \(inputs)")
+            ok = false
         }
 
-        var partitions: Int?
-        if kind.isKeyed, let field = fields["partitions"] { partitions = positiveInteger(field.value, path + ".partitions", atMost: PipelineLimits.partitions) }
-
-        var function: ReduceFunction?
+        var arguments = OperationArguments()
         var reference: (String, SourceLocation)?
-        if kind.takesFunction, let field = fields["function"] {
-            if let name = string(field.value, path + ".function") {
-                function = ReduceFunction(rawValue: name)
-                if function == nil {
-                    // A library's reduce function (LIBRARY.FUNCTION) or a reducer plugin: the builder resolves it.
-                    reference = (name, location(field.value, path + ".function"))
-                }
-            } else {
-                ok = false
-            }
+        func value<T>(_ key: OperationKey, _ read: (inout Self, Node, String) -> T?) -> T? {
+            guard operation.keys.contains(key), let field = fields[key.rawValue] else { return nil }
+            let parsed = read(&self, field.value, path + "." + key.rawValue)
+            if parsed == nil { ok = false }
+            return parsed
         }
-
-        var windowBatches = 1
-        var slideBatches = 1
-        var inverse = false
-        if kind.isWindowed {
-            if let field = fields["window"] {
-                windowBatches = batches(field.value, path + ".window") ?? { ok = false; return 1 }()
-            } else {
-                fail(node, path, "missing required key 'window' (the window length, a multiple of batch_interval)")
-                ok = false
-            }
-            if let field = fields["slide"] {
-                slideBatches = batches(field.value, path + ".slide") ?? { ok = false; return 1 }()
-            }
-            if let field = fields["inverse"] {
-                inverse = boolean(field.value, path + ".inverse") ?? false
-                let effective = function ?? (kind.takesFunction ? .sum : .count)
-                if inverse && !effective.hasInverse && reference == nil {
-                    let invertible = ReduceFunction.allCases.filter(\.hasInverse).map(\.rawValue).joined(separator: ", ")
-                    fail(field.value, path + ".inverse", "\(effective.rawValue) has no inverse; inverse: true works with \(invertible)")
+        arguments.partitions = value(.partitions) { $0.positiveInteger($1, $2, atMost: PipelineLimits.partitions) }
+        if let function = value(.function, { $0.string($1, $2) }) {
+            let at = location(fields["function"]!.value, path + ".function")
+            switch operation.function {
+            case .reduce:
+                arguments.function = ReduceFunction(rawValue: function)
+                // A library's reduce function (LIBRARY.FUNCTION) or a reducer plugin: the builder resolves it.
+                if arguments.function == nil { reference = (function, at) }
+            case .perValue:
+                if function.contains(".") {
+                    reference = (function, at)
+                } else {
+                    fail(fields["function"]!.value, path + ".function", "'\(function)' is not LIBRARY.FUNCTION (a function of a function library)")
                     ok = false
                 }
+            case .none:
+                break
             }
         }
-        var dropZero = false
-        if let field = fields["drop_zero"] { dropZero = boolean(field.value, path + ".drop_zero") ?? false }
-        var timeout = 0
-        if kind != .mapWithState {
-            refuse("timeout", "applies only to mapWithState")
-        } else if let field = fields["timeout"] {
-            timeout = batches(field.value, path + ".timeout", atMost: PipelineLimits.timeoutBatches) ?? { ok = false; return 0 }()
-        }
-        guard ok else { return nil }
-        let op = KeyedOperator(
-            kind, function: function, window: windowBatches, slide: slideBatches, inverse: inverse, dropZero: dropZero,
-            timeout: timeout
-        )
-        return (op, partitions, reference)
-    }
-
-    /// A collecting operation (`window`, `union`, `repartition`, `groupByKey`, joins, `cogroup`) from its keys; nil
-    /// (with the errors reported) when it is not one or is invalid.
-    private mutating func collectingOperation(
-        _ name: String,
-        _ fields: [String: (key: Node, value: Node)],
-        _ node: Node,
-        _ path: String,
-        inputs: Int
-    ) -> PipelineSpec.Stage.Kind? {
-        guard Self.collectingOperations.contains(name) else { return nil }
-        var allowed: Set<String> = []
-        switch name {
-        case "window": allowed = ["window", "slide"]
-        case "union": allowed = []
-        default: allowed = ["partitions"]
-        }
-        var ok = true
-        for key in Self.operatorKeys where !allowed.contains(key) {
-            if let field = fields[key] {
-                fail(field.key, path + "." + key, "'\(key)' does not apply to \(name)")
+        if let window = value(.window, { $0.batches($1, $2) }) { arguments.window = window }
+        if let slide = value(.slide, { $0.batches($1, $2) }) { arguments.slide = slide }
+        if let inverse = value(.inverse, { $0.boolean($1, $2) }) {
+            arguments.inverse = inverse
+            let effective = arguments.function ?? (operation.function == .reduce ? .sum : .count)
+            if inverse && !effective.hasInverse && reference == nil {
+                let invertible = ReduceFunction.allCases.filter(\.hasInverse).map(\.rawValue).joined(separator: ", ")
+                fail(fields["inverse"]!.value, path + ".inverse", "\(effective.rawValue) has no inverse; inverse: true works with \(invertible)")
                 ok = false
             }
         }
-        let needed = name == "union" ? nil : (GroupStage.Kind(rawValue: name)?.inputs ?? 1)
-        if let needed, inputs != needed, let from = fields["from"] {
-            let what = needed == 1 ? "one stream" : "two streams (from: [left, right])"
-            fail(from.value, path + ".from", "\(name) reads \(what), got \(inputs)")
-            ok = false
-        }
-        if name == "union" && inputs < 2, let from = fields["from"] {
-            fail(from.value, path + ".from", "union reads two or more streams (from: [a, b])")
-            ok = false
-        }
-        var partitions: Int?
-        if let field = fields["partitions"] { partitions = positiveInteger(field.value, path + ".partitions", atMost: PipelineLimits.partitions) }
-        switch name {
-        case "window":
-            var window = 1
-            var slide = 1
-            if let field = fields["window"] {
-                window = batches(field.value, path + ".window") ?? { ok = false; return 1 }()
-            } else {
-                fail(node, path, "missing required key 'window' (the window length, a multiple of batch_interval)")
-                ok = false
-            }
-            if let field = fields["slide"] { slide = batches(field.value, path + ".slide") ?? { ok = false; return 1 }() }
-            return ok ? .collecting(.window(window: window, slide: slide), partitions: nil) : nil
-        case "union":
-            return ok ? .union : nil
-        case "repartition":
-            if fields["partitions"] == nil {
-                fail(node, path, "missing required key 'partitions' (how many tasks to spread the records over)")
-                ok = false
-            }
-            return ok ? .collecting(.repartition, partitions: partitions) : nil
-        default:
-            guard ok, let group = GroupStage.Kind(rawValue: name) else { return nil }
-            return .collecting(.group(group), partitions: partitions)
-        }
-    }
-
-    /// `map` or `filter` with `function: LIBRARY.FUNCTION` (resolved against the function libraries later).
-    private mutating func functionOperation(
-        _ kind: FunctionKind,
-        _ fields: [String: (key: Node, value: Node)],
-        _ node: Node,
-        _ path: String,
-        inputs: Int
-    ) -> PipelineSpec.Stage.Kind? {
-        var ok = true
-        for key in Self.operatorKeys where key != "function" {
-            if let field = fields[key] {
-                fail(field.key, path + "." + key, "'\(key)' does not apply to \(kind.rawValue)")
-                ok = false
-            }
-        }
-        if inputs > 1, let from = fields["from"] {
-            fail(from.value, path + ".from", "\(kind.rawValue) reads one stream, got \(inputs)")
-            ok = false
-        }
-        guard let field = fields["function"] else {
-            fail(node, path, "missing required key 'function' (LIBRARY.FUNCTION from a function library)")
-            return nil
-        }
-        guard let reference = string(field.value, path + ".function") else { return nil }
-        guard reference.contains(".") else {
-            fail(field.value, path + ".function", "'\(reference)' is not LIBRARY.FUNCTION (a function of a function library)")
-            return nil
-        }
-        return ok ? .function(kind, reference: reference, location: location(field.value, path + ".function")) : nil
+        if let dropZero = value(.dropZero, { $0.boolean($1, $2) }) { arguments.dropZero = dropZero }
+        if let timeout = value(.timeout, { $0.batches($1, $2, atMost: PipelineLimits.timeoutBatches) }) { arguments.timeout = timeout }
+        return ok ? (arguments, reference) : nil
     }
 
     /// A window length, slide or timeout: a duration that is a whole number of batch intervals, as a number of

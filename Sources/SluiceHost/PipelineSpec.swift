@@ -37,29 +37,17 @@ public struct PipelineSpec: Sendable {
     public struct Stage: Sendable {
         public enum Kind: Sendable {
             case plugin(String, config: ConfigValue?)
-            case keyed(KeyedOperator, partitions: Int?)
-            /// `window`, `groupByKey`, the joins, `cogroup`, `repartition`.
-            case collecting(CollectingOperation, partitions: Int?)
-            /// `union`: several streams as one.
-            case union
-            /// `map` or `filter` with a library function, `LIBRARY.FUNCTION`.
-            case function(FunctionKind, reference: String, location: SourceLocation)
+            /// A built-in operation (`op:`), with the arguments its keys gave.
+            case operation(BuiltinOperation, OperationArguments)
         }
         public var name: String
         public var location: SourceLocation
         public var from: [(name: String, location: SourceLocation)]
         public var kind: Kind
         public var kindLocation: SourceLocation
-        /// A keyed operation's `function: LIBRARY.FUNCTION` (a reduce function of a function library), resolved by
-        /// the builder.
-        public var reducerReference: (name: String, location: SourceLocation)? = nil
-    }
-
-    /// The operations that collect a batch's records rather than aggregate them.
-    public enum CollectingOperation: Sendable, Equatable {
-        case window(window: Int, slide: Int)
-        case group(GroupStage.Kind)
-        case repartition
+        /// An operation's `function:` when it is not a built-in reduce function: `LIBRARY.FUNCTION` of a function
+        /// library, or a reducer plugin's name; the builder resolves it.
+        public var functionReference: (name: String, location: SourceLocation)? = nil
     }
 
     public struct Sink: Sendable {

@@ -1,0 +1,42 @@
+import SluiceCore
+import SluiceFunctions
+
+/// The values an operation is built with: what a pipeline file's stage keys say (checked by the parser against the
+/// operation's declaration), or what a typed `DStream` method passes. Durations are in batches.
+public struct OperationArguments: @unchecked Sendable {  // `reducer` and `perValue` are Sendable or immutable
+    /// A built-in reduce function (`function: sum`); nil for the operation's default.
+    public var function: ReduceFunction?
+    /// A reducer from a function library, a reducer plugin or a Swift closure, in place of `function`.
+    public var reducer: (any CustomReducer)?
+    /// The library function of `map` and `filter`.
+    public var perValue: NativeFunction?
+    public var window: Int
+    public var slide: Int
+    public var inverse: Bool
+    public var dropZero: Bool
+    public var timeout: Int
+    /// Tasks to spread the records over; nil for the pipeline's parallelism.
+    public var partitions: Int?
+
+    public init(
+        function: ReduceFunction? = nil,
+        reducer: (any CustomReducer)? = nil,
+        perValue: NativeFunction? = nil,
+        window: Int = 1,
+        slide: Int = 1,
+        inverse: Bool = false,
+        dropZero: Bool = false,
+        timeout: Int = 0,
+        partitions: Int? = nil
+    ) {
+        self.function = function
+        self.reducer = reducer
+        self.perValue = perValue
+        self.window = window
+        self.slide = slide
+        self.inverse = inverse
+        self.dropZero = dropZero
+        self.timeout = timeout
+        self.partitions = partitions
+    }
+}
