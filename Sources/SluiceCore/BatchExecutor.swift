@@ -13,6 +13,8 @@ public struct BatchOutcome: Sendable {
     /// Records a keyed stage could not use, with the first reason.
     public var discarded: Int
     public var firstDiscardReason: String?
+    /// Each node's figures, in graph order, then each sink's.
+    public var stages: [StageFigures] = []
 }
 
 /// A failure while running a batch, naming the stage.
@@ -21,6 +23,9 @@ public struct BatchError: Error, CustomStringConvertible, Sendable {
     public var message: String
     /// True when a sink asked for a retry and retries ran out.
     public var retriesExhausted: Bool = false
+    /// The call into the stage that returned the error (`BatchIncidents.Call`), or nil when the stage's own code
+    /// failed rather than a call into a component.
+    public var call: String? = nil
     public var description: String { "\(stage): \(message)" }
 }
 
@@ -72,12 +77,18 @@ public final class BatchExecutor: @unchecked Sendable {  // used from one schedu
         var result: [PartitionKey: Range<UInt64>] = [:]
         for index in graph.sourceIndices {
             guard case .source(let source, _) = graph.nodes[index] else { continue }
+            let count: Int
             do {
-                for partition in 0..<(try source.partitionCount()) {
-                    result[PartitionKey(source: index, partition: partition)] = try source.available(partition: partition)
-                }
+                count = try source.partitionCount()
             } catch {
-                throw BatchError(stage: graph.names[index], message: "\(error)")
+                throw counted(BatchError(stage: graph.names[index], message: "\(error)", call: "partitions"))
+            }
+            for partition in 0..<count {
+                do {
+                    result[PartitionKey(source: index, partition: partition)] = try source.available(partition: partition)
+                } catch {
+                    throw counted(BatchError(stage: graph.names[index], message: "\(error)", call: "available"))
+                }
             }
         }
         return result
@@ -85,14 +96,52 @@ public final class BatchExecutor: @unchecked Sendable {  // used from one schedu
 
     /// Plans the next batch from `positions`.
     public func plan(positions: [PartitionKey: UInt64]) throws -> BatchPlan {
-        let offered = try available()
-        return BatchPlanner.plan(available: offered, positions: positions) { source in
+        plan(available: try available(), positions: positions)
+    }
+
+    /// Plans the next batch from `positions` and what `available()` offered (the caller keeps the offer: how far
+    /// each partition has been written is its lag).
+    public func plan(available offered: [PartitionKey: Range<UInt64>], positions: [PartitionKey: UInt64]) -> BatchPlan {
+        BatchPlanner.plan(available: offered, positions: positions) { source in
             if case .source(_, let limit) = graph.nodes[source] { return limit }
             return Int.max
         }
     }
 
+    // MARK: Incidents
+
+    /// Errors returned by calls into components, and sink retries, since the last `takeIncidents()`.
+    private var incidents = BatchIncidents()
+
+    /// What went wrong in calls since the last time: the scheduler takes them after each batch, completed or not.
+    public func takeIncidents() -> BatchIncidents {
+        defer { incidents = BatchIncidents() }
+        return incidents
+    }
+
+    /// Counts `error` when a call into a component returned it, and gives it back to be thrown. Scheduling thread
+    /// only: the tasks' errors are counted when their states are gathered (`firstError`).
+    private func counted(_ error: BatchError) -> BatchError {
+        if let call = error.call {
+            incidents.errors[BatchIncidents.Call(component: error.stage, call: call), default: 0] += 1
+        }
+        return error
+    }
+
     // MARK: Running
+
+    /// Records in and out of one stage and the time in its calls, in one task or summed over a batch.
+    private struct Tally {
+        var recordsIn = 0
+        var recordsOut = 0
+        var nanoseconds: UInt64 = 0
+
+        mutating func add(_ other: Tally) {
+            recordsIn += other.recordsIn
+            recordsOut += other.recordsOut
+            nanoseconds += other.nanoseconds
+        }
+    }
 
     /// The working state of one task: partial aggregates and sink chunks it produced.
     private final class TaskState {
@@ -100,6 +149,17 @@ public final class BatchExecutor: @unchecked Sendable {  // used from one schedu
         var collected: [Int: [CollectedChunk]] = [:]
         var sinkChunks: [Int: [OwnedBatch]] = [:]
         var error: BatchError?
+        /// By node index: what each stage did in this task.
+        var tallies: [Tally]
+
+        init(nodes: Int) { tallies = [Tally](repeating: Tally(), count: nodes) }
+
+        /// Adds a call of node `node` that began at `began` (`BatchExecutor.now()`).
+        func tally(_ node: Int, in recordsIn: Int, out recordsOut: Int, since began: UInt64) {
+            tallies[node].recordsIn += recordsIn
+            tallies[node].recordsOut += recordsOut
+            tallies[node].nanoseconds += BatchExecutor.now() &- began
+        }
 
         /// Completes the task's partial aggregates (custom reducers combine what they collected).
         func finishPartials(_ names: [String]) {
@@ -107,11 +167,14 @@ public final class BatchExecutor: @unchecked Sendable {  // used from one schedu
                 do {
                     try partials.finish()
                 } catch {
-                    self.error = BatchError(stage: names[node], message: "\(error)")
+                    self.error = BatchError(stage: names[node], message: "\(error)", call: "reduce")
                 }
             }
         }
     }
+
+    /// A monotonic clock in nanoseconds, read once per call into a stage (a chunk of records), never per record.
+    fileprivate static func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
 
     /// Runs `plan` as batch `info`: reads, processes, writes and commits every sink. Throws without committing
     /// the sinks that had not committed yet if any stage fails.
@@ -120,18 +183,21 @@ public final class BatchExecutor: @unchecked Sendable {  // used from one schedu
         var finished: [TaskState] = []
 
         // Segment 1: read each task's range and run it through the fused narrow stages.
+        let nodeCount = graph.nodes.count
         let readStates = parallelMap(tasks.count) { i -> TaskState in
-            let state = TaskState()
+            let state = TaskState(nodes: nodeCount)
             let task = tasks[i]
             guard case .source(let source, _) = graph.nodes[task.key.source] else { return state }
+            let began = Self.now()
             do {
                 let batch = try source.read(partition: task.key.partition, offsets: task.offsets)
+                state.tally(task.key.source, in: batch.count, out: batch.count, since: began)
                 push(batch, from: task.key.source, into: state)
                 state.finishPartials(graph.names)
             } catch let error as BatchError {
                 state.error = error
             } catch {
-                state.error = BatchError(stage: graph.names[task.key.source], message: "\(error)")
+                state.error = BatchError(stage: graph.names[task.key.source], message: "\(error)", call: "read")
             }
             return state
         }
@@ -144,11 +210,12 @@ public final class BatchExecutor: @unchecked Sendable {  // used from one schedu
             if case .collecting(let stage, _) = node {
                 let chunks = finished.flatMap { $0.collected.removeValue(forKey: index) ?? [] }
                 let states = parallelMap(stage.partitions) { p -> TaskState in
-                    let state = TaskState()
+                    let state = TaskState(nodes: nodeCount)
+                    let began = Self.now()
                     do {
-                        for output in try stage.run(partition: p, chunks: chunks, id: info.id) {
-                            push(output, from: index, into: state)
-                        }
+                        let outputs = try stage.run(partition: p, chunks: chunks, id: info.id)
+                        state.tally(index, in: 0, out: outputs.reduce(0) { $0 + $1.count }, since: began)
+                        for output in outputs { push(output, from: index, into: state) }
                         state.finishPartials(graph.names)
                     } catch {
                         state.error = BatchError(stage: graph.names[index], message: "\(error)")
@@ -168,7 +235,8 @@ public final class BatchExecutor: @unchecked Sendable {  // used from one schedu
             keyHints[index] = partials.map(\.keyCount).max() ?? 0
             let partitions = stage.partitions
             let keyedStates = parallelMap(partitions) { p -> TaskState in
-                let state = TaskState()
+                let state = TaskState(nodes: nodeCount)
+                let began = Self.now()
                 let output: OwnedBatch?
                 if stage.op.isPlainCountByValue {
                     output = Self.mergeCounts(partials.compactMap(\.counts), partition: p, of: partitions)
@@ -179,10 +247,11 @@ public final class BatchExecutor: @unchecked Sendable {  // used from one schedu
                         for table in tables { try merged.fold(table, stage.op.reducer, partition: p, of: partitions) }
                         output = stage.render(try stage.step(partition: p, batch: merged, id: info.id))
                     } catch {
-                        state.error = BatchError(stage: graph.names[index], message: "\(error)")
+                        state.error = BatchError(stage: graph.names[index], message: "\(error)", call: "reduce")
                         return state
                     }
                 }
+                state.tally(index, in: 0, out: output?.count ?? 0, since: began)
                 if let output { push(output, from: index, into: state) }
                 state.finishPartials(graph.names)
                 return state
@@ -201,20 +270,39 @@ public final class BatchExecutor: @unchecked Sendable {  // used from one schedu
 
         // Finally the sinks, each from one thread, chunks in task order.
         var sinkRecords = [Int](repeating: 0, count: graph.sinks.count)
+        var stages = stageFigures(finished)
         for (index, sink) in graph.sinks.enumerated() {
             let chunks = finished.flatMap { $0.sinkChunks[index] ?? [] }
             sinkRecords[index] = chunks.reduce(0) { $0 + $1.count }
-            try write(chunks, to: sink, info: info)
+            let nanoseconds = try write(chunks, to: sink, info: info)
+            stages.append(
+                StageFigures(stage: sink.name, recordsIn: sinkRecords[index], recordsOut: sinkRecords[index], nanoseconds: nanoseconds)
+            )
         }
         let outcome = BatchOutcome(
             inputRecords: plan.recordCount,
             sinkRecords: sinkRecords,
             discarded: discardCount,
-            firstDiscardReason: discardReason
+            firstDiscardReason: discardReason,
+            stages: stages
         )
         discardCount = 0
         discardReason = nil
         return outcome
+    }
+
+    /// Every node's figures in the batch, in graph order: the tasks' tallies added up.
+    private func stageFigures(_ states: [TaskState]) -> [StageFigures] {
+        var totals = [Tally](repeating: Tally(), count: graph.nodes.count)
+        for state in states {
+            for node in totals.indices { totals[node].add(state.tallies[node]) }
+        }
+        return totals.indices.map { node in
+            StageFigures(
+                stage: graph.names[node], recordsIn: totals[node].recordsIn, recordsOut: totals[node].recordsOut,
+                nanoseconds: totals[node].nanoseconds
+            )
+        }
     }
 
     private var discardCount = 0
@@ -265,19 +353,31 @@ public final class BatchExecutor: @unchecked Sendable {  // used from one schedu
             case .node(let next):
                 switch graph.nodes[next] {
                 case .transform(let transform, _):
+                    let began = Self.now()
+                    let output: OwnedBatch
                     do {
-                        push(try transform.transform(batch), from: next, into: state)
+                        output = try transform.transform(batch)
                     } catch {
-                        state.error = BatchError(stage: graph.names[next], message: "\(error)")
+                        state.tally(next, in: batch.count, out: 0, since: began)
+                        state.error = BatchError(stage: graph.names[next], message: "\(error)", call: "transform")
+                        continue
                     }
+                    // Timed before the push: the stages after this one count their own time.
+                    state.tally(next, in: batch.count, out: output.count, since: began)
+                    push(output, from: next, into: state)
                 case .keyed(let stage, _):
+                    let began = Self.now()
                     let partials = state.partials[next] ?? KeyedPartials(op: stage.op, expectedKeys: keyHint(next))
                     state.partials[next] = partials
                     partials.add(batch.view)
+                    state.tally(next, in: batch.count, out: 0, since: began)
                 case .collecting(_, let inputs):
                     let input = inputs.firstIndex(of: index) ?? 0
                     state.collected[next, default: []].append(CollectedChunk(input: input, batch: batch))
+                    state.tallies[next].recordsIn += batch.count
                 case .union:
+                    state.tallies[next].recordsIn += batch.count
+                    state.tallies[next].recordsOut += batch.count
                     push(batch, from: next, into: state)
                 case .source:
                     break
@@ -286,15 +386,25 @@ public final class BatchExecutor: @unchecked Sendable {  // used from one schedu
         }
     }
 
-    private func write(_ chunks: [OwnedBatch], to sink: StreamGraph.Sink, info: BatchInfo) throws {
+    /// Writes and commits the batch to `sink`, retrying as it asks; returns the time spent in its calls (without the
+    /// waits between attempts).
+    private func write(_ chunks: [OwnedBatch], to sink: StreamGraph.Sink, info: BatchInfo) throws -> UInt64 {
         var attempt = 0
+        var nanoseconds: UInt64 = 0
         while true {
+            let began = Self.now()
+            var call = "begin"
             do {
                 try sink.sink.begin(info)
+                call = "write"
                 for chunk in chunks { try sink.sink.write(chunk) }
+                call = "commit"
                 try sink.sink.commit(info)
-                return
+                return nanoseconds + (Self.now() &- began)
             } catch let error as any RetryableError where error.isRetryable && attempt < sinkRetries {
+                nanoseconds += Self.now() &- began
+                _ = counted(BatchError(stage: sink.name, message: "\(error)", call: call))
+                incidents.sinkRetries[sink.name, default: 0] += 1
                 let delay = sinkRetryBackoffMilliseconds << min(attempt, 10)
                 attempt += 1
                 // Said when it happens, not only when the retries run out: a sink that keeps failing is visible.
@@ -303,13 +413,16 @@ public final class BatchExecutor: @unchecked Sendable {  // used from one schedu
                 )
                 sleepMilliseconds(delay)
             } catch let error as any RetryableError where error.isRetryable {
-                throw BatchError(
-                    stage: sink.name,
-                    message: "\(error) (gave up after \(attempt + 1) attempts)",
-                    retriesExhausted: true
+                throw counted(
+                    BatchError(
+                        stage: sink.name,
+                        message: "\(error) (gave up after \(attempt + 1) attempts)",
+                        retriesExhausted: true,
+                        call: call
+                    )
                 )
             } catch {
-                throw BatchError(stage: sink.name, message: "\(error)")
+                throw counted(BatchError(stage: sink.name, message: "\(error)", call: call))
             }
         }
     }
@@ -321,7 +434,8 @@ public final class BatchExecutor: @unchecked Sendable {  // used from one schedu
             do {
                 try source.commit(partition: range.key.partition, upTo: range.offsets.upperBound)
             } catch {
-                throw BatchError(stage: graph.names[range.key.source], message: "commit: \(error)")
+                let name = graph.names[range.key.source]
+                throw counted(BatchError(stage: name, message: "commit: \(error)", call: "commit"))
             }
         }
     }
@@ -332,17 +446,25 @@ public final class BatchExecutor: @unchecked Sendable {  // used from one schedu
     public func announce(positions: [PartitionKey: UInt64]) throws {
         for (key, position) in positions.sorted(by: { $0.key < $1.key }) {
             guard case .source(let source, _) = graph.nodes[key.source] else { continue }
+            let name = graph.names[key.source]
             do {
                 guard key.partition < (try source.partitionCount()) else { continue }
+            } catch {
+                throw counted(BatchError(stage: name, message: "commit: \(error)", call: "partitions"))
+            }
+            do {
                 try source.commit(partition: key.partition, upTo: position)
             } catch {
-                throw BatchError(stage: graph.names[key.source], message: "commit: \(error)")
+                throw counted(BatchError(stage: name, message: "commit: \(error)", call: "commit"))
             }
         }
     }
 
+    /// Throws the first task's error, after counting every task's (several tasks may fail in one batch).
     private func firstError(_ states: [TaskState]) throws {
-        if let error = states.lazy.compactMap(\.error).first { throw error }
+        let errors = states.compactMap(\.error)
+        for error in errors { _ = counted(error) }
+        if let error = errors.first { throw error }
     }
 
     /// Runs `body` for 0..<count on all cores and returns the results in index order.

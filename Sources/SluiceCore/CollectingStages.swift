@@ -57,6 +57,26 @@ public final class WindowStage: CollectingStage, @unchecked Sendable {  // the r
     /// What defines the window's state.
     public var fingerprint: String { "window(window=\(window),slide=\(slide))" }
 
+    /// The records the window holds: it keeps records, not keys, so this is its `StatefulStage.stateKeys`.
+    public var stateKeys: Int { ring.reduce(0) { $0 + $1.reduce(0) { $0 + $1.count } } }
+
+    /// The bytes of the records the window holds: values, keys, their offsets and timestamps. From each batch's
+    /// lengths, not its records: a few additions per batch.
+    public var stateBytes: Int {
+        ring.reduce(0) { total, batches in
+            batches.reduce(total) { total, batch in
+                let raw = batch.raw
+                let count = Int(raw.count)
+                var bytes = Int(raw.value_data_len) + Int(raw.key_data_len)
+                if raw.value_offsets != nil { bytes += (count + 1) * MemoryLayout<UInt32>.stride }
+                if raw.key_offsets != nil { bytes += (count + 1) * MemoryLayout<UInt32>.stride }
+                if raw.key_validity != nil { bytes += (count + 7) / 8 }
+                if raw.timestamps != nil { bytes += count * MemoryLayout<Int64>.stride }
+                return total + bytes
+            }
+        }
+    }
+
     static let snapshotMagic = Array("SLWINDOW".utf8)
 
     /// The records of every batch in the window, in a versioned format tagged with the fingerprint.

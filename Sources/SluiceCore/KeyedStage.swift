@@ -88,11 +88,15 @@ public final class KeyedStage: @unchecked Sendable {  // per-partition state, ea
     public var stateBytes: Int {
         states.reduce(0) { total, state in
             total + state.ring.reduce(0) { $0 + $1.allocatedBytes } + (state.runningTable?.allocatedBytes ?? 0)
+                + (state.lastSeen?.allocatedBytes ?? 0)
         }
     }
 
-    /// Keys in the operator's running state (an inverse window's or updateStateByKey's).
-    public var stateKeys: Int { states.reduce(0) { $0 + ($1.runningTable?.count ?? 0) } }
+    /// Keys in the operator's running state (an inverse window's, updateStateByKey's, mapWithState's); a window
+    /// without an inverse keeps no running state, so the keys of each batch it holds (one key in two batches, twice).
+    public var stateKeys: Int {
+        states.reduce(0) { $0 + ($1.runningTable?.count ?? $1.ring.reduce(0) { $0 + $1.count }) }
+    }
 
     /// Records that the batch `id` has been stepped in every partition.
     func finish(batch id: UInt64) { lastBatchID = id }

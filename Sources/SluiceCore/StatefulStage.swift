@@ -10,6 +10,11 @@ public protocol StatefulStage: AnyObject, Sendable {
     func snapshot() -> [UInt8]
     /// Replaces the state with a snapshot taken under the same fingerprint.
     func restore(_ snapshot: [UInt8]) throws(SnapshotError)
+    /// How much the state holds, for metrics: keys for a keyed stage, records for a stage that keeps records. Read
+    /// between batches, so it walks the stage's partitions, never its entries.
+    var stateKeys: Int { get }
+    /// The memory the state takes (allocated, not serialized: the snapshot's size is another figure).
+    var stateBytes: Int { get }
 }
 
 extension KeyedStage: StatefulStage {

@@ -1,3 +1,5 @@
+import SluiceCore
+
 /// Receives a scheduler's batch events, on the scheduling thread, in order: started, then completed or failed. The
 /// progress line is one listener; metrics and a server's statistics are others. A listener must return quickly: the
 /// next batch waits for it.
@@ -52,6 +54,15 @@ public struct BatchCompleted: Sendable, Equatable {
     /// Records an operation could not use and dropped, and the first reason.
     public var discarded: Int
     public var firstDiscardReason: String?
+    /// What each stage and sink did, in graph order, then the sinks.
+    public var stages: [StageFigures] = []
+    /// Every source partition's lag after the batch; empty for a replayed batch, whose ranges were planned before
+    /// the start (the source was not asked what it holds).
+    public var backlog: [PartitionBacklog] = []
+    /// What each stateful stage holds after the batch.
+    public var states: [StageState] = []
+    /// Calls that returned an error, and sink retries, in the batch (and anything since the last batch event).
+    public var incidents = BatchIncidents()
 }
 
 /// A batch failed: nothing of it was committed.
@@ -61,4 +72,41 @@ public struct BatchFailed: Sendable, Equatable {
     public var timeMilliseconds: Int64
     public var ranges: [SourceRange]
     public var error: String
+    /// Calls that returned an error (the one that failed the batch among them), and sink retries, in the batch.
+    public var incidents = BatchIncidents()
+}
+
+/// How far behind a source partition is after a batch: what the source offered when the batch was planned (the end
+/// of `available`) against where the next batch starts. Not part of `SourceRange`, whose form in-flight records keep.
+public struct PartitionBacklog: Sendable, Equatable {
+    public var source: String
+    public var partition: Int
+    /// Where the next batch of the partition starts: the committed position, or the earliest offset the source
+    /// still holds when that is later.
+    public var position: UInt64
+    /// The end of the range the source's `available` offered for this batch (exclusive).
+    public var availableEnd: UInt64
+
+    public init(source: String, partition: Int, position: UInt64, availableEnd: UInt64) {
+        self.source = source
+        self.partition = partition
+        self.position = position
+        self.availableEnd = availableEnd
+    }
+
+    /// Records offered and not read yet.
+    public var lag: UInt64 { availableEnd > position ? availableEnd - position : 0 }
+}
+
+/// How much a stateful stage holds after a batch (`StatefulStage.stateKeys` and `stateBytes`).
+public struct StageState: Sendable, Equatable {
+    public var stage: String
+    public var keys: Int
+    public var bytes: Int
+
+    public init(stage: String, keys: Int, bytes: Int) {
+        self.stage = stage
+        self.keys = keys
+        self.bytes = bytes
+    }
 }

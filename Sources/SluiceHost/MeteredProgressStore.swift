@@ -1,5 +1,4 @@
 import CoreMetrics
-import Synchronization
 
 /// A `ProgressStore` that records what checkpointing costs (`docs/metrics.md`): how long each commit takes, how large
 /// each stage's saved state is, and every write that failed (and is retried by the scheduler). It wraps the store the
@@ -7,24 +6,21 @@ import Synchronization
 public final class MeteredProgressStore: ProgressStore, Sendable {
     public let store: any ProgressStore
     private let pipeline: String
-    private let factory: any MetricsFactory
+    /// Its metrics; a stage's gauge is made at the stage's first commit (stages are fixed by the pipeline's definition).
+    private let handles: MetricHandles
     private let commitTime: CoreMetrics.Timer
     private let stateBytesWritten: Counter
     private let writeFailures: Counter
-    /// One gauge per stateful stage, made at its first commit (stages are fixed by the pipeline's definition).
-    private let stageBytes = Mutex<[String: Gauge]>([:])
 
     /// - Parameter factory: the backend; the one the process bootstrapped by default.
     public init(_ store: any ProgressStore, pipeline: String, factory: any MetricsFactory = MetricsSystem.factory) {
         self.store = store
         self.pipeline = pipeline
-        self.factory = factory
+        handles = MetricHandles(factory: factory)
         let labels = [("pipeline", pipeline)]
-        commitTime = CoreMetrics.Timer(
-            label: "sluice_checkpoint_commit_seconds", dimensions: labels, preferredDisplayUnit: .seconds, factory: factory
-        )
-        stateBytesWritten = Counter(label: "sluice_checkpoint_state_written_bytes_total", dimensions: labels, factory: factory)
-        writeFailures = Counter(label: "sluice_checkpoint_write_failures_total", dimensions: labels, factory: factory)
+        commitTime = handles.timer("sluice_checkpoint_commit_seconds", labels)
+        stateBytesWritten = handles.counter("sluice_checkpoint_state_written_bytes_total", labels)
+        writeFailures = handles.counter("sluice_checkpoint_write_failures_total", labels)
     }
 
     public var location: String { store.location }
@@ -52,7 +48,8 @@ public final class MeteredProgressStore: ProgressStore, Sendable {
         var written = 0
         for snapshot in snapshots {
             written += snapshot.bytes.count
-            gauge(stage: snapshot.stage).record(snapshot.bytes.count)
+            handles.gauge("sluice_checkpoint_state_bytes", [("pipeline", pipeline), ("stage", snapshot.stage)])
+                .record(snapshot.bytes.count)
         }
         stateBytesWritten.increment(by: written)
     }
@@ -63,17 +60,6 @@ public final class MeteredProgressStore: ProgressStore, Sendable {
         } catch {
             writeFailures.increment()
             throw error
-        }
-    }
-
-    private func gauge(stage: String) -> Gauge {
-        stageBytes.withLock { made in
-            if let gauge = made[stage] { return gauge }
-            let gauge = Gauge(
-                label: "sluice_checkpoint_state_bytes", dimensions: [("pipeline", pipeline), ("stage", stage)], factory: factory
-            )
-            made[stage] = gauge
-            return gauge
         }
     }
 }

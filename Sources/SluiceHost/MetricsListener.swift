@@ -1,15 +1,17 @@
 import CoreMetrics
-import Synchronization
+import SluiceCore
 
 /// Records one pipeline's batch events as swift-metrics metrics (`docs/metrics.md` names and explains each one): the
-/// figures of Spark's Streaming tab as counters and timers, and where each source partition stands.
+/// figures of Spark's Streaming tab as counters and timers, what each stage did, where each source partition stands
+/// and how far behind it is, what stateful stages hold, sink retries and plugin errors.
 ///
 /// It never bootstraps the metrics system: the process that owns the backend (the CLI, a server) does, or hands a
 /// factory here, so that tests and several pipelines in one process keep their figures apart. Labels are bounded: the
-/// pipeline, and a source's name and partition, never a batch id.
+/// pipeline, a stage's, source's or sink's name, a partition number and an ABI call, never a batch id.
 public final class MetricsListener: BatchListener, Sendable {
     public let pipeline: String
-    private let factory: any MetricsFactory
+    /// Metrics whose labels appear with the batches (stages, partitions, components), made on first use.
+    private let handles: MetricHandles
     private let batchesCompleted: Counter
     private let batchesFailed: Counter
     private let inputRecords: Counter
@@ -17,36 +19,20 @@ public final class MetricsListener: BatchListener, Sendable {
     private let schedulingDelay: CoreMetrics.Timer
     private let processingTime: CoreMetrics.Timer
     private let totalDelay: CoreMetrics.Timer
-    /// Made on the first batch that reads a partition; partitions come and go only with the pipeline's sources.
-    private let partitions = Mutex<[PartitionLabels: PartitionMetrics]>([:])
-
-    private struct PartitionLabels: Hashable {
-        var source: String
-        var partition: Int
-    }
-
-    private struct PartitionMetrics {
-        var records: Counter
-        var position: Gauge
-    }
 
     /// - Parameter factory: the backend; the one the process bootstrapped by default.
     public init(pipeline: String, factory: any MetricsFactory = MetricsSystem.factory) {
         self.pipeline = pipeline
-        self.factory = factory
+        handles = MetricHandles(factory: factory)
         let labels = [("pipeline", pipeline)]
         // Made up front, so that a pipeline that has not finished a batch yet shows zeros rather than nothing.
-        batchesCompleted = Counter(label: "sluice_batches_completed_total", dimensions: labels, factory: factory)
-        batchesFailed = Counter(label: "sluice_batches_failed_total", dimensions: labels, factory: factory)
-        inputRecords = Counter(label: "sluice_input_records_total", dimensions: labels, factory: factory)
-        discardedRecords = Counter(label: "sluice_discarded_records_total", dimensions: labels, factory: factory)
-        schedulingDelay = CoreMetrics.Timer(
-            label: "sluice_batch_scheduling_delay_seconds", dimensions: labels, preferredDisplayUnit: .seconds, factory: factory
-        )
-        processingTime = CoreMetrics.Timer(
-            label: "sluice_batch_processing_seconds", dimensions: labels, preferredDisplayUnit: .seconds, factory: factory
-        )
-        totalDelay = CoreMetrics.Timer(label: "sluice_batch_total_delay_seconds", dimensions: labels, preferredDisplayUnit: .seconds, factory: factory)
+        batchesCompleted = handles.counter("sluice_batches_completed_total", labels)
+        batchesFailed = handles.counter("sluice_batches_failed_total", labels)
+        inputRecords = handles.counter("sluice_input_records_total", labels)
+        discardedRecords = handles.counter("sluice_discarded_records_total", labels)
+        schedulingDelay = handles.timer("sluice_batch_scheduling_delay_seconds", labels)
+        processingTime = handles.timer("sluice_batch_processing_seconds", labels)
+        totalDelay = handles.timer("sluice_batch_total_delay_seconds", labels)
     }
 
     /// The three delays are recorded for completed batches only, as Spark's Streaming tab shows them: a failed
@@ -59,29 +45,49 @@ public final class MetricsListener: BatchListener, Sendable {
         processingTime.recordNanoseconds(Self.nanoseconds(event.processingMilliseconds))
         totalDelay.recordNanoseconds(Self.nanoseconds(event.totalDelayMilliseconds))
         for range in event.ranges {
-            let metrics = partitionMetrics(source: range.source, partition: range.partition)
-            metrics.records.increment(by: Int64(clamping: range.to - range.from))
+            let labels = partitionLabels(range.source, range.partition)
+            handles.counter("sluice_source_records_total", labels).increment(by: Int64(clamping: range.to - range.from))
             // Committed: the next batch of this partition starts here.
-            metrics.position.record(Int64(clamping: range.to))
+            handles.gauge("sluice_source_partition_position", labels).record(Int64(clamping: range.to))
         }
+        for backlog in event.backlog {
+            handles.gauge("sluice_source_partition_lag_records", partitionLabels(backlog.source, backlog.partition))
+                .record(Int64(clamping: backlog.lag))
+        }
+        for stage in event.stages {
+            let labels = [("pipeline", pipeline), ("stage", stage.stage)]
+            handles.counter("sluice_stage_records_in_total", labels).increment(by: stage.recordsIn)
+            handles.counter("sluice_stage_records_out_total", labels).increment(by: stage.recordsOut)
+            handles.timer("sluice_stage_processing_seconds", labels)
+                .recordNanoseconds(Int64(clamping: stage.nanoseconds))
+        }
+        for state in event.states {
+            let labels = [("pipeline", pipeline), ("stage", state.stage)]
+            handles.gauge("sluice_state_keys", labels).record(state.keys)
+            handles.gauge("sluice_state_memory_bytes", labels).record(state.bytes)
+        }
+        record(event.incidents)
     }
 
     public func batchFailed(_ event: BatchFailed) {
         batchesFailed.increment()
+        record(event.incidents)
     }
 
-    private func partitionMetrics(source: String, partition: Int) -> PartitionMetrics {
-        partitions.withLock { made in
-            let key = PartitionLabels(source: source, partition: partition)
-            if let metrics = made[key] { return metrics }
-            let labels = [("pipeline", pipeline), ("source", source), ("partition", String(partition))]
-            let metrics = PartitionMetrics(
-                records: Counter(label: "sluice_source_records_total", dimensions: labels, factory: factory),
-                position: Gauge(label: "sluice_source_partition_position", dimensions: labels, factory: factory)
-            )
-            made[key] = metrics
-            return metrics
+    /// Errors and retries count whether the batch completed or not: a retry that worked is still one.
+    private func record(_ incidents: BatchIncidents) {
+        for (sink, retries) in incidents.sinkRetries {
+            handles.counter("sluice_sink_retries_total", [("pipeline", pipeline), ("sink", sink)])
+                .increment(by: retries)
         }
+        for (call, errors) in incidents.errors {
+            let labels = [("pipeline", pipeline), ("component", call.component), ("call", call.call)]
+            handles.counter("sluice_plugin_errors_total", labels).increment(by: errors)
+        }
+    }
+
+    private func partitionLabels(_ source: String, _ partition: Int) -> [(String, String)] {
+        [("pipeline", pipeline), ("source", source), ("partition", String(partition))]
     }
 
     /// swift-metrics timers keep nanoseconds; the events carry fractional milliseconds.

@@ -149,8 +149,16 @@ public final class PipelineScheduler: @unchecked Sendable {  // `stopRequested` 
             let info = BatchInfo(id: batchID, timeMilliseconds: due)
             var cycle = CommitCycle(durable: store != nil, replay: replay != nil)
             var ranges: [SourceRange] = []
+            // What the sources offered, kept for the partitions' lag; a replay does not ask.
+            var offered: [PartitionKey: Range<UInt64>] = [:]
             do {
-                let plan = try replay.map(self.plan(of:)) ?? executor.plan(positions: positions)
+                let plan: BatchPlan
+                if let replay {
+                    plan = self.plan(of: replay)
+                } else {
+                    offered = try executor.available()
+                    plan = executor.plan(available: offered, positions: positions)
+                }
                 ranges = sourceRanges(plan)
                 try step(&cycle, .planned, batchID)
                 if replay != nil {
@@ -184,7 +192,9 @@ public final class PipelineScheduler: @unchecked Sendable {  // `stopRequested` 
                     schedulingDelayMilliseconds: max(0, began - Double(scheduled)),
                     processingMilliseconds: finished - began,
                     totalDelayMilliseconds: max(0, finished - Double(scheduled)),
-                    discarded: outcome.discarded, firstDiscardReason: outcome.firstDiscardReason
+                    discarded: outcome.discarded, firstDiscardReason: outcome.firstDiscardReason,
+                    stages: outcome.stages, backlog: backlog(offered), states: stateSizes(),
+                    incidents: executor.takeIncidents()
                 )
                 for listener in listeners { listener.batchCompleted(completed) }
                 summary.batches += 1
@@ -193,7 +203,10 @@ public final class PipelineScheduler: @unchecked Sendable {  // `stopRequested` 
                 idle = outcome.inputRecords == 0 ? idle + 1 : 0
             } catch {
                 let message = "batch \(batchID) failed: \(error)"
-                let failed = BatchFailed(pipeline: options.pipeline, id: batchID, timeMilliseconds: due, ranges: ranges, error: "\(error)")
+                let failed = BatchFailed(
+                    pipeline: options.pipeline, id: batchID, timeMilliseconds: due, ranges: ranges, error: "\(error)",
+                    incidents: executor.takeIncidents()
+                )
                 for listener in listeners { listener.batchFailed(failed) }
                 summary.end = .failed(message)
                 break
@@ -350,6 +363,23 @@ public final class PipelineScheduler: @unchecked Sendable {  // `stopRequested` 
         plan.ranges.map {
             SourceRange(source: graph.names[$0.key.source], partition: $0.key.partition, from: $0.offsets.lowerBound, to: $0.offsets.upperBound)
         }
+    }
+
+    /// Each offered partition's lag once the batch committed: from where its next batch starts (as the planner
+    /// decides it) to the end of what the source offered.
+    private func backlog(_ offered: [PartitionKey: Range<UInt64>]) -> [PartitionBacklog] {
+        offered.keys.sorted().map { key in
+            let range = offered[key]!
+            return PartitionBacklog(
+                source: graph.names[key.source], partition: key.partition,
+                position: max(positions[key] ?? range.lowerBound, range.lowerBound), availableEnd: range.upperBound
+            )
+        }
+    }
+
+    /// What each stateful stage holds now.
+    private func stateSizes() -> [StageState] {
+        graph.statefulStages.map { StageState(stage: $0.name, keys: $0.stage.stateKeys, bytes: $0.stage.stateBytes) }
     }
 
     private func inflight(_ plan: BatchPlan, _ info: BatchInfo, _ clock: BatchClock) -> InflightRecord {
