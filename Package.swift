@@ -174,7 +174,7 @@ let package = Package(
         .testTarget(
             name: "SluiceHostTests",
             dependencies: [
-                "SluiceHost", sluiceLoader, sluiceSDK, sluiceTesting,
+                "SluiceHost", sluiceLoader, sluiceSDK, sluiceTesting, "EventHubsEmulator",
                 .product(name: "PropertyBased", package: "swift-property-based"),
                 .product(name: "CoreMetrics", package: "swift-metrics"), .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),
