@@ -109,6 +109,23 @@ public struct DStream<Element: StreamValue>: Sendable {
         return built(.reduceByWindow, OperationArguments(function: Self.sameType(function), window: w, slide: s, inverse: inverse))
     }
 
+    /// One element per batch: the elements combined with `f`, which must be associative and commutative.
+    public func reduce(_ f: @escaping @Sendable (Element, Element) -> Element) -> DStream<Element> where Element: ClosureReducible {
+        built(.reduce, OperationArguments(reducer: ClosureReducer(f)))
+    }
+
+    /// One element per slide: the window's elements combined with `f`; with `inverse`, what leaves the window is
+    /// taken out with it instead of recombining the whole window (Spark's `reduceByWindow(f, invF, ...)`).
+    public func reduceByWindow(
+        _ f: @escaping @Sendable (Element, Element) -> Element,
+        inverse: (@Sendable (Element, Element) -> Element)? = nil,
+        _ length: Duration,
+        slide: Duration? = nil
+    ) -> DStream<Element> where Element: ClosureReducible {
+        let (w, s) = windowBatches(length, slide)
+        return built(.reduceByWindow, OperationArguments(reducer: ClosureReducer(f, inverse: inverse), window: w, slide: s, inverse: inverse != nil))
+    }
+
     /// The functions whose result has the type of their input (`count` and `mean` have their own operations).
     static func sameType(_ function: ReduceFunction) -> ReduceFunction {
         precondition(![.count, .mean].contains(function), "use count()/countByValue() for counts; \(function) changes the type")
@@ -192,6 +209,26 @@ extension DStream {
     where Element == Pair<V> {
         let batches = timeout.map { context.batches($0, "timeout") } ?? 0
         return built(.mapWithState, OperationArguments(function: Self.sameType(function), timeout: batches, partitions: partitions))
+    }
+
+    /// Spark's `updateStateByKey(f)`: every batch, `update` is called for every key that has records or state, with
+    /// the key's values of the batch (none for an idle key) and its state (nil for a new key); what it returns is the
+    /// key's new state, and nil removes the key. Emits every key's state every batch. The state is checkpointed as
+    /// JSON, so it survives a restart with a checkpoint directory.
+    public func updateStateByKey<V, S: StreamValue & Codable>(
+        partitions: Int? = nil,
+        _ update: @escaping @Sendable ([V], S?) -> S?
+    ) -> DStream<Pair<S>> where Element == Pair<V> {
+        built(.updateStateByKey, OperationArguments(stateFunction: ClosureStateUpdate<V, S>(update), partitions: partitions))
+    }
+
+    /// Spark's `mapWithState(spec)`: the spec's function runs once per record with the key's `State`, and what it
+    /// returns is the output; with a timeout, a key without records for longer is called once more with
+    /// `state.isTimingOut` and forgotten (docs/operators.md gives the exact rule). State is checkpointed as JSON.
+    public func mapWithState<V, S, Mapped>(_ spec: StateSpec<V, S, Mapped>) -> DStream<Mapped> where Element == Pair<V> {
+        let batches = spec.timeout.map { context.batches($0, "timeout") } ?? 0
+        let function = ClosureMapWithState(spec.function)
+        return built(.mapWithState, OperationArguments(stateFunction: function, timeout: batches, partitions: spec.partitions))
     }
 
     /// For each key, `[v1,v2,...]`.

@@ -7,7 +7,8 @@ import Glibc
 
 /// The typed Swift API with a checkpoint directory (examples/swift-api with CHECKPOINT and OUTPUT): killed with
 /// SIGKILL again and again and restarted, its files output is exactly that of the input counted once — every batch's
-/// word counts once, and the window totals (state restored across each kill) as an uninterrupted run gives them.
+/// word counts once, and the window totals, the closure-kept statistics and the session events (state restored
+/// across each kill) as an uninterrupted run gives them.
 @Suite(.serialized, .timeLimit(.minutes(5)))
 struct SwiftAPICheckpointTests {
     static let files = 16
@@ -31,6 +32,58 @@ struct SwiftAPICheckpointTests {
         return names.map { name in
             let text = (try? String(contentsOf: directory.appendingPathComponent(name), encoding: .utf8)) ?? ""
             return text.split(separator: "\n").map(String.init)
+        }
+    }
+
+    /// A `(word,{"batches":B,"total":T})` record of the example's statistics, as word → (total, batches).
+    static func stats(_ records: [String]) -> [String: [Int]] {
+        Dictionary(uniqueKeysWithValues: records.map { record -> (String, [Int]) in
+            let inner = record.dropFirst().dropLast()
+            let comma = inner.firstIndex(of: ",") ?? inner.endIndex
+            let json = (try? JSONSerialization.jsonObject(with: Data(inner[comma...].dropFirst().utf8))) as? [String: Int] ?? [:]
+            return (String(inner[..<comma]), [json["total"] ?? -1, json["batches"] ?? -1])
+        })
+    }
+
+    /// updateStateByKey's state after each batch, counted here: every word seen so far, its occurrences and the
+    /// number of batches it was in.
+    static func expectedStats() -> [[String: [Int]]] {
+        var state: [String: [Int]] = [:]
+        return (0..<files).map { n in
+            for (word, count) in counts(file(n)) {
+                let old = state[word] ?? [0, 0]
+                state[word] = [old[0] + count, old[1] + 1]
+            }
+            return state
+        }
+    }
+
+    /// A session event `{"ended":E,"seen":S,"word":W}` as "W S E".
+    static func session(_ record: String) -> String {
+        let json = (try? JSONSerialization.jsonObject(with: Data(record.utf8))) as? [String: Any] ?? [:]
+        return "\(json["word"] as? String ?? "?") \(json["seen"] as? Int ?? -1) \(json["ended"] as? Bool ?? false)"
+    }
+
+    /// mapWithState's events per batch by Spark's rule, simulated here: each occurrence counts on in its word's
+    /// session; a word without occurrences for more than one batch (its last batch < this one − 1) ends its session
+    /// after the batch's occurrences, with one event. Batches past the input are idle.
+    static func expectedSessions(batches: Int) -> [[String]] {
+        var seen: [String: Int] = [:]
+        var last: [String: Int] = [:]
+        return (0..<batches).map { n in
+            var events: [String] = []
+            let words = n < files ? file(n).flatMap { $0.split(separator: " ").map(String.init) } : []
+            for word in words {
+                seen[word, default: 0] += 1
+                last[word] = n
+                events.append("\(word) \(seen[word]!) false")
+            }
+            for (word, at) in last where n - at > 1 {
+                events.append("\(word) \(seen[word]!) true")
+                seen[word] = nil
+                last[word] = nil
+            }
+            return events.sorted()
         }
     }
 
@@ -88,6 +141,10 @@ struct SwiftAPICheckpointTests {
         let totals = Self.outputs(output, prefix: "window").prefix(Self.files).map { $0.first.flatMap { Int($0) } ?? -1 }
         let sizes = expected.map { $0.values.reduce(0, +) }
         #expect(totals == sizes.indices.map { sizes[$0] + ($0 > 0 ? sizes[$0 - 1] : 0) }, "after \(killed) kills")
+        // Closure state (updateStateByKey with a Codable state type, mapWithState with a timeout) restored exactly too.
+        #expect(Self.outputs(output, prefix: "stats").prefix(Self.files).map(Self.stats) == Self.expectedStats(), "after \(killed) kills")
+        let sessions = Self.outputs(output, prefix: "sessions").map { $0.map(Self.session).sorted() }
+        #expect(Array(sessions.prefix(Self.files + 2)) == Self.expectedSessions(batches: Self.files + 2), "after \(killed) kills")
         let leftovers = (try FileManager.default.contentsOfDirectory(atPath: output.path)).filter { $0.contains(".tmp") }
         #expect(leftovers.isEmpty, "\(leftovers)")
     }

@@ -3,13 +3,16 @@ import SluiceFunctions
 
 /// The values an operation is built with: what a pipeline file's stage keys say (checked by the parser against the
 /// operation's declaration), or what a typed `DStream` method passes. Durations are in batches.
-public struct OperationArguments: @unchecked Sendable {  // `reducer` and `perValue` are Sendable or immutable
+public struct OperationArguments: @unchecked Sendable {  // `reducer`, `perValue` and `stateFunction` are Sendable or immutable
     /// A built-in reduce function (`function: sum`); nil for the operation's default.
     public var function: ReduceFunction?
     /// A reducer from a function library, a reducer plugin or a Swift closure, in place of `function`.
     public var reducer: (any CustomReducer)?
     /// The library function of `map` and `filter`.
     public var perValue: NativeFunction?
+    /// `updateStateByKey` and `mapWithState` with a user's function over per-key state (a Swift closure, an
+    /// update-state plugin), in place of a reduce function.
+    public var stateFunction: (any KeyedStateFunction)?
     public var window: Int
     public var slide: Int
     public var inverse: Bool
@@ -22,6 +25,7 @@ public struct OperationArguments: @unchecked Sendable {  // `reducer` and `perVa
         function: ReduceFunction? = nil,
         reducer: (any CustomReducer)? = nil,
         perValue: NativeFunction? = nil,
+        stateFunction: (any KeyedStateFunction)? = nil,
         window: Int = 1,
         slide: Int = 1,
         inverse: Bool = false,
@@ -32,6 +36,7 @@ public struct OperationArguments: @unchecked Sendable {  // `reducer` and `perVa
         self.function = function
         self.reducer = reducer
         self.perValue = perValue
+        self.stateFunction = stateFunction
         self.window = window
         self.slide = slide
         self.inverse = inverse

@@ -61,6 +61,11 @@ extension BuiltinOperation {
             function: kind.takesFunction ? .reduce : .none
         ) { arguments, inputs, parallelism in
             let partitions = arguments.partitions ?? parallelism
+            if let function = arguments.stateFunction {
+                precondition(kind == .updateStateByKey || kind == .mapWithState, "\(kind.rawValue) takes no state function")
+                let mode: StateFunctionStage.Mode = kind == .mapWithState ? .mapWithState(timeout: arguments.timeout) : .updateStateByKey
+                return .collecting(StateFunctionStage(mode, function: function, partitions: partitions), inputs: inputs)
+            }
             let op = KeyedOperator(
                 kind,
                 function: arguments.function,
