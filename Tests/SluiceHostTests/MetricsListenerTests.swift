@@ -102,6 +102,31 @@ struct MetricsListenerTests {
         #expect(metrics.counters.allSatisfy { !$0.label.hasPrefix("sluice_plugin_errors") && !$0.label.hasPrefix("sluice_sink_retries") })
     }
 
+    /// A `window` stage keeps records, not keys: its state is the records of the batches it holds, and their bytes
+    /// (the text, and one 4-byte offset per record plus one). It collects 3 records a batch and emits its window.
+    @Test func aWindowOfRecordsReportsTheRecordsItHoldsAndTheirBytes() throws {
+        let lines = (0..<12).map { "line \($0)" }
+        var graph = StreamGraph()
+        let input = graph.add("lines", .source(FixedLines(lines), maxRecordsPerPartition: 3))
+        let window = graph.add("last2", .collecting(WindowStage(window: 2, slide: 1), inputs: [input]))
+        graph.addSink(.init(name: "out", sink: BatchLog(), input: window))
+        var options = SchedulerOptions(pipeline: "records", batchIntervalMilliseconds: 1)
+        options.maxBatches = 4
+        let metrics = TestMetrics()
+        let summary = PipelineScheduler(graph: graph, options: options, listeners: [MetricsListener(pipeline: "records", factory: metrics)])
+            .runBatches()
+        #expect(summary.end == .batchLimit && summary.batches == 4)
+        let stage = [("pipeline", "records"), ("stage", "last2")]
+        #expect(try metrics.expectGauge("sluice_state_keys", stage).values == [3, 6, 6, 6])
+        // Batch n holds lines 3n..<3n+3; the window, the last two batches.
+        func bytes(_ batch: Int) -> Int { lines[(3 * batch)..<(3 * batch + 3)].reduce(0) { $0 + $1.utf8.count } + 4 * 4 }
+        let held = [bytes(0), bytes(0) + bytes(1), bytes(1) + bytes(2), bytes(2) + bytes(3)]
+        #expect(try metrics.expectGauge("sluice_state_memory_bytes", stage).values == held.map(Double.init))
+        #expect(try metrics.expectCounter("sluice_stage_records_in_total", stage).totalValue == 12)
+        #expect(try metrics.expectCounter("sluice_stage_records_out_total", stage).totalValue == 3 + 6 + 6 + 6)
+        #expect(try metrics.expectCounter("sluice_stage_records_in_total", [("pipeline", "records"), ("stage", "out")]).totalValue == 21)
+    }
+
     /// A sink's RETRY: each is a plugin error of its `commit` and a retry, in a batch that completes.
     @Test func sinkRetriesAndTheirErrorsAreCounted() throws {
         let directory = try TestPaths.temporaryDirectory()
