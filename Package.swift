@@ -28,6 +28,8 @@ let serviceLifecycle = Package.Dependency.package(url: "https://github.com/swift
 let serviceLifecycleProduct = Target.Dependency.product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
 let swiftLog = Package.Dependency.package(url: "https://github.com/apple/swift-log", from: "1.16.2")
 let swiftMetrics = Package.Dependency.package(url: "https://github.com/apple/swift-metrics", from: "2.13.0")
+let hummingbird = Package.Dependency.package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1")
+let prometheus = Package.Dependency.package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1")
 
 // MARK: - Settings shared by every Swift target
 
@@ -94,7 +96,10 @@ let package = Package(
         .library(name: "SluiceHost", targets: ["SluiceHost"]),
         .library(name: "Sluice", targets: ["Sluice"]),
     ] + firstPartyPlugins.map(\.1),
-    dependencies: [sdk, argumentParser, yams, propertyBased, nio, crypto, nioSSL, serviceLifecycle, swiftLog, swiftMetrics],
+    dependencies: [
+        sdk, argumentParser, yams, propertyBased, nio, crypto, nioSSL, serviceLifecycle, swiftLog, swiftMetrics, hummingbird,
+        prometheus,
+    ],
     targets: [
         // The engine: batches, keyed aggregation, plans, scheduling. No dlopen, files or sockets.
         .target(
@@ -114,10 +119,22 @@ let package = Package(
             path: "Sources/SluiceHost",
             swiftSettings: strictSettings
         ),
+        // `sluice serve`: Livy's batch API, the supervision of one child process per pipeline, statistics, /metrics.
+        .target(
+            name: "SluiceServe",
+            dependencies: [
+                "SluiceHost", .product(name: "Hummingbird", package: "hummingbird"), serviceLifecycleProduct,
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "CoreMetrics", package: "swift-metrics"), .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/SluiceServe",
+            swiftSettings: strictSettings
+        ),
         .target(
             name: "SluiceCLI",
             dependencies: [
-                "SluiceHost", "SluiceFunctions", sluiceSDK, sluiceConformance,
+                "SluiceHost", "SluiceServe", "SluiceFunctions", sluiceSDK, sluiceConformance,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"), serviceLifecycleProduct,
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -251,6 +268,13 @@ let package = Package(
             name: "DurableRecordsTests",
             dependencies: ["DurableRecords", sluiceTesting],
             path: "Tests/DurableRecordsTests",
+            swiftSettings: strictSettings
+        ),
+        // `sluice serve` over real sockets: the built `sluice` binary as the server and as its pipelines' processes.
+        .testTarget(
+            name: "SluiceServeTests",
+            dependencies: [],
+            path: "Tests/SluiceServeTests",
             swiftSettings: strictSettings
         ),
         .testTarget(

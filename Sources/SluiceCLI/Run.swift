@@ -6,6 +6,7 @@ import SluiceCore
 import SluiceHost
 import SluiceLoader
 import SluiceSDK
+import SluiceServe
 
 #if canImport(Glibc)
 import Glibc
@@ -73,6 +74,15 @@ struct Run: AsyncParsableCommand {
     )
     var resetState = false
 
+    @Option(
+        name: .customLong("events-fd"),
+        help: ArgumentHelp(
+            "Also write every batch event as one JSON object per line to this open file descriptor (for `sluice serve`).",
+            visibility: .hidden
+        )
+    )
+    var eventsDescriptor: Int32?
+
     @OptionGroup var plugins: PluginOptions
     @OptionGroup var values: PipelineValueOptions
 
@@ -119,8 +129,12 @@ struct Run: AsyncParsableCommand {
             for problem in error.errors { printError(problem.description) }
             throw ExitCode(error.isStartFailure ? 1 : 2)
         }
+        let events = eventsDescriptor.map {
+            BatchEventWriter(descriptor: $0, pipeline: options.pipeline, batchIntervalMilliseconds: options.batchIntervalMilliseconds)
+        }
         let (summary, stoppedBy) = try await Self.schedule(
-            pipeline.graph, options, store: checkpoints, progress: reporter, logs: logs, shutdownTimeout: shutdownTimeout
+            pipeline.graph, options, store: checkpoints, progress: reporter, logs: logs, events: events,
+            shutdownTimeout: shutdownTimeout
         )
         let name = resolved.spec.name
         let why: String
@@ -157,13 +171,13 @@ struct Run: AsyncParsableCommand {
     /// pipeline's plugin instances can be destroyed in order.
     private static func schedule(
         _ graph: StreamGraph, _ options: SchedulerOptions, store: CheckpointStore?, progress: ProgressReporter, logs: RunLogs,
-        shutdownTimeout: Double
+        events: BatchEventWriter?, shutdownTimeout: Double
     ) async throws -> (RunSummary, String) {
         let scheduler = PipelineScheduler(
             graph: graph,
             options: options,
             store: store.map { MeteredProgressStore($0, pipeline: options.pipeline) },
-            listeners: [progress, MetricsListener(pipeline: options.pipeline)] + logs.batchListeners,
+            listeners: [progress, MetricsListener(pipeline: options.pipeline)] + logs.batchListeners + (events.map { [$0] } ?? []),
             logger: logs.scheduler,
             phaseObserver: CrashPoint.observer(environment: ProcessInfo.processInfo.environment)
         )

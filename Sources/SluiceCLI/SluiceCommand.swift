@@ -13,7 +13,7 @@ public struct SluiceCommand: AsyncParsableCommand {
             directory of the sluice executable.
             """,
         version: "0.1.0",
-        subcommands: [Run.self, Validate.self, Plugins.self, Checkpoints.self, Bench.self]
+        subcommands: [Run.self, Validate.self, Plugins.self, Checkpoints.self, Bench.self, Serve.self]
     )
 
     public init() {}

@@ -1,0 +1,65 @@
+public import SluiceHost
+
+/// One line of the event stream a `sluice run` child writes for its server (`--events-fd`): a JSON object per line,
+/// `event` naming what it is. Both ends use this type, so the format lives in one place.
+///
+/// `hello` comes first, once the pipeline's plugins are loaded and its scheduler is about to start; then the
+/// scheduler's batch events in order. Fields that do not belong to an event are absent.
+public struct BatchEventLine: Codable, Sendable, Equatable {
+    public enum Kind: String, Codable, Sendable {
+        case hello, batchStarted, batchCompleted, batchFailed
+    }
+
+    public var event: Kind
+    public var pipeline: String
+    /// `hello` only.
+    public var batchIntervalMilliseconds: Int?
+    public var pid: Int32?
+    /// Batch events.
+    public var id: UInt64?
+    public var timeMilliseconds: Int64?
+    public var ranges: [SourceRange]?
+    public var isReplay: Bool?
+    public var records: Int?
+    public var schedulingDelayMilliseconds: Double?
+    public var processingMilliseconds: Double?
+    public var totalDelayMilliseconds: Double?
+    public var discarded: Int?
+    public var firstDiscardReason: String?
+    public var error: String?
+
+    public init(event: Kind, pipeline: String) {
+        self.event = event
+        self.pipeline = pipeline
+    }
+
+    public init(_ started: BatchStarted) {
+        self.init(event: .batchStarted, pipeline: started.pipeline)
+        id = started.id
+        timeMilliseconds = started.timeMilliseconds
+        ranges = started.ranges
+        isReplay = started.isReplay
+        schedulingDelayMilliseconds = started.schedulingDelayMilliseconds
+    }
+
+    public init(_ completed: BatchCompleted) {
+        self.init(event: .batchCompleted, pipeline: completed.pipeline)
+        id = completed.id
+        timeMilliseconds = completed.timeMilliseconds
+        ranges = completed.ranges
+        records = completed.records
+        schedulingDelayMilliseconds = completed.schedulingDelayMilliseconds
+        processingMilliseconds = completed.processingMilliseconds
+        totalDelayMilliseconds = completed.totalDelayMilliseconds
+        discarded = completed.discarded
+        firstDiscardReason = completed.firstDiscardReason
+    }
+
+    public init(_ failed: BatchFailed) {
+        self.init(event: .batchFailed, pipeline: failed.pipeline)
+        id = failed.id
+        timeMilliseconds = failed.timeMilliseconds
+        ranges = failed.ranges
+        error = failed.error
+    }
+}

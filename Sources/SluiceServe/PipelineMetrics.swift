@@ -1,0 +1,97 @@
+import CoreMetrics
+import SluiceHost
+import Synchronization
+
+/// One batch's metrics on the server's registry, from its child's event stream: the names and meanings of
+/// `MetricsListener` (`docs/metrics.md`), labelled by `pipeline` (the batch's name) and `id` (the batch id, so two
+/// batches of one pipeline stay apart), plus the supervision figures (restarts, resident memory).
+///
+/// `MetricsListener` itself cannot be fed here: its events have no public initialiser outside SluiceHost, so this
+/// records the same figures from the decoded lines. Removed from the registry when the batch is deleted.
+final class PipelineMetrics: Sendable {
+    private let labels: [(String, String)]
+    private let factory: any MetricsFactory
+    private let batchesCompleted: Counter
+    private let batchesFailed: Counter
+    private let inputRecords: Counter
+    private let discardedRecords: Counter
+    private let schedulingDelay: CoreMetrics.Timer
+    private let processingTime: CoreMetrics.Timer
+    private let totalDelay: CoreMetrics.Timer
+    let restarts: Counter
+    let residentBytes: Gauge
+    private let partitions = Mutex<[String: (records: Counter, position: Gauge)]>([:])
+
+    init(pipeline: String, id: Int, factory: any MetricsFactory) {
+        labels = [("pipeline", pipeline), ("id", String(id))]
+        self.factory = factory
+        batchesCompleted = Counter(label: "sluice_batches_completed_total", dimensions: labels, factory: factory)
+        batchesFailed = Counter(label: "sluice_batches_failed_total", dimensions: labels, factory: factory)
+        inputRecords = Counter(label: "sluice_input_records_total", dimensions: labels, factory: factory)
+        discardedRecords = Counter(label: "sluice_discarded_records_total", dimensions: labels, factory: factory)
+        schedulingDelay = CoreMetrics.Timer(
+            label: "sluice_batch_scheduling_delay_seconds", dimensions: labels, preferredDisplayUnit: .seconds, factory: factory
+        )
+        processingTime = CoreMetrics.Timer(
+            label: "sluice_batch_processing_seconds", dimensions: labels, preferredDisplayUnit: .seconds, factory: factory
+        )
+        totalDelay = CoreMetrics.Timer(
+            label: "sluice_batch_total_delay_seconds", dimensions: labels, preferredDisplayUnit: .seconds, factory: factory
+        )
+        restarts = Counter(label: "sluice_serve_restarts_total", dimensions: labels, factory: factory)
+        residentBytes = Gauge(label: "sluice_serve_resident_bytes", dimensions: labels, factory: factory)
+    }
+
+    func record(_ line: BatchEventLine) {
+        switch line.event {
+        case .hello, .batchStarted:
+            return
+        case .batchFailed:
+            batchesFailed.increment()
+        case .batchCompleted:
+            batchesCompleted.increment()
+            inputRecords.increment(by: line.records ?? 0)
+            discardedRecords.increment(by: line.discarded ?? 0)
+            schedulingDelay.recordNanoseconds(Self.nanoseconds(line.schedulingDelayMilliseconds))
+            processingTime.recordNanoseconds(Self.nanoseconds(line.processingMilliseconds))
+            totalDelay.recordNanoseconds(Self.nanoseconds(line.totalDelayMilliseconds))
+            for range in line.ranges ?? [] {
+                let metrics = partition(source: range.source, partition: range.partition)
+                metrics.records.increment(by: Int64(clamping: range.to >= range.from ? range.to - range.from : 0))
+                metrics.position.record(Int64(clamping: range.to))
+            }
+        }
+    }
+
+    /// Takes every series of this batch off the registry.
+    func destroy() {
+        for counter in [batchesCompleted, batchesFailed, inputRecords, discardedRecords, restarts] { counter.destroy() }
+        for timer in [schedulingDelay, processingTime, totalDelay] { timer.destroy() }
+        residentBytes.destroy()
+        partitions.withLock { made in
+            for metrics in made.values {
+                metrics.records.destroy()
+                metrics.position.destroy()
+            }
+            made = [:]
+        }
+    }
+
+    private func partition(source: String, partition: Int) -> (records: Counter, position: Gauge) {
+        partitions.withLock { made in
+            let key = "\(source)\u{0}\(partition)"
+            if let metrics = made[key] { return metrics }
+            let dimensions = labels + [("source", source), ("partition", String(partition))]
+            let metrics = (
+                records: Counter(label: "sluice_source_records_total", dimensions: dimensions, factory: factory),
+                position: Gauge(label: "sluice_source_partition_position", dimensions: dimensions, factory: factory)
+            )
+            made[key] = metrics
+            return metrics
+        }
+    }
+
+    private static func nanoseconds(_ milliseconds: Double?) -> Int64 {
+        Int64(((milliseconds ?? 0) * 1_000_000).rounded())
+    }
+}

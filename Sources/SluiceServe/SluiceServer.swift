@@ -1,0 +1,74 @@
+import Foundation
+import Hummingbird
+public import Logging
+import NIOCore
+import Prometheus
+public import ServiceLifecycle
+
+/// `sluice serve` as a library: the HTTP API (hummingbird) and the pipeline supervisor, run together as one
+/// swift-service-lifecycle `Service`. It installs no signal handler and never exits the process: whoever runs it
+/// (the `serve` command, a test) owns signals and triggers the graceful shutdown, which stops the HTTP server, then
+/// every pipeline (SIGTERM; SIGKILL after the stop timeout), and returns.
+public final class SluiceServer: Service, Sendable {
+    public let configuration: ServeConfiguration
+    private let logger: Logger
+    private let supervisor: PipelineSupervisor
+    private let registry: PrometheusCollectorRegistry
+    private let environment: [String: String]
+    private let onListening: @Sendable (_ host: String, _ port: Int) -> Void
+
+    /// - Parameters:
+    ///   - environment: what `${NAME}` in a submitted pipeline reads when the server checks it (the children
+    ///     inherit the server's process environment).
+    ///   - onListening: called once the server listens, with the port it got (port 0 asks for a free one).
+    public init(
+        configuration: ServeConfiguration, environment: [String: String], logger: Logger,
+        onListening: @escaping @Sendable (_ host: String, _ port: Int) -> Void = { _, _ in }
+    ) throws {
+        self.configuration = configuration
+        self.logger = logger
+        self.environment = environment
+        self.onListening = onListening
+        registry = PrometheusCollectorRegistry()
+        supervisor = try PipelineSupervisor(
+            configuration: configuration, metricsFactory: PrometheusMetricsFactory(registry: registry), logger: logger
+        )
+    }
+
+    /// Sends SIGKILL to every pipeline's process at once, for a process that must exit now (a second signal): the
+    /// pipelines run in process groups of their own and would outlive it. They resume from their checkpoints.
+    public func killPipelines() {
+        supervisor.killAll()
+    }
+
+    public func run() async throws {
+        let router = Router(context: BasicRequestContext.self)
+        LivyRoutes(supervisor: supervisor, configuration: configuration, registry: registry, environment: environment)
+            .add(to: router)
+        let supervisor = supervisor
+        let onListening = onListening
+        let host = configuration.host
+        let application = Application(
+            router: router,
+            configuration: ApplicationConfiguration(
+                address: .hostname(configuration.host, port: configuration.port), serverName: "sluice"
+            ),
+            onServerRunning: { channel in
+                onListening(host, channel.localAddress?.port ?? 0)
+                // Pipelines that were running start again only once the API can answer for them.
+                supervisor.recover()
+            },
+            logger: logger
+        )
+        // Stopped in reverse: the HTTP server first, then the pipelines.
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: [
+                    .init(service: supervisor), .init(service: application, failureTerminationBehavior: .gracefullyShutdownGroup),
+                ],
+                logger: logger
+            )
+        )
+        try await group.run()
+    }
+}

@@ -1,0 +1,132 @@
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The supervisor's promises: a pipeline killed with SIGKILL under `restart: on-failure` comes back from its
+/// checkpoint and its output is exactly an uninterrupted run's; a server that stops and starts again resumes the
+/// pipelines that were running.
+@Suite(.serialized, .timeLimit(.minutes(5)))
+struct SupervisionTests {
+    /// A file-watch → files pipeline over `input`, 5 lines a batch, every 50 ms.
+    static func pipeline(input: URL, output: URL) -> String {
+        """
+        name: copy
+        batch_interval: 50ms
+        sources:
+          lines: {plugin: file-watch, max_records_per_partition: 5, config: {directory: "\(input.path)", glob: "*.txt", start: earliest}}
+        sinks:
+          out: {from: lines, plugin: files, config: {prefix: "\(output.path)/out", suffix: tsv, format: tsv}}
+        """
+    }
+
+    /// The records a files sink wrote, in batch order (files `out-<batch time>.tsv`).
+    static func records(_ directory: URL) throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: directory.path)
+            .filter { $0.hasPrefix("out-") && $0.hasSuffix(".tsv") }
+            .sorted { Int($0.dropFirst(4).dropLast(4)) ?? 0 < Int($1.dropFirst(4).dropLast(4)) ?? 0 }
+            .flatMap { name in
+                try String(contentsOf: directory.appendingPathComponent(name), encoding: .utf8).split(separator: "\n").map(String.init)
+            }
+    }
+
+    static func makeInput(_ work: URL, lines: Int) throws -> URL {
+        let input = work.appendingPathComponent("input")
+        try FileManager.default.createDirectory(at: input, withIntermediateDirectories: true)
+        try (1...lines).map { "line \($0) word\($0 % 7)" }.joined(separator: "\n").appending("\n")
+            .write(to: input.appendingPathComponent("a.txt"), atomically: true, encoding: .utf8)
+        return input
+    }
+
+    @Test func aChildKilledWithSIGKILLRestartsAndItsOutputIsThatOfAnUninterruptedRun() async throws {
+        let work = try temporaryDirectory("sluice-serve-restart")
+        defer { try? FileManager.default.removeItem(at: work) }
+        let input = try Self.makeInput(work, lines: 300)
+        let expectedOutput = work.appendingPathComponent("expected")
+        let servedOutput = work.appendingPathComponent("served")
+        for directory in [expectedOutput, servedOutput] {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        }
+
+        // The uninterrupted run: `sluice run` in the foreground, with a checkpoint as the server gives one.
+        let reference = work.appendingPathComponent("reference.yaml")
+        try Self.pipeline(input: input, output: expectedOutput).write(to: reference, atomically: true, encoding: .utf8)
+        let run = Process()
+        run.executableURL = ServeProcess.sluice
+        run.arguments = ["run", reference.path, "--until-idle", "--progress", "none", "--checkpoint-dir", work.appendingPathComponent("ckpt").path]
+        run.standardOutput = FileHandle.nullDevice
+        run.standardError = FileHandle.nullDevice
+        try run.run()
+        run.waitUntilExit()
+        #expect(run.terminationStatus == 0)
+        let expected = try Self.records(expectedOutput)
+        #expect(expected.count == 300)
+
+        let server = try ServeProcess(dataDirectory: work.appendingPathComponent("data"))
+        let created = try await server.post([
+            "pipeline": Self.pipeline(input: input, output: servedOutput), "args": ["--until-idle"],
+            "conf": ["restart": "on-failure"],
+        ])
+        #expect(created.status == 201, "\(created.text)")
+        let id = try #require(created.json["id"] as? Int)
+        try await server.waitForState(id, "running")
+        // Killed in the middle: after some batches committed, long before the 60 that the input takes.
+        let pid = try await server.poll("a few batches", timeout: 30) { () -> Int32? in
+            let statistics = try await server.get("/batches/\(id)/streaming/statistics").json
+            guard statistics["batchesCompleted"] as? Int ?? 0 >= 5 else { return nil }
+            let batch = try await server.get("/batches/\(id)").json
+            return ((batch["appInfo"] as? [String: Any])?["pid"] as? String).flatMap { Int32($0) }
+        }
+        #expect(kill(pid, SIGKILL) == 0)
+        let restarted = try await server.poll("the restart", timeout: 30) { () -> [String: Any]? in
+            let batch = try await server.get("/batches/\(id)").json
+            return (batch["appInfo"] as? [String: Any])?["restarts"] as? String == "1" ? batch : nil
+        }
+        let cause = (restarted["appInfo"] as? [String: Any])?["cause"] as? String ?? ""
+        #expect(cause.hasPrefix("killed by signal 9 (SIGKILL)"), "\(cause)")
+        try await server.waitForState(id, "success", timeout: 120)
+        #expect(try Self.records(servedOutput) == expected)
+        let log = try await server.get("/batches/\(id)/log?from=0&size=1000").json["log"] as? [String] ?? []
+        #expect(log.contains { $0.contains("restarting in") })
+    }
+
+    @Test func aServerRestartResumesThePipelinesThatWereRunning() async throws {
+        let work = try temporaryDirectory("sluice-serve-resume")
+        defer { try? FileManager.default.removeItem(at: work) }
+        let input = try Self.makeInput(work, lines: 20)
+        let output = work.appendingPathComponent("out")
+        try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
+        let data = work.appendingPathComponent("data")
+
+        var server: ServeProcess? = try ServeProcess(dataDirectory: data)
+        let created = try await server!.post(["pipeline": Self.pipeline(input: input, output: output)])
+        let id = try #require(created.json["id"] as? Int)
+        try await server!.waitForState(id, "running")
+        try await server!.poll("the input read", timeout: 30) { () -> Bool? in
+            let statistics = try await server!.get("/batches/\(id)/streaming/statistics").json
+            return statistics["records"] as? Int == 20 ? true : nil
+        }
+        // SIGTERM: every pipeline stops gracefully, then the server; the record still says running.
+        #expect(try server!.terminate() == 0)
+        #expect(server!.childPIDs().isEmpty)
+        server = nil
+
+        let again = try ServeProcess(dataDirectory: data)
+        try await again.waitForState(id, "running")
+        let batch = try await again.get("/batches/\(id)").json
+        #expect((batch["appInfo"] as? [String: Any])?["restarts"] as? String == "0")
+        // Resumed from its checkpoint: nothing read twice.
+        try await again.poll("a batch after the restart", timeout: 30) { () -> Bool? in
+            let statistics = try await again.get("/batches/\(id)/streaming/statistics").json
+            return statistics["batchesCompleted"] as? Int ?? 0 >= 1 ? true : nil
+        }
+        let statistics = try await again.get("/batches/\(id)/streaming/statistics").json
+        #expect(statistics["records"] as? Int == 0, "the new child read nothing again")
+        for partition in statistics["partitions"] as? [[String: Any]] ?? [] { #expect(partition["position"] as? Int == 20) }
+        #expect(try Self.records(output).count == 20)
+        let log = try await again.get("/batches/\(id)/log").json["log"] as? [String] ?? []
+        #expect(log.contains { $0.contains("started again after a server restart") })
+    }
+}
