@@ -42,7 +42,7 @@ public final class KeyedStage: @unchecked Sendable {  // per-partition state, ea
         case .mapWithState:
             let running = state.running(expectedKeys: table.count)
             try running.fold(table, reducer)
-            // Emit the batch's keys with their new state, then forget the keys idle for `timeout` batches.
+            // Emit the batch's keys with their new state, then forget the keys idle for more than `timeout` batches.
             let output = KeyTable<Accumulator>(expectedKeys: table.count)
             let lastSeen = state.lastSeenTable(expectedKeys: table.count)
             let seen = Accumulator(records: 1, int: Int64(bitPattern: id))
@@ -55,9 +55,14 @@ public final class KeyedStage: @unchecked Sendable {  // per-partition state, ea
                 lastSeen.upsert(key, hash: hash, initial: { seen }, update: { $0 = seen })
             }
             if op.timeout > 0 {
+                // Spark's rule (MapWithStateRDDRecord): after the batch's records are applied, a key times out when
+                // its last update is strictly older than batch time − timeout, i.e. more than `timeout` batches ago;
+                // the keys just updated never do. Checked every batch, where Spark waits for its periodic full scan
+                // (docs/operators.md). Snapshots still hold each key's last batch: one taken under the old `>=`
+                // check restores as it is, lacking only the keys that check dropped a batch early.
                 var idle: [Int] = []
                 lastSeen.forEachIndex { i in
-                    if id &- UInt64(bitPattern: lastSeen.value(at: i).int) >= UInt64(op.timeout) { idle.append(i) }
+                    if id &- UInt64(bitPattern: lastSeen.value(at: i).int) > UInt64(op.timeout) { idle.append(i) }
                 }
                 for i in idle {
                     if let entry = running.find(lastSeen.key(at: i), hash: lastSeen.hash(at: i)) { running.remove(at: entry) }

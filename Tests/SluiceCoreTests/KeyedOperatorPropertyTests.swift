@@ -83,7 +83,8 @@ struct KeyedOperatorPropertyTests {
     }
 
     /// mapWithState, simulated key by key: a key's state holds its values since it was (re)created; it is emitted
-    /// in the batches that have its records, and forgotten after `timeout` batches without any.
+    /// in the batches that have its records, and forgotten once more than `timeout` batches have passed since its
+    /// last records — checked after the batch's records are applied (Spark's rule).
     static func expectedMapWithState(_ op: KeyedOperator, _ batches: [[Rec]], _ n: Int) -> [String] {
         var values: [String: [Int64]] = [:]
         var lastSeen: [String: Int] = [:]
@@ -98,7 +99,7 @@ struct KeyedOperatorPropertyTests {
                     .filter { !(op.dropZero && Double($0.split(separator: ",").last!.dropLast()) == 0) }
             }
             if op.timeout > 0 {
-                for (key, last) in lastSeen where m - last >= op.timeout {
+                for (key, last) in lastSeen where m - last > op.timeout {
                     values[key] = nil
                     lastSeen[key] = nil
                 }
