@@ -33,6 +33,11 @@ final class KeyedPartials {
     /// Folds a batch into the partial table.
     func add(_ batch: BatchView) {
         if let counts {
+            if batch.hasKeys {
+                // Keyed records are counted whole, away from the word count's loops below.
+                for i in 0..<batch.count { countedValue(batch, i) { counts.add($0, amount: 1) } }
+                return
+            }
             if batch.valueType == .int64 {
                 for i in 0..<batch.count {
                     var text = String(batch.int64Value(at: i))
@@ -74,13 +79,36 @@ final class KeyedPartials {
             }
             body(key)
         case .value:
-            if batch.valueType == .int64 {
-                var text = String(batch.int64Value(at: i))
-                text.withUTF8 { body(UnsafeRawBufferPointer($0)) }
-            } else {
-                body(batch.value(at: i))
-            }
+            countedValue(batch, i, body)
         }
+    }
+
+    /// The bytes of the record being counted, reused from record to record.
+    private var recordText: [UInt8] = []
+
+    /// What countByValue and countByValueAndWindow count for record `i`: the whole record as sinks show it (Spark
+    /// counts whole elements, so `(x,1)` and `(y,1)` are different values where counting values would merge them):
+    /// `(key,value)` for a keyed record, the value alone otherwise, an `int64` value in decimal.
+    private func countedValue(_ batch: BatchView, _ i: Int, _ body: (UnsafeRawBufferPointer) -> Void) {
+        let key = batch.key(at: i)
+        if key == nil && batch.valueType == .bytes {
+            body(batch.value(at: i))
+            return
+        }
+        recordText.removeAll(keepingCapacity: true)
+        if let key {
+            recordText.append(UInt8(ascii: "("))
+            recordText.append(contentsOf: key)
+            recordText.append(UInt8(ascii: ","))
+        }
+        if batch.valueType == .int64 {
+            var text = String(batch.int64Value(at: i))
+            text.withUTF8 { recordText.append(contentsOf: $0) }
+        } else {
+            recordText.append(contentsOf: batch.value(at: i))
+        }
+        if key != nil { recordText.append(UInt8(ascii: ")")) }
+        recordText.withUnsafeBytes(body)
     }
 
     /// A custom reducer's map side: remember each value under its key's entry; `finish()` combines them.

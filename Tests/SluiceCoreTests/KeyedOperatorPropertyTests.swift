@@ -129,7 +129,8 @@ struct KeyedOperatorPropertyTests {
             let text = reduce(records.map(\.value), op.function)
             return isZero(text) ? [] : [text]
         case .countByValue, .countByValueAndWindow:
-            let groups = Dictionary(grouping: records, by: { String($0.value) })
+            // Whole records are counted, as Spark counts whole elements: ((key,value),count).
+            let groups = Dictionary(grouping: records, by: { "(\($0.key),\($0.value))" })
             return groups.map { ($0.key, String($0.value.count)) }.filter { !isZero($0.1) }.map { "(\($0.0),\($0.1))" }.sorted()
         case .reduceByKey, .reduceByKeyAndWindow, .updateStateByKey, .mapWithState:
             let groups = Dictionary(grouping: records, by: \.key)

@@ -76,4 +76,30 @@ struct SparkSemanticsTests {
         #expect(got.batches == [[], ["(x,2)", "(y,1)", "(z,1)"], [], ["(z,2)"], ["(x,3)"], [], []])
         #expect(got.stateKeys == [0, 3, 3, 3, 2, 2, 1])
     }
+
+    // MARK: countByValue on keyed records
+
+    /// Spark's `countByValue` is `map((_, 1L)).reduceByKey(_ + _)` over whole elements: on `(word,1)` pairs it counts
+    /// the pairs, so `(x,1)` twice is `((x,1),2)`.
+    @Test func countByValueCountsWholeKeyedRecords() throws {
+        let got = try Self.run(KeyedStage(KeyedOperator(.countByValue), partitions: 2), Self.lines, pairs: true)
+        #expect(got.batches == [[], ["((x,1),2)", "((y,1),1)", "((z,1),1)"], [], ["((z,1),1)"], ["((x,1),1)"], [], []])
+        // Unkeyed words are counted as themselves, as before.
+        let words = try Self.run(KeyedStage(KeyedOperator(.countByValue), partitions: 2), Self.lines, pairs: false)
+        #expect(words.batches[1] == ["(x,2)", "(y,1)", "(z,1)"])
+    }
+
+    /// Spark's `countByValueAndWindow` counts whole elements over the window, and drops values whose count falls to
+    /// 0 (its filter `_._2 != 0`). Window 2 s, slide 1 s.
+    @Test(arguments: [false, true])
+    func countByValueAndWindowCountsWholeKeyedRecords(inverse: Bool) throws {
+        let op = KeyedOperator(.countByValueAndWindow, window: 2, slide: 1, inverse: inverse)
+        let got = try Self.run(KeyedStage(op, partitions: 2), Self.lines, pairs: true)
+        #expect(
+            got.batches == [
+                [], ["((x,1),2)", "((y,1),1)", "((z,1),1)"], ["((x,1),2)", "((y,1),1)", "((z,1),1)"], ["((z,1),1)"],
+                ["((x,1),1)", "((z,1),1)"], ["((x,1),1)"], [],
+            ]
+        )
+    }
 }
