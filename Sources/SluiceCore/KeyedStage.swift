@@ -81,10 +81,20 @@ public final class KeyedStage: @unchecked Sendable {  // per-partition state, ea
                 if op.inverse { try state.running(expectedKeys: 0).unfold(leaving, reducer) }
             }
             guard emits(batch: id) else { return nil }
-            if op.inverse { return state.running(expectedKeys: 0) }
-            let largest = state.ring.map(\.count).max() ?? 0
-            let window = KeyTable<Accumulator>(expectedKeys: largest)
-            for batch in state.ring { try window.fold(batch, reducer) }
+            let window: KeyTable<Accumulator>
+            if op.inverse {
+                window = state.running(expectedKeys: 0)
+            } else {
+                let largest = state.ring.map(\.count).max() ?? 0
+                window = KeyTable<Accumulator>(expectedKeys: largest)
+                for batch in state.ring { try window.fold(batch, reducer) }
+            }
+            if op.kind == .countByWindow {
+                // Spark's countByWindow is a reduceByKeyAndWindow with an inverse under one key and no filter: the
+                // key appears with the first window that holds a record and stays, with 0 once the window empties.
+                // Before that window there is no key, and so no count.
+                if window.count > 0 { state.windowHeldRecords = true } else if !state.windowHeldRecords { return nil }
+            }
             return window
         }
     }
@@ -113,7 +123,8 @@ public final class KeyedStage: @unchecked Sendable {  // per-partition state, ea
         guard let table else { return nil }
         let keyed = op.kind.isKeyed
         if !keyed && table.count == 0 {
-            // count and countByWindow say 0 for nothing; reduce and reduceByWindow say nothing.
+            // count says 0 for an empty batch, countByWindow for an empty window after one that held records
+            // (`step` gave no table before); reduce and reduceByWindow say nothing.
             var builder = BatchBuilder(valueType: .int64)
             if (op.kind == .count || op.kind == .countByWindow) && !op.dropZero { builder.append(Int64(0)) }
             return OwnedBatch(builder)
@@ -179,10 +190,18 @@ public final class KeyedStage: @unchecked Sendable {  // per-partition state, ea
         out.u8(hasRunning ? 1 : 0)
         if hasRunning { out.tables(states.map { $0.running(expectedKeys: 0) }) }
         let hasLastSeen = states.contains { $0.lastSeen != nil }
-        out.u8(hasLastSeen ? 1 : 0)
+        let heldRecords = states.contains { $0.windowHeldRecords }
+        out.u8((hasLastSeen ? Self.lastSeenFollows : 0) | (heldRecords ? Self.windowHeldRecords : 0))
         if hasLastSeen { out.tables(states.map { $0.lastSeenTable(expectedKeys: 0) }) }
         return out.data
     }
+
+    // The byte after the running state: bits saying what follows or holds. It was 0 or 1 (lastSeen tables follow)
+    // before countByWindow needed its flag, so older snapshots read as they are — a countByWindow saved by one reads
+    // as never having held a record, and counts again from its next record — and an older Sluice reads a newer
+    // countByWindow snapshot as one without the flag.
+    static let lastSeenFollows: UInt8 = 1
+    static let windowHeldRecords: UInt8 = 2
 
     /// Replaces the state with a snapshot taken by a stage of the same fingerprint, re-partitioned by key hash.
     public func restore(_ snapshot: [UInt8]) throws(SnapshotError) {
@@ -205,10 +224,15 @@ public final class KeyedStage: @unchecked Sendable {  // per-partition state, ea
             let tables = try input.table(partitions: partitions)
             for p in 0..<partitions { fresh[p].runningTable = tables[p] }
         }
-        if try input.u8() == 1 {
+        let flags = try input.u8()
+        guard flags & ~(Self.lastSeenFollows | Self.windowHeldRecords) == 0 else {
+            throw SnapshotError("unknown state flags \(flags) in the snapshot")
+        }
+        if flags & Self.lastSeenFollows != 0 {
             let tables = try input.table(partitions: partitions)
             for p in 0..<partitions { fresh[p].lastSeen = tables[p] }
         }
+        if flags & Self.windowHeldRecords != 0 { for state in fresh { state.windowHeldRecords = true } }
         guard input.atEnd else { throw SnapshotError("\(input.remaining) unexpected bytes after the state") }
         states = fresh
         lastBatchID = last == 0 ? nil : last - 1
@@ -223,6 +247,8 @@ final class PartitionState {
     var runningTable: KeyTable<Accumulator>?
     /// mapWithState: the id of the last batch that had records of each key (in `int`).
     var lastSeen: KeyTable<Accumulator>?
+    /// countByWindow: whether a window at a slide has held a record; from then on an empty window counts 0.
+    var windowHeldRecords = false
 
     func lastSeenTable(expectedKeys: Int) -> KeyTable<Accumulator> {
         if let lastSeen { return lastSeen }

@@ -122,6 +122,11 @@ struct KeyedOperatorPropertyTests {
         let isZero = { (text: String) in op.dropZero && Double(text) == 0 }
         switch op.kind {
         case .count, .countByWindow:
+            // countByWindow counts nothing until a slide whose window holds a record (Spark's key appears then).
+            if op.kind == .countByWindow && records.isEmpty {
+                let slidesSoFar = stride(from: op.slide - 1, through: n, by: op.slide)
+                if !slidesSoFar.contains(where: { !batches[max(0, $0 - op.window + 1)...$0].joined().isEmpty }) { return [] }
+            }
             let text = String(records.count)
             return isZero(text) ? [] : [text]
         case .reduce, .reduceByWindow:
@@ -210,7 +215,7 @@ struct KeyedOperatorPropertyTests {
         }
     }
 
-    @Test(arguments: [KeyedOperator.Kind.updateStateByKey, .reduceByKeyAndWindow, .countByValueAndWindow, .reduceByWindow])
+    @Test(arguments: [KeyedOperator.Kind.updateStateByKey, .reduceByKeyAndWindow, .countByValueAndWindow, .reduceByWindow, .countByWindow])
     func snapshotRestoreContinueEqualsNeverStopping(kind: KeyedOperator.Kind) async {
         await propertyCheck(
             count: 50,

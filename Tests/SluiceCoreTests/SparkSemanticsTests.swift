@@ -102,4 +102,39 @@ struct SparkSemanticsTests {
             ]
         )
     }
+
+    // MARK: countByWindow before any data
+
+    /// Spark's `countByWindow` is `map(_ => 1L).reduceByWindow(_ + _, _ - _)`, a reduceByKeyAndWindow under one key
+    /// with no filter: the key appears with the first record in a window and then stays, so there is no count before
+    /// it (batch 0 here) and a count of 0 for a window emptied after it (batch 6). Window 2 s, slide 1 s.
+    @Test(arguments: [false, true])
+    func countByWindowSaysNothingBeforeTheFirstRecordAndZeroAfter(inverse: Bool) throws {
+        let op = KeyedOperator(.countByWindow, window: 2, slide: 1, inverse: inverse)
+        let got = try Self.run(KeyedStage(op, partitions: 1), Self.lines, pairs: false)
+        #expect(got.batches == [[], ["4"], ["4"], ["1"], ["2"], ["1"], ["0"]])
+        // Two more batches without data at the start and two at the end, slide 2 s: the first slide's window (batches
+        // 0 and 1) never held a record, the last one (8 and 9) held none but comes after records.
+        let slid = KeyedOperator(.countByWindow, window: 2, slide: 2, inverse: inverse)
+        let late = try Self.run(KeyedStage(slid, partitions: 1), ["", ""] + Self.lines + ["", ""], pairs: false)
+        #expect(late.batches == [[], [], [], ["4"], [], ["1"], [], ["1"], [], ["0"], []])
+    }
+
+    /// Whether the window has held a record is state: a stage restored from a snapshot taken after the data left
+    /// the window goes on saying 0, one restored from a snapshot taken before any data says nothing.
+    @Test(arguments: [false, true])
+    func countByWindowKeepsWhetherItHeldARecordThroughASnapshot(inverse: Bool) throws {
+        let op = KeyedOperator(.countByWindow, window: 2, slide: 1, inverse: inverse)
+        let lines = Self.lines + ["", ""]
+        let whole = try Self.run(KeyedStage(op, partitions: 1), lines, pairs: false).batches
+        #expect(whole == [[], ["4"], ["4"], ["1"], ["2"], ["1"], ["0"], ["0"], ["0"]])
+        for cut in [1, 7] {
+            let before = KeyedStage(op, partitions: 1)
+            let first = try Self.run(before, lines, pairs: false, 0..<cut).batches
+            let after = KeyedStage(op, partitions: 1)
+            try after.restore(before.snapshot())
+            let second = try Self.run(after, lines, pairs: false, cut..<lines.count).batches
+            #expect(first + second == whole, "cut after batch \(cut - 1)")
+        }
+    }
 }
