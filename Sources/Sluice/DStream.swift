@@ -231,34 +231,61 @@ extension DStream {
         return built(.mapWithState, OperationArguments(stateFunction: function, timeout: batches, partitions: spec.partitions))
     }
 
-    /// For each key, `[v1,v2,...]`.
-    public func groupByKey<V>(partitions: Int? = nil) -> DStream<Pair<String>> where Element == Pair<V> {
-        built(.groupByKey, OperationArguments(partitions: partitions))
+    /// For each key of the batch, its values in arrival order (Spark's `groupByKey`).
+    public func groupByKey<V: Codable>(partitions: Int? = nil) -> DStream<Pair<[V]>> where Element == Pair<V> {
+        grouped(.groupByKey, nil as DStream<Pair<V>>?, partitions) { (values: [V], _: [V]) in [values] }
     }
 
-    /// For each key in both streams, every `(v,w)`.
-    public func join<V, W>(_ other: DStream<Pair<W>>, partitions: Int? = nil) -> DStream<Pair<String>> where Element == Pair<V> {
-        built(.join, OperationArguments(partitions: partitions), inputs: [node, other.node])
+    /// For each key in both streams, every pair of a value of this stream and one of `other`.
+    public func join<V: Codable, W: Codable>(_ other: DStream<Pair<W>>, partitions: Int? = nil) -> DStream<Pair<Joined<V, W>>>
+    where Element == Pair<V> {
+        grouped(.join, other, partitions) { (left: [V], right: [W]) in left.flatMap { v in right.map { Joined(v, $0) } } }
     }
 
-    /// Every left record: `(v,Some(w))` for each matching `w`, or `(v,None)`.
-    public func leftOuterJoin<V, W>(_ other: DStream<Pair<W>>, partitions: Int? = nil) -> DStream<Pair<String>> where Element == Pair<V> {
-        built(.leftOuterJoin, OperationArguments(partitions: partitions), inputs: [node, other.node])
+    /// Every value of this stream, with each matching value of `other`, or nil when the key has none there.
+    public func leftOuterJoin<V: Codable, W: Codable>(_ other: DStream<Pair<W>>, partitions: Int? = nil)
+        -> DStream<Pair<Joined<V, W?>>> where Element == Pair<V>
+    {
+        grouped(.leftOuterJoin, other, partitions) { (left: [V], right: [W]) in
+            left.flatMap { v in right.isEmpty ? [Joined(v, nil)] : right.map { Joined(v, $0) } }
+        }
     }
 
-    /// Every right record: `(Some(v),w)` for each matching `v`, or `(None,w)`.
-    public func rightOuterJoin<V, W>(_ other: DStream<Pair<W>>, partitions: Int? = nil) -> DStream<Pair<String>> where Element == Pair<V> {
-        built(.rightOuterJoin, OperationArguments(partitions: partitions), inputs: [node, other.node])
+    /// Every value of `other`, with each matching value of this stream, or nil when the key has none here.
+    public func rightOuterJoin<V: Codable, W: Codable>(_ other: DStream<Pair<W>>, partitions: Int? = nil)
+        -> DStream<Pair<Joined<V?, W>>> where Element == Pair<V>
+    {
+        grouped(.rightOuterJoin, other, partitions) { (left: [V], right: [W]) in
+            right.flatMap { w in left.isEmpty ? [Joined(nil, w)] : left.map { Joined($0, w) } }
+        }
     }
 
-    /// Every key of either stream, with `Some`/`None` for a missing side.
-    public func fullOuterJoin<V, W>(_ other: DStream<Pair<W>>, partitions: Int? = nil) -> DStream<Pair<String>> where Element == Pair<V> {
-        built(.fullOuterJoin, OperationArguments(partitions: partitions), inputs: [node, other.node])
+    /// Every key of either stream: each pair of its values, with nil for a side that has none.
+    public func fullOuterJoin<V: Codable, W: Codable>(_ other: DStream<Pair<W>>, partitions: Int? = nil)
+        -> DStream<Pair<Joined<V?, W?>>> where Element == Pair<V>
+    {
+        grouped(.fullOuterJoin, other, partitions) { (left: [V], right: [W]) -> [Joined<V?, W?>] in
+            if right.isEmpty { return left.map { Joined($0, nil) } }
+            if left.isEmpty { return right.map { Joined(nil, $0) } }
+            return left.flatMap { v in right.map { Joined(v, $0) } }
+        }
     }
 
-    /// For each key of either stream, `([v...],[w...])`.
-    public func cogroup<V, W>(_ other: DStream<Pair<W>>, partitions: Int? = nil) -> DStream<Pair<String>> where Element == Pair<V> {
-        built(.cogroup, OperationArguments(partitions: partitions), inputs: [node, other.node])
+    /// For each key of either stream, its values in this stream and in `other`.
+    public func cogroup<V: Codable, W: Codable>(_ other: DStream<Pair<W>>, partitions: Int? = nil) -> DStream<Pair<Joined<[V], [W]>>>
+    where Element == Pair<V> {
+        grouped(.cogroup, other, partitions) { (left: [V], right: [W]) in [Joined(left, right)] }
+    }
+
+    /// A grouping operation whose results for a key are what `combine` makes of its values on each side.
+    private func grouped<V, W, Out: CodableStreamValue>(
+        _ operation: BuiltinOperation,
+        _ other: DStream<Pair<W>>?,
+        _ partitions: Int?,
+        _ combine: @escaping @Sendable ([V], [W]) -> [Out]
+    ) -> DStream<Pair<Out>> where Element == Pair<V> {
+        let arguments = OperationArguments(groupOutput: TypedGroupOutput<V, W, Out>(combine), partitions: partitions)
+        return built(operation, arguments, inputs: [node] + (other.map { [$0.node] } ?? []))
     }
 }
 

@@ -174,8 +174,8 @@ public func copyRecords(_ view: BatchView, _ range: Range<Int>, into builder: in
 /// Spark's `groupByKey`, `join`, `leftOuterJoin`, `rightOuterJoin`, `fullOuterJoin` and `cogroup` over the records
 /// of one batch (or of one slide of windowed inputs), hash-partitioned by key.
 ///
-/// Values are rendered as text the way Spark prints them: a join's value is `(v,w)`, an outer join's missing side
-/// `None` and its present side `Some(x)`, a group `[v1,v2]`, a cogroup `([v1,v2],[w1])`.
+/// What a key's result looks like is the `GroupOutput`'s business: Spark's text by default (`SparkTextGroupOutput`),
+/// typed values in the Swift API.
 public final class GroupStage: CollectingStage, @unchecked Sendable {  // `keyless` is written by partition 0 only
     public enum Kind: String, Sendable, CaseIterable {
         case groupByKey, join, leftOuterJoin, rightOuterJoin, fullOuterJoin, cogroup
@@ -186,52 +186,28 @@ public final class GroupStage: CollectingStage, @unchecked Sendable {  // `keyle
 
     public let kind: Kind
     public let partitions: Int
+    public let output: any GroupOutput
     /// Records of the last batch without a key (counted by partition 0, which sees every record).
     private var keyless = 0
 
+    /// Records without a key, and those the output could not read (if it is `DiscardReporting`).
     public var discardedInLastBatch: (count: Int, reason: String?) {
-        (keyless, keyless > 0 ? "a record has no key (\(kind.rawValue) needs keyed records)" : nil)
+        let unread: (count: Int, reason: String?) = (output as? any DiscardReporting)?.takeDiscarded() ?? (0, nil)
+        let reason = keyless > 0 ? "a record has no key (\(kind.rawValue) needs keyed records)" : unread.reason
+        return (keyless + unread.count, reason)
     }
 
-    public init(_ kind: Kind, partitions: Int) {
+    /// - Parameter output: how a key's result is written; Spark's text by default.
+    public init(_ kind: Kind, partitions: Int, output: any GroupOutput = SparkTextGroupOutput()) {
         precondition(partitions >= 1)
         self.kind = kind
         self.partitions = partitions
-    }
-
-    /// The output values of one key, from its records on each side.
-    private func values(of group: [[Ref]], text: (Ref) -> String, list: ([Ref]) -> String) -> [String] {
-        switch kind {
-        case .groupByKey:
-            return [list(group[0])]
-        case .cogroup:
-            return ["(\(list(group[0])),\(list(group[1])))"]
-        case .join:
-            return group[0].flatMap { v in group[1].map { w in "(\(text(v)),\(text(w)))" } }
-        case .leftOuterJoin:
-            return group[0].flatMap { v in
-                group[1].isEmpty ? ["(\(text(v)),None)"] : group[1].map { w in "(\(text(v)),Some(\(text(w))))" }
-            }
-        case .rightOuterJoin:
-            return group[1].flatMap { w in
-                group[0].isEmpty ? ["(None,\(text(w)))"] : group[0].map { v in "(Some(\(text(v))),\(text(w)))" }
-            }
-        case .fullOuterJoin:
-            if group[1].isEmpty { return group[0].map { v in "(Some(\(text(v))),None)" } }
-            if group[0].isEmpty { return group[1].map { w in "(None,Some(\(text(w))))" } }
-            return group[0].flatMap { v in group[1].map { w in "(Some(\(text(v))),Some(\(text(w))))" } }
-        }
-    }
-
-    /// A record: which chunk, which index in it.
-    private struct Ref {
-        var chunk: Int32
-        var index: Int32
+        self.output = output
     }
 
     public func run(partition p: Int, chunks: [CollectedChunk], id: UInt64) throws -> [OwnedBatch] {
         let groups = KeyTable<Int32>(expectedKeys: 64)
-        var sides: [[[Ref]]] = []  // group -> side -> records
+        var sides: [[[(chunk: Int32, index: Int32)]]] = []  // group -> side -> records
         if p == 0 { keyless = 0 }
         for (c, chunk) in chunks.enumerated() {
             let view = chunk.batch.view
@@ -245,20 +221,15 @@ public final class GroupStage: CollectingStage, @unchecked Sendable {  // `keyle
                 if partitions > 1 && hashPartition(hash, partitions) != p { continue }
                 let next = Int32(sides.count)
                 let group = Int(groups.value(at: groups.upsert(key, hash: hash, initial: { next }, update: { _ in })))
-                if group == sides.count { sides.append([[Ref]](repeating: [], count: kind.inputs)) }
-                sides[group][side].append(Ref(chunk: Int32(c), index: Int32(i)))
+                if group == sides.count { sides.append(Array(repeating: [], count: kind.inputs)) }
+                sides[group][side].append((Int32(c), Int32(i)))
             }
         }
-        func text(_ ref: Ref) -> String { chunks[Int(ref.chunk)].batch.view.valueString(at: Int(ref.index)) }
-        func list(_ refs: [Ref]) -> String { "[" + refs.map(text).joined(separator: ",") + "]" }
-
+        let views = chunks.map(\.batch.view)
         var builder = BatchBuilder(keyed: true, expectedCount: sides.count)
         groups.forEachIndex { entry in
-            let key = groups.key(at: entry)
-            for value in values(of: sides[Int(groups.value(at: entry))], text: text, list: list) {
-                var value = value
-                value.withUTF8 { builder.append(key: key, value: UnsafeRawBufferPointer($0)) }
-            }
+            let group = sides[Int(groups.value(at: entry))]
+            output.write(kind, key: groups.key(at: entry), sides: group.map { KeyedValues(chunks: views, refs: $0[...]) }, into: &builder)
         }
         return [OwnedBatch(builder)]
     }

@@ -70,7 +70,7 @@ struct DStreamTests {
         #expect(sorted(inverse.all)[2] == [Pair("b", 2)])
     }
 
-    @Test func joinsFilterAndCount() throws {
+    @Test func joinsAndGroupsGiveTypedValuesAndFilterAndCount() throws {
         let context = StreamingContext(batchInterval: .milliseconds(1))
         let left = context.source(Lines([["1 x", "2 y"]])).map { line -> Pair<String> in
             let parts = line.split(separator: " ")
@@ -80,15 +80,31 @@ struct DStreamTests {
             let parts = line.split(separator: " ")
             return Pair(String(parts[0]), String(parts[1]))
         }
-        let joined = Collected<Pair<String>>()
-        let outer = Collected<Pair<String>>()
+        let joined = Collected<Pair<Joined<String, String>>>()
+        let leftOuter = Collected<Pair<Joined<String, String?>>>()
+        let rightOuter = Collected<Pair<Joined<String?, String>>>()
+        let outer = Collected<Pair<Joined<String?, String?>>>()
+        let cogrouped = Collected<Pair<Joined<[String], [String]>>>()
+        let grouped = Collected<Pair<[String]>>()
         let counted = Collected<Int64>()
         left.join(right).foreachBatch(joined.record)
+        left.leftOuterJoin(right).foreachBatch(leftOuter.record)
+        left.rightOuterJoin(right).foreachBatch(rightOuter.record)
         left.fullOuterJoin(right).foreachBatch(outer.record)
+        left.cogroup(right).foreachBatch(cogrouped.record)
+        left.union(right).groupByKey().foreachBatch(grouped.record)
         left.filter { $0.key != "1" }.count().foreachBatch(counted.record)
         try context.run(batches: 1)
-        #expect(joined.all[0] == [Pair("2", "(y,z)")])
-        #expect(outer.all[0].sorted { $0.key < $1.key } == [Pair("1", "(Some(x),None)"), Pair("2", "(Some(y),Some(z))"), Pair("3", "(None,Some(w))")])
+        func byKey<V>(_ pairs: [Pair<V>]) -> [Pair<V>] { pairs.sorted { $0.key < $1.key } }
+        // Spark's shapes as Swift values: (V, W), (V, Option[W]), (Option[V], W), (Option[V], Option[W]), ([V], [W]), [V].
+        #expect(joined.all[0] == [Pair("2", Joined("y", "z"))])
+        #expect(byKey(leftOuter.all[0]) == [Pair("1", Joined("x", nil)), Pair("2", Joined("y", "z"))])
+        #expect(byKey(rightOuter.all[0]) == [Pair("2", Joined("y", "z")), Pair("3", Joined(nil, "w"))])
+        #expect(byKey(outer.all[0]) == [Pair("1", Joined("x", nil)), Pair("2", Joined("y", "z")), Pair("3", Joined(nil, "w"))])
+        #expect(byKey(cogrouped.all[0]) == [Pair("1", Joined(["x"], [])), Pair("2", Joined(["y"], ["z"])), Pair("3", Joined([], ["w"]))])
+        #expect(byKey(grouped.all[0]).map { Pair($0.key, $0.value.sorted()) } == [Pair("1", ["x"]), Pair("2", ["y", "z"]), Pair("3", ["w"])])
+        let (v, w) = try #require(joined.all[0].first).value.tuple
+        #expect(v == "y" && w == "z")
         #expect(counted.all[0] == [1])
     }
 

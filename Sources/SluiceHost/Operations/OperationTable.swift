@@ -84,7 +84,8 @@ extension BuiltinOperation {
     private static func grouping(_ kind: GroupStage.Kind, _ summary: String) -> BuiltinOperation {
         BuiltinOperation(kind.rawValue, summary, inputs: kind.inputs == 1 ? .oneOrMore : .two, keys: [.partitions]) {
             arguments, inputs, parallelism in
-            .collecting(GroupStage(kind, partitions: arguments.partitions ?? parallelism), inputs: inputs)
+            let stage = GroupStage(kind, partitions: arguments.partitions ?? parallelism, output: arguments.groupOutput ?? SparkTextGroupOutput())
+            return .collecting(stage, inputs: inputs)
         }
     }
 
