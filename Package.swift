@@ -123,7 +123,7 @@ let package = Package(
         .target(
             name: "SluiceServe",
             dependencies: [
-                "SluiceHost", .product(name: "Hummingbird", package: "hummingbird"), serviceLifecycleProduct,
+                "SluiceHost", "SluiceCore", .product(name: "Hummingbird", package: "hummingbird"), serviceLifecycleProduct,
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "CoreMetrics", package: "swift-metrics"), .product(name: "Logging", package: "swift-log"),

@@ -1,4 +1,5 @@
 public import SluiceHost
+import SluiceCore
 
 /// One line of the event stream a `sluice run` child writes for its server (`--events-fd`): a JSON object per line,
 /// `event` naming what it is. Both ends use this type, so the format lives in one place.
@@ -27,6 +28,27 @@ public struct BatchEventLine: Codable, Sendable, Equatable {
     public var discarded: Int?
     public var firstDiscardReason: String?
     public var error: String?
+    /// `batchCompleted`: what each stage and sink did, and how far behind each source partition is after the batch
+    /// (absent for a replayed batch, whose ranges were planned before the start).
+    public var stages: [Stage]?
+    public var backlog: [Backlog]?
+
+    public struct Stage: Codable, Sendable, Equatable {
+        public var stage: String
+        public var recordsIn: Int
+        public var recordsOut: Int
+        public var milliseconds: Double
+    }
+
+    public struct Backlog: Codable, Sendable, Equatable {
+        public var source: String
+        public var partition: Int
+        /// Where the partition's next batch starts.
+        public var position: UInt64
+        /// The end of what the source offered (exclusive).
+        public var availableEnd: UInt64
+        public var lag: UInt64
+    }
 
     public init(event: Kind, pipeline: String) {
         self.event = event
@@ -53,6 +75,12 @@ public struct BatchEventLine: Codable, Sendable, Equatable {
         totalDelayMilliseconds = completed.totalDelayMilliseconds
         discarded = completed.discarded
         firstDiscardReason = completed.firstDiscardReason
+        stages = completed.stages.map {
+            Stage(stage: $0.stage, recordsIn: $0.recordsIn, recordsOut: $0.recordsOut, milliseconds: Double($0.nanoseconds) / 1e6)
+        }
+        backlog = completed.backlog.map {
+            Backlog(source: $0.source, partition: $0.partition, position: $0.position, availableEnd: $0.availableEnd, lag: $0.lag)
+        }
     }
 
     public init(_ failed: BatchFailed) {

@@ -22,6 +22,8 @@ struct BatchStatistics: Sendable {
         var discarded: Int?
         var error: String?
         var ranges: [SourceRange]
+        /// Per stage and sink: records in and out, and the time in its own calls.
+        var stages: [BatchEventLine.Stage]?
     }
 
     /// A source partition: the committed position (where its next batch starts) and what the server saw it read.
@@ -31,6 +33,9 @@ struct BatchStatistics: Sendable {
         var position: UInt64
         var records: UInt64
         var lastBatch: UInt64
+        /// Records the source offered and no batch read yet, after `lastBatch` (nil until a batch reports it).
+        var lag: UInt64?
+        var availableEnd: UInt64?
     }
 
     let kept: Int
@@ -76,6 +81,7 @@ struct BatchStatistics: Sendable {
                 batch.totalDelayMilliseconds = line.totalDelayMilliseconds
                 batch.discarded = line.discarded
                 batch.ranges = line.ranges ?? batch.ranges
+                batch.stages = line.stages
             }
             for range in line.ranges ?? [] {
                 let key = "\(range.source)\u{0}\(range.partition)"
@@ -84,6 +90,15 @@ struct BatchStatistics: Sendable {
                 partition.position = range.to
                 partition.records += range.to >= range.from ? range.to - range.from : 0
                 partition.lastBatch = id
+                partitions[key] = partition
+            }
+            for backlog in line.backlog ?? [] {
+                let key = "\(backlog.source)\u{0}\(backlog.partition)"
+                var partition = partitions[key]
+                    ?? Partition(source: backlog.source, partition: backlog.partition, position: backlog.position, records: 0, lastBatch: id)
+                partition.position = backlog.position
+                partition.lag = backlog.lag
+                partition.availableEnd = backlog.availableEnd
                 partitions[key] = partition
             }
         case .batchFailed:

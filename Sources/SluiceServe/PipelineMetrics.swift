@@ -20,7 +20,20 @@ final class PipelineMetrics: Sendable {
     private let totalDelay: CoreMetrics.Timer
     let restarts: Counter
     let residentBytes: Gauge
-    private let partitions = Mutex<[String: (records: Counter, position: Gauge)]>([:])
+    private let partitions = Mutex<[String: PartitionMetrics]>([:])
+    private let stages = Mutex<[String: StageMetrics]>([:])
+
+    private struct PartitionMetrics {
+        var records: Counter
+        var position: Gauge
+        var lag: Gauge
+    }
+
+    private struct StageMetrics {
+        var recordsIn: Counter
+        var recordsOut: Counter
+        var time: CoreMetrics.Timer
+    }
 
     init(pipeline: String, id: Int, factory: any MetricsFactory) {
         labels = [("pipeline", pipeline), ("id", String(id))]
@@ -60,6 +73,15 @@ final class PipelineMetrics: Sendable {
                 metrics.records.increment(by: Int64(clamping: range.to >= range.from ? range.to - range.from : 0))
                 metrics.position.record(Int64(clamping: range.to))
             }
+            for backlog in line.backlog ?? [] {
+                partition(source: backlog.source, partition: backlog.partition).lag.record(Int64(clamping: backlog.lag))
+            }
+            for figures in line.stages ?? [] {
+                let metrics = stage(figures.stage)
+                metrics.recordsIn.increment(by: figures.recordsIn)
+                metrics.recordsOut.increment(by: figures.recordsOut)
+                metrics.time.recordNanoseconds(Self.nanoseconds(figures.milliseconds))
+            }
         }
     }
 
@@ -72,21 +94,48 @@ final class PipelineMetrics: Sendable {
             for metrics in made.values {
                 metrics.records.destroy()
                 metrics.position.destroy()
+                metrics.lag.destroy()
+            }
+            made = [:]
+        }
+        stages.withLock { made in
+            for metrics in made.values {
+                metrics.recordsIn.destroy()
+                metrics.recordsOut.destroy()
+                metrics.time.destroy()
             }
             made = [:]
         }
     }
 
-    private func partition(source: String, partition: Int) -> (records: Counter, position: Gauge) {
+    private func partition(source: String, partition: Int) -> PartitionMetrics {
         partitions.withLock { made in
             let key = "\(source)\u{0}\(partition)"
             if let metrics = made[key] { return metrics }
             let dimensions = labels + [("source", source), ("partition", String(partition))]
-            let metrics = (
+            let metrics = PartitionMetrics(
                 records: Counter(label: "sluice_source_records_total", dimensions: dimensions, factory: factory),
-                position: Gauge(label: "sluice_source_partition_position", dimensions: dimensions, factory: factory)
+                position: Gauge(label: "sluice_source_partition_position", dimensions: dimensions, factory: factory),
+                lag: Gauge(label: "sluice_source_partition_lag_records", dimensions: dimensions, factory: factory)
             )
             made[key] = metrics
+            return metrics
+        }
+    }
+
+    private func stage(_ name: String) -> StageMetrics {
+        stages.withLock { made in
+            if let metrics = made[name] { return metrics }
+            let dimensions = labels + [("stage", name)]
+            let metrics = StageMetrics(
+                recordsIn: Counter(label: "sluice_stage_records_in_total", dimensions: dimensions, factory: factory),
+                recordsOut: Counter(label: "sluice_stage_records_out_total", dimensions: dimensions, factory: factory),
+                time: CoreMetrics.Timer(
+                    label: "sluice_stage_processing_seconds", dimensions: dimensions, preferredDisplayUnit: .seconds,
+                    factory: factory
+                )
+            )
+            made[name] = metrics
             return metrics
         }
     }

@@ -20,7 +20,7 @@ public final class PipelineSupervisor: Service, Sendable {
     private let store: BatchStore
     private let logger: Logger
     private let factory: any MetricsFactory
-    private let registry = Mutex(Registry())
+    private let registry: Mutex<Registry>
     /// Set when the server stops: children that end then keep their recorded state, nothing new starts.
     private let stopping = Atomic(false)
     private let recovered = Atomic(false)
@@ -38,6 +38,15 @@ public final class PipelineSupervisor: Service, Sendable {
         self.logger = logger
         factory = metricsFactory
         submissions = Counter(label: "sluice_serve_submissions_total", factory: metricsFactory)
+        // Loaded here, before the API answers, so that a new batch never takes the id of a kept one.
+        let (records, problems) = store.load()
+        for problem in problems { logger.error("unreadable batch record", metadata: ["problem": "\(problem)"]) }
+        var registry = Registry()
+        for record in records {
+            registry.batches[record.id] = Self.makeBatch(record, configuration: configuration, store: store, factory: metricsFactory)
+            registry.nextID = max(registry.nextID, record.id + 1)
+        }
+        self.registry = Mutex(registry)
     }
 
     /// The server listens and the pipelines that were running have been started again.
@@ -55,28 +64,24 @@ public final class PipelineSupervisor: Service, Sendable {
 
     // MARK: - Recovery
 
-    /// Loads the records and starts again every batch that was not final. Called once the server listens.
+    /// Starts again every kept batch that was not final: it was running when the server stopped. Called once the
+    /// server listens.
     public func recover() {
-        guard !recovered.load(ordering: .acquiring) else { return }
-        let (records, problems) = store.load()
-        for problem in problems { logger.error("unreadable batch record", metadata: ["problem": "\(problem)"]) }
-        var resumed: [ManagedBatch] = []
-        registry.withLock { registry in
-            for record in records {
-                let batch = makeBatch(record)
-                registry.batches[record.id] = batch
-                registry.nextID = max(registry.nextID, record.id + 1)
-                if !record.state.isFinal { resumed.append(batch) }
-            }
-        }
+        guard !recovered.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        let resumed = allBatches.filter { batch in batch.live.withLock { !$0.record.state.isFinal } }
         for batch in resumed {
             logger.info("resuming a pipeline that was running", metadata: ["batch.id": "\(batch.id)"])
             start(batch, note: "sluice serve: started again after a server restart; resuming from the checkpoint")
         }
-        recovered.store(true, ordering: .releasing)
     }
 
     private func makeBatch(_ record: BatchRecord) -> ManagedBatch {
+        Self.makeBatch(record, configuration: configuration, store: store, factory: factory)
+    }
+
+    private static func makeBatch(
+        _ record: BatchRecord, configuration: ServeConfiguration, store: BatchStore, factory: any MetricsFactory
+    ) -> ManagedBatch {
         ManagedBatch(
             record: record,
             metrics: PipelineMetrics(pipeline: record.name, id: record.id, factory: factory),

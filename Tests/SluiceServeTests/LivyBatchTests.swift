@@ -43,6 +43,7 @@ struct LivyBatchTests {
         #expect(partitions.count == 1)
         #expect(partitions.first?["source"] as? String == "lines")
         #expect(partitions.first?["position"] as? Int == 35)
+        #expect(partitions.first?["lag"] as? Int == 0, "everything offered was read")
 
         let batches = try await server.get("/batches/\(id)/streaming/batches?status=completed").json
         let list = try #require(batches["batches"] as? [[String: Any]])
@@ -53,6 +54,12 @@ struct LivyBatchTests {
             #expect(batch["schedulingDelayMilliseconds"] is Double && batch["inputRate"] is Double)
         }
         #expect(withRecords.first?["inputRate"] as? Double == 24, "12 records in a 500 ms interval")
+        // Per-stage figures: the split stage's records in are the batch's lines.
+        let stages = try #require(withRecords.first?["stages"] as? [[String: Any]])
+        let words = try #require(stages.first { $0["stage"] as? String == "words" })
+        #expect(words["recordsIn"] as? Int == 12)
+        #expect((words["recordsOut"] as? Int ?? 0) > 12)
+        #expect(stages.contains { $0["stage"] as? String == "print" })
 
         // The log: the console sink's counts (standard output) and the JSON log records (standard error).
         let log = try await server.get("/batches/\(id)/log?from=0&size=1000").json
@@ -121,5 +128,24 @@ struct LivyBatchTests {
         #expect(cause.hasPrefix("exited with status 2"), "\(cause)")
         #expect(cause.contains("no-such-source"), "the last log lines name the plugin: \(cause)")
         #expect(batch["name"] as? String == "broken", "the pipeline's own name when none is given")
+    }
+
+    @Test func aPipelineOverItsMemoryLimitIsKilledAndDead() async throws {
+        let data = try temporaryDirectory("sluice-serve")
+        defer { try? FileManager.default.removeItem(at: data) }
+        let server = try ServeProcess(
+            dataDirectory: data, arguments: ["--allow-dir", ServeProcess.repository.appendingPathComponent("examples").path]
+        )
+        // 1 MiB for the driver and 1 MiB for each of two executors: far less than any Swift process's resident set.
+        let created = try await server.post([
+            "file": Self.wordCount, "driverMemory": "1m", "executorMemory": "1m", "numExecutors": 2,
+        ])
+        #expect(created.status == 201, "\(created.text)")
+        let id = try #require(created.json["id"] as? Int)
+        #expect((created.json["appInfo"] as? [String: Any])?["memoryLimitBytes"] as? String == String(3 << 20))
+        try await server.waitForState(id, "dead")
+        let cause = try #require(((try await server.get("/batches/\(id)")).json["appInfo"] as? [String: Any])?["cause"] as? String)
+        #expect(cause.hasPrefix("killed by signal 9 (SIGKILL): killed by sluice serve: resident memory"), "\(cause)")
+        #expect(cause.contains("over the limit of 3145728 bytes"), "\(cause)")
     }
 }

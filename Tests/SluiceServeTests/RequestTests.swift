@@ -83,6 +83,8 @@ struct RequestTests {
         #expect(values["sluice_input_records_total" + labels] == Double(statistics["records"] as? Int ?? -1))
         #expect(values["sluice_batch_processing_seconds_count" + labels] == 3)
         #expect(values[#"sluice_source_partition_position{pipeline="counted",id="\#(id)",source="lines",partition="0"}"#] == 35)
+        #expect(values[#"sluice_source_partition_lag_records{pipeline="counted",id="\#(id)",source="lines",partition="0"}"#] == 0)
+        #expect(values[#"sluice_stage_records_in_total{pipeline="counted",id="\#(id)",stage="words"}"#] == 35)
         #expect(values["sluice_serve_submissions_total"] == 1)
     }
 

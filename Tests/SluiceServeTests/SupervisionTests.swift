@@ -65,6 +65,16 @@ struct SupervisionTests {
         #expect(expected.count == 300)
 
         let server = try ServeProcess(dataDirectory: work.appendingPathComponent("data"))
+        // A second pipeline beside it, which the first one's death must not touch.
+        let bystanderInput = try Self.makeInput(work.appendingPathComponent("bystander"), lines: 3)
+        let bystanderOutput = work.appendingPathComponent("bystander-out")
+        try FileManager.default.createDirectory(at: bystanderOutput, withIntermediateDirectories: true)
+        let bystander = try #require(
+            try await server.post(["pipeline": Self.pipeline(input: bystanderInput, output: bystanderOutput)]).json["id"] as? Int
+        )
+        try await server.waitForState(bystander, "running")
+        let bystanderPID = try await server.get("/batches/\(bystander)").json["appInfo"].flatMap { ($0 as? [String: Any])?["pid"] as? String }
+
         let created = try await server.post([
             "pipeline": Self.pipeline(input: input, output: servedOutput), "args": ["--until-idle"],
             "conf": ["restart": "on-failure"],
@@ -88,6 +98,9 @@ struct SupervisionTests {
         #expect(cause.hasPrefix("killed by signal 9 (SIGKILL)"), "\(cause)")
         try await server.waitForState(id, "success", timeout: 120)
         #expect(try Self.records(servedOutput) == expected)
+        let after = try await server.get("/batches/\(bystander)").json
+        #expect(after["state"] as? String == "running")
+        #expect((after["appInfo"] as? [String: Any])?["pid"] as? String == bystanderPID, "the same process, never restarted")
         let log = try await server.get("/batches/\(id)/log?from=0&size=1000").json["log"] as? [String] ?? []
         #expect(log.contains { $0.contains("restarting in") })
     }
