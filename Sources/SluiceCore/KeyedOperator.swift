@@ -4,7 +4,7 @@ import SluiceSDK
 /// input and runs it per partition, keeping state across batches where the operator has any.
 public struct KeyedOperator: @unchecked Sendable, Hashable, CustomStringConvertible {  // `custom` is Sendable
     public enum Kind: String, Sendable, CaseIterable {
-        /// (value, count) for each distinct value of the batch.
+        /// (record, count) for each distinct record of the batch: the value, or `(key,value)` for a keyed record.
         case countByValue
         /// (key, f(values)) for each key of the batch.
         case reduceByKey
@@ -12,18 +12,18 @@ public struct KeyedOperator: @unchecked Sendable, Hashable, CustomStringConverti
         case count
         /// One record: f over every value of the batch (nothing for an empty batch).
         case reduce
-        /// One record per slide: the number of records in the window.
+        /// One record per slide: the number of records in the window; nothing until a window has held a record.
         case countByWindow
         /// One record per slide: f over every value in the window.
         case reduceByWindow
-        /// (value, count) over the window, per slide.
+        /// (record, count) over the window, per slide, records counted whole as in countByValue.
         case countByValueAndWindow
         /// (key, f(values)) over the window, per slide.
         case reduceByKeyAndWindow
         /// (key, state) for every key ever seen: state = f(state, the batch's values of the key).
         case updateStateByKey
-        /// (key, state) for the keys of the batch only, state as in updateStateByKey; a key idle for `timeout`
-        /// batches is removed.
+        /// (key, state) for the keys of the batch only, state as in updateStateByKey; a key idle for more than
+        /// `timeout` batches is removed.
         case mapWithState
 
         /// What the operator groups by.
@@ -69,7 +69,7 @@ public struct KeyedOperator: @unchecked Sendable, Hashable, CustomStringConverti
     public var dropZero: Bool
     /// A reducer from a function library or a plugin, instead of `function`.
     public var custom: (any CustomReducer)?
-    /// mapWithState: batches a key may go without records before its state is removed; 0 keeps it forever.
+    /// mapWithState: a key that goes more than this many batches without records is removed; 0 keeps it forever.
     public var timeout: Int
 
     /// How values combine: `function`, or the custom reducer.

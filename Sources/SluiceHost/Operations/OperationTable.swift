@@ -12,18 +12,18 @@ extension BuiltinOperation {
         fullOuterJoin, cogroup, map, filter,
     ]
 
-    public static let countByValue = keyed(.countByValue, "(value, count) for each distinct record of the batch")
+    public static let countByValue = keyed(.countByValue, "(record, count) for each distinct record of the batch, a keyed one as (key,value)")
     public static let reduceByKey = keyed(.reduceByKey, "(key, f(values)) for each key of the batch")
     public static let count = keyed(.count, "one record per batch: how many records it has")
     public static let reduce = keyed(.reduce, "one record per batch: f over every value")
-    public static let countByWindow = keyed(.countByWindow, "one record per slide: how many records the window holds")
+    public static let countByWindow = keyed(.countByWindow, "one record per slide: how many records the window holds, once it has held one")
     public static let reduceByWindow = keyed(.reduceByWindow, "one record per slide: f over every value in the window")
-    public static let countByValueAndWindow = keyed(.countByValueAndWindow, "(value, count) over the window, per slide")
+    public static let countByValueAndWindow = keyed(.countByValueAndWindow, "(record, count) over the window, per slide")
     public static let reduceByKeyAndWindow = keyed(.reduceByKeyAndWindow, "(key, f(values)) over the window, per slide")
     public static let updateStateByKey = keyed(
         .updateStateByKey, "(key, state) for every key ever seen, the state folded over each batch's values"
     )
-    public static let mapWithState = keyed(.mapWithState, "(key, state) for the keys of the batch; a key idle for `timeout` is forgotten")
+    public static let mapWithState = keyed(.mapWithState, "(key, state) for the keys of the batch; a key idle for more than `timeout` is forgotten")
     public static let window = BuiltinOperation(
         "window", "every slide, the records of the last `window`",
         inputs: .oneOrMore, keys: [.window, .slide], required: [.window]
