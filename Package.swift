@@ -273,7 +273,7 @@ let package = Package(
         // `sluice serve` over real sockets: the built `sluice` binary as the server and as its pipelines' processes.
         .testTarget(
             name: "SluiceServeTests",
-            dependencies: [],
+            dependencies: ["SluiceServe", "SluiceHost"],
             path: "Tests/SluiceServeTests",
             swiftSettings: strictSettings
         ),

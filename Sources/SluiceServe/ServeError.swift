@@ -12,6 +12,9 @@ public struct ServeError: Error, Sendable, CustomStringConvertible {
 
     public var description: String { message }
 
+    /// The status as a number (what a client sees).
+    public var statusCode: Int { status.code }
+
     static func badRequest(_ message: String) -> ServeError { ServeError(.badRequest, message) }
     static func internalError(_ message: String) -> ServeError { ServeError(.internalServerError, message) }
     static func unavailable(_ message: String) -> ServeError { ServeError(.serviceUnavailable, message) }
