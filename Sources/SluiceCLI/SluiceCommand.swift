@@ -13,7 +13,10 @@ public struct SluiceCommand: AsyncParsableCommand {
             directory of the sluice executable.
             """,
         version: "0.1.0",
-        subcommands: [Run.self, Validate.self, Plugins.self, Checkpoints.self, Bench.self, Serve.self]
+        subcommands: [
+            Run.self, Validate.self, Plugins.self, Checkpoints.self, Bench.self, Serve.self, Submit.self, Status.self, Logs.self,
+            Stop.self, Top.self,
+        ]
     )
 
     public init() {}
