@@ -44,6 +44,7 @@ public enum PluginConformance {
         case .source: checkSource(instance, &report)
         case .sink: checkSink(instance, &report)
         case .reducer: checkReducer(instance, &report)
+        case .stateUpdater: checkStateUpdater(instance, &report)
         }
         return report
     }
@@ -91,6 +92,61 @@ public enum PluginConformance {
             }
         } catch {
             report.record("combines a batch", false, "\(error)")
+        }
+    }
+
+    /// A state updater is called the way `updateStateByKey` calls it: a new key with records, then the state it made
+    /// with more records, then that state with no records (an idle key). Each answer must be well formed (a known
+    /// action; new state with a sane pointer and length — `PluginInstance.updateState` applies the host's rules)
+    /// and the same when asked again, since a replayed batch must give the same state.
+    private static func checkStateUpdater(_ instance: PluginInstance, _ report: inout ConformanceReport) {
+        // Integer values, as `split`'s pairs carry; a plugin that refuses them (it wants text) gets the same numbers
+        // as text.
+        var asText = false
+        func values(_ numbers: [Int64]) -> OwnedBatch {
+            .of(numbers.map { asText ? Record(String($0)) : Record(int: $0) })
+        }
+        func update(_ numbers: [Int64], _ state: [UInt8]?) throws -> PluginStateChange {
+            try Array("conformance-key".utf8).withUnsafeBytes { key in
+                try instance.updateState(key: key, values: values(numbers), state: state)
+            }
+        }
+        func describe(_ change: PluginStateChange) -> String {
+            switch change {
+            case .keep: "keep"
+            case .remove: "remove"
+            case .set(let bytes): "set \(bytes.count) bytes"
+            }
+        }
+        let first: PluginStateChange
+        do {
+            do {
+                first = try update([1, 2, 3], nil)
+            } catch is PluginCallError {
+                asText = true
+                first = try update([1, 2, 3], nil)
+            }
+            report.record("updates a new key", true, describe(first) + (asText ? " (values as text)" : ""))
+            report.record("answers the same for the same key, values and state", try update([1, 2, 3], nil) == first)
+        } catch {
+            report.record("updates a new key", false, "\(error)")
+            return
+        }
+        guard case .set(let state) = first else {
+            report.record("keeps state for a new key", true, "it did not (\(describe(first))); the calls with state are skipped")
+            return
+        }
+        do {
+            let second = try update([4, 5], state)
+            report.record("updates an existing state", true, describe(second))
+            // The state the key has now: what the second call set, or still the first's.
+            var current = state
+            if case .set(let bytes) = second { current = bytes }
+            let idle = try update([], current)
+            report.record("updates a key without values", true, describe(idle))
+            report.record("answers the same for a key without values", try update([], current) == idle)
+        } catch {
+            report.record("updates an existing state", false, "\(error)")
         }
     }
 

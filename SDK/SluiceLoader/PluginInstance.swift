@@ -17,6 +17,20 @@ public struct PluginCallError: Error, CustomStringConvertible, Sendable {
     public var description: String { message }
 }
 
+/// What a state-updater plugin (ABI 1.3) did to one key's state: its `sluice_state_result`, checked and copied.
+public enum PluginStateChange: Equatable, Sendable {
+    case keep
+    case set([UInt8])
+    case remove
+}
+
+/// A `sluice_state_result` that breaks the rules of docs/abi.md §9b (an unknown action, a bad state pointer or
+/// length): a plugin bug, which the conformance checker tells apart from a plugin that reports a failure.
+public struct MalformedStateResult: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    init(_ description: String) { self.description = description }
+}
+
 /// Receives the log messages of plugin instances.
 public typealias PluginLogHandler = @Sendable (_ instance: String, _ level: Int32, _ message: String) -> Void
 
@@ -158,7 +172,7 @@ public final class PluginInstance: @unchecked Sendable {  // the raw instance is
         switch plugin.kind {
         case .source: role = "source"
         case .sink: role = "sink"
-        case .transform, .reducer: role = "stage"
+        case .transform, .reducer, .stateUpdater: role = "stage"
         }
         return "plugin '\(plugin.name)' (\(plugin.path)), \(role) '\(name)'"
     }
@@ -229,6 +243,75 @@ public final class PluginInstance: @unchecked Sendable {  // the raw instance is
 
     /// The value type of the plugin's reducer: `SLUICE_REDUCE_INT64` or `SLUICE_REDUCE_DOUBLE`.
     public var reduceValueType: UInt32 { d.reduce_value_type }
+
+    // MARK: State updater (ABI 1.3)
+
+    /// Calls the plugin's `update_state` for one key and checks its answer (docs/abi.md §9b): a status other than
+    /// `SLUICE_OK`, an unknown action, or new state bytes with a bad pointer or length throw an error naming the
+    /// plugin and the instance. The returned bytes are copied before any other call on the instance can run.
+    /// - Parameters:
+    ///   - values: the key's records of this batch, without keys (empty for a key with state only).
+    ///   - state: the key's previous state, nil for a key without one.
+    public func updateState(key: UnsafeRawBufferPointer, values: OwnedBatch, state: [UInt8]?) throws -> PluginStateChange {
+        var update = sluice_state_update()
+        update.struct_size = UInt32(MemoryLayout<sluice_state_update>.size)
+        update.flags = state == nil ? 0 : SLUICE_STATE_PRESENT
+        update.key_len = UInt64(key.count)
+        var result = sluice_state_result()
+        result.struct_size = UInt32(MemoryLayout<sluice_state_result>.size)
+        result.action = SLUICE_STATE_KEEP
+        // The copy happens inside the lock: a non-concurrent plugin may reuse its buffer on the next call.
+        let answer: Result<PluginStateChange, any Error> = serialized {
+            Self.withNonNullBase(key) { key in values.withUnsafePointer { batch in
+                update.key = key.baseAddress!.assumingMemoryBound(to: UInt8.self)
+                update.values = batch
+                let status = Self.withOptionalBytes(state) { bytes in
+                    update.state = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)
+                    update.state_len = UInt64(bytes.count)
+                    return d.update_state!(instance, &update, &result)
+                }
+                guard status == SLUICE_OK else { return .failure(failure(status, "update_state")) }
+                return Self.stateChange(result).mapError { MalformedStateResult("\(qualifiedName): update_state \($0)") as any Error }
+            } }
+        }
+        return try answer.get()
+    }
+
+    /// `body` with the bytes of `state`, or an empty buffer with a NULL base for no state.
+    private static func withOptionalBytes<R>(_ state: [UInt8]?, _ body: (UnsafeRawBufferPointer) -> R) -> R {
+        guard let state else { return body(UnsafeRawBufferPointer(start: nil, count: 0)) }
+        return state.withUnsafeBytes { withNonNullBase($0, body) }
+    }
+
+    /// `body` with `bytes`, given an address even when empty: the ABI promises a non-NULL key and, for a key with
+    /// state, a non-NULL state, so a plugin need not tell an empty buffer from an absent one by its pointer.
+    private static func withNonNullBase<R>(_ bytes: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) -> R) -> R {
+        guard bytes.baseAddress == nil else { return body(bytes) }
+        return withUnsafeBytes(of: 0 as UInt8) { body(UnsafeRawBufferPointer(start: $0.baseAddress, count: 0)) }
+    }
+
+    /// The checked meaning of a result, with its bytes copied; the error says what is wrong with it.
+    static func stateChange(_ result: sluice_state_result) -> Result<PluginStateChange, MalformedStateResult> {
+        switch result.action {
+        case SLUICE_STATE_KEEP: return .success(.keep)
+        case SLUICE_STATE_REMOVE: return .success(.remove)
+        case SLUICE_STATE_SET:
+            guard result.state_len <= UInt64(SLUICE_STATE_MAX_BYTES) else {
+                return .failure(MalformedStateResult(
+                    "returned a state of \(result.state_len) bytes; the most a key may keep is \(SLUICE_STATE_MAX_BYTES) (SLUICE_STATE_MAX_BYTES)"
+                ))
+            }
+            guard let bytes = result.state else {
+                if result.state_len == 0 { return .success(.set([])) }
+                return .failure(MalformedStateResult("returned a NULL state of \(result.state_len) bytes"))
+            }
+            return .success(.set(Array(UnsafeBufferPointer(start: bytes, count: Int(result.state_len)))))
+        default:
+            return .failure(MalformedStateResult(
+                "returned action \(result.action); expected SLUICE_STATE_KEEP (0), SLUICE_STATE_SET (1) or SLUICE_STATE_REMOVE (2)"
+            ))
+        }
+    }
 
     // MARK: Sink
 

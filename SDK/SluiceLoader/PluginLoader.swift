@@ -11,6 +11,8 @@ public enum PluginKind: String, Sendable, CaseIterable {
     case source, transform, sink
     /// ABI 1.1: a reduce function for keyed operations.
     case reducer
+    /// ABI 1.3: the update function of `updateStateByKey`, over per-key state bytes.
+    case stateUpdater = "state-updater"
 
     init?(abi: UInt32) {
         switch abi {
@@ -18,6 +20,7 @@ public enum PluginKind: String, Sendable, CaseIterable {
         case SLUICE_KIND_TRANSFORM: self = .transform
         case SLUICE_KIND_SINK: self = .sink
         case SLUICE_KIND_REDUCER: self = .reducer
+        case SLUICE_KIND_STATE_UPDATER: self = .stateUpdater
         default: return nil
         }
     }
@@ -143,6 +146,10 @@ public enum PluginLoader {
     public static let reducerDescriptorSize =
         MemoryLayout<sluice_plugin_v1>.offset(of: \sluice_plugin_v1.reduce_invert)! + MemoryLayout<UnsafeRawPointer>.size
 
+    /// The size of an ABI 1.3 descriptor: what a state-updater plugin needs.
+    public static let stateUpdaterDescriptorSize =
+        MemoryLayout<sluice_plugin_v1>.offset(of: \sluice_plugin_v1.update_state)! + MemoryLayout<UnsafeRawPointer>.size
+
     /// Checks a descriptor the way `load` does; for descriptors obtained in-process.
     public static func check(_ descriptor: UnsafePointer<sluice_plugin_v1>, path: String) throws(PluginLoadError)
         -> LoadedPlugin
@@ -203,6 +210,15 @@ public enum PluginLoader {
                     cause: "reducer plugin '\(name)' has unknown reduce_value_type \(d.reduce_value_type)"
                 )
             }
+        }
+        // A state updater's function lies past the 1.1 fields: a shorter descriptor would have it read as NULL (or,
+        // from a plugin that lies about its kind, as whatever follows), so it is refused by size first.
+        if kind == .stateUpdater && structSize < stateUpdaterDescriptorSize {
+            throw PluginLoadError(
+                .descriptorTooSmall,
+                path: path,
+                cause: "state-updater plugin '\(name)' has a descriptor of \(structSize) bytes; state updaters need ABI 1.3's \(stateUpdaterDescriptorSize)"
+            )
         }
         let buildInfo = d.build_info.map { String(cString: $0) } ?? ""
         try checkBuildInfo(buildInfo, name: name, path: path)
@@ -276,6 +292,8 @@ public enum PluginLoader {
             if d.sink_commit == nil { return "sink_commit" }
         case .reducer:
             if d.reduce_combine == nil { return "reduce_combine" }
+        case .stateUpdater:
+            if d.update_state == nil { return "update_state" }
         }
         return nil
     }

@@ -67,7 +67,7 @@ public enum PluginExport {
     /// Descriptors live for the life of the process; one per plugin type.
     private static let descriptors = Mutex<[ObjectIdentifier: UInt]>([:])
 
-    private static func descriptor<T: Plugin>(
+    static func descriptor<T: Plugin>(
         _ type: T.Type,
         kind: UInt32,
         hostABI: UInt32,
@@ -116,6 +116,8 @@ public enum PluginExport {
             d.reduce_value_type = reducer?.valueType ?? SLUICE_REDUCE_INT64
             d.reduce_combine = reducerCombine
             d.reduce_invert = reducer?.hasInverse == true ? reducerInvert : nil
+        case SLUICE_KIND_STATE_UPDATER:
+            d.update_state = stateUpdate
         default:
             d.sink_begin = sinkBegin
             d.sink_write = sinkWrite
@@ -139,6 +141,7 @@ final class InstanceBox {
     let source: (any SourcePlugin)?
     let sink: (any SinkPlugin)?
     let reducer: ReducerCalls?
+    let stateUpdater: StateUpdaterCalls?
     /// The last error message as a C string; guarded by the mutex because a concurrent plugin may fail on
     /// several threads at once.
     private let lastError = Mutex<UInt>(0)
@@ -147,12 +150,14 @@ final class InstanceBox {
         transform: (any TransformPlugin)? = nil,
         source: (any SourcePlugin)? = nil,
         sink: (any SinkPlugin)? = nil,
-        reducer: ReducerCalls? = nil
+        reducer: ReducerCalls? = nil,
+        stateUpdater: StateUpdaterCalls? = nil
     ) {
         self.transform = transform
         self.source = source
         self.sink = sink
         self.reducer = reducer
+        self.stateUpdater = stateUpdater
     }
 
     /// An instance that failed to be created: it only carries the error.
@@ -185,7 +190,7 @@ final class InstanceBox {
 }
 
 @inline(__always)
-private func withInstance<R>(_ instance: UnsafeMutableRawPointer?, _ body: (InstanceBox) -> R) -> R {
+func withInstance<R>(_ instance: UnsafeMutableRawPointer?, _ body: (InstanceBox) -> R) -> R {
     Unmanaged<InstanceBox>.fromOpaque(instance!)._withUnsafeGuaranteedRef(body)
 }
 

@@ -20,7 +20,8 @@ extension Plugins {
             discussion: """
                 Loads the file as the host does, then exercises it: descriptor, schema, configuration handling \
                 (an unknown option must be refused by name), and the calls of its kind: a transform gets sample \
-                batches, a source is read twice over the same range, a sink writes and commits a batch. Exits 1 \
+                batches, a source is read twice over the same range, a sink writes and commits a batch, a reducer \
+                combines sample values, a state updater updates a new key, its state and an idle key. Exits 1 \
                 when a check fails. Sources and sinks usually need --config with their required options.
                 """
         )
@@ -89,6 +90,11 @@ extension Plugins {
             print("  abi:        \(plugin.abiDescription)")
             print("  build:      \(plugin.buildInfo)")
             print("  concurrent: \(plugin.isConcurrent ? "yes" : "no")")
+            switch plugin.kind {
+            case .reducer: print("  use:        {op: reduceByKey (or another keyed operation), function: \(plugin.name)}")
+            case .stateUpdater: print("  use:        {op: updateStateByKey, function: \(plugin.name)}")
+            case .source, .transform, .sink: break
+            }
             print("")
             guard !plugin.schema.options.isEmpty else {
                 print("Options: none")

@@ -18,9 +18,10 @@ public struct ResolvedPipeline: @unchecked Sendable {  // LoadedPlugin is Sendab
     }
 
     /// Every plugin instance the pipeline makes: sources, plugin stages in dependency order, sinks, then reducer
-    /// plugins by stage name.
+    /// and state-updater plugins by stage name.
     public var components: [Component] {
-        sources + stages.compactMap(\.component) + sinks + reducerPlugins.sorted { $0.key < $1.key }.map(\.value)
+        sources + stages.compactMap(\.component) + sinks
+            + reducerPlugins.merging(stateUpdaterPlugins) { first, _ in first }.sorted { $0.key < $1.key }.map(\.value)
     }
 
     /// Every secret value of every plugin in the pipeline: masked in every message the host prints.
@@ -49,6 +50,8 @@ public struct ResolvedPipeline: @unchecked Sendable {  // LoadedPlugin is Sendab
     public var reducers: [String: any CustomReducer] = [:]
     /// The reducer plugin of each keyed stage that names one, by stage name.
     public var reducerPlugins: [String: Component] = [:]
+    /// The state-updater plugin (ABI 1.3) of each `updateStateByKey` stage that names one, by stage name.
+    public var stateUpdaterPlugins: [String: Component] = [:]
 }
 
 /// Checks a pipeline against the plugin catalog and builds its operator graph.
@@ -112,6 +115,7 @@ public enum PipelineBuilder {
         var functions: [String: NativeFunction] = [:]
         var reducers: [String: any CustomReducer] = [:]
         var reducerPlugins: [String: ResolvedPipeline.Component] = [:]
+        var stateUpdaterPlugins: [String: ResolvedPipeline.Component] = [:]
         func resolveFunction(_ reference: String, kind: FunctionKind, at location: SourceLocation) -> NativeFunction? {
             let parts = reference.split(separator: ".", maxSplits: 1).map(String.init)
             let (libraryName, functionName) = (parts[0], parts.count > 1 ? parts[1] : "")
@@ -187,8 +191,20 @@ public enum PipelineBuilder {
                 }
                 switch operation.function {
                 case .reduce where !reference.name.contains("."):
-                    // A reducer plugin, or a misspelt built-in function.
-                    if let plugin = catalog.plugins[reference.name], plugin.kind == .reducer {
+                    // A reducer plugin, a state-updater plugin (updateStateByKey only), or a misspelt built-in function.
+                    if let plugin = catalog.plugins[reference.name], plugin.kind == .stateUpdater {
+                        if operation.name != BuiltinOperation.updateStateByKey.name {
+                            fail(reference.location, "plugin '\(reference.name)' is a state-updater plugin: it supplies updateStateByKey only, "
+                                + "not \(operation.name) (name a reducer plugin, a built-in function or LIBRARY.FUNCTION here)")
+                        } else if arguments.dropZero {
+                            fail(reference.location, "drop_zero does not apply with state-updater plugin '\(reference.name)': its state is "
+                                + "bytes, not a number (return SLUICE_STATE_REMOVE to drop a key)")
+                        } else if let updater = component(
+                            stage.name, role: "stage", kind: .stateUpdater, plugin: reference.name, at: reference.location, config: nil
+                        ) {
+                            stateUpdaterPlugins[stage.name] = updater
+                        }
+                    } else if let plugin = catalog.plugins[reference.name], plugin.kind == .reducer {
                         let reducer = component(stage.name, role: "stage", kind: .reducer, plugin: reference.name, at: reference.location, config: nil)
                         if arguments.inverse && !plugin.functions.hasInverse {
                             fail(reference.location, "reducer plugin '\(reference.name)' has no reduce_invert, so inverse: true cannot be used")
@@ -196,7 +212,9 @@ public enum PipelineBuilder {
                             reducerPlugins[stage.name] = reducer
                         }
                     } else {
-                        let known = ReduceFunction.allCases.map(\.rawValue) + catalog.plugins.values.filter { $0.kind == .reducer }.map(\.name)
+                        let pluginKinds: Set<PluginKind> = operation.name == BuiltinOperation.updateStateByKey.name ? [.reducer, .stateUpdater] : [.reducer]
+                        let known = ReduceFunction.allCases.map(\.rawValue)
+                            + catalog.plugins.values.filter { pluginKinds.contains($0.kind) }.map(\.name).sorted()
                         fail(reference.location, "unknown function '\(reference.name)'" + didYouMean(reference.name, among: known)
                             + "; expected one of: " + known.joined(separator: ", ") + ", or LIBRARY.FUNCTION")
                     }
@@ -238,7 +256,10 @@ public enum PipelineBuilder {
         guard errors.isEmpty else {
             throw PipelineErrors(errors: errors.sorted { ($0.line, $0.column) < ($1.line, $1.column) })
         }
-        return ResolvedPipeline(spec: spec, sources: sources, stages: stages, sinks: sinks, functions: functions, reducers: reducers, reducerPlugins: reducerPlugins)
+        return ResolvedPipeline(
+            spec: spec, sources: sources, stages: stages, sinks: sinks, functions: functions, reducers: reducers, reducerPlugins: reducerPlugins,
+            stateUpdaterPlugins: stateUpdaterPlugins
+        )
     }
 }
 

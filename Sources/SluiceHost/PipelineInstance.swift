@@ -83,6 +83,9 @@ public final class PipelineInstance: @unchecked Sendable {  // changed only by `
                 if let component = resolved.reducerPlugins[stage.name] {
                     arguments.reducer = PluginReducer(try make(component))
                 }
+                if let component = resolved.stateUpdaterPlugins[stage.name] {
+                    arguments.stateFunction = PluginStateFunction(try make(component))
+                }
                 if case .perValue = operation.function {
                     guard let function = resolved.functions[stage.name] else { continue }
                     arguments.perValue = function

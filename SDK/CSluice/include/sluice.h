@@ -1,5 +1,5 @@
 /*
- * sluice.h — the Sluice plugin ABI, version 1.2.
+ * sluice.h — the Sluice plugin ABI, version 1.3.
  *
  * This header is the single source of truth for the boundary between the Sluice host and its plugins.
  * docs/abi.md is the normative prose; where the two disagree, fix one of them in the same commit.
@@ -26,9 +26,9 @@ extern "C" {
 /* ---- Versions ------------------------------------------------------------------------------------------------ */
 
 /* (major << 16) | minor. A host refuses a plugin whose major differs from its own. Minor versions only append. */
-#define SLUICE_ABI_VERSION 0x00010002u
+#define SLUICE_ABI_VERSION 0x00010003u
 #define SLUICE_ABI_MAJOR 1u
-#define SLUICE_ABI_MINOR 2u
+#define SLUICE_ABI_MINOR 3u
 
 /* The version of the Sluice SDK this header belongs to. build_info names it: "sdk=" SLUICE_SDK_VERSION. A host
  * refuses a plugin whose SDK major differs from its own. The Swift SDK reads its version from here too. */
@@ -39,6 +39,10 @@ extern "C" {
 
 /* The sizes of the ABI 1.0 structs: the least struct_size a host accepts for a descriptor and for a batch. */
 #define SLUICE_PLUGIN_V1_SIZE_1_0 152u
+/* The descriptor sizes of later minors (x86_64 and aarch64): 1.1 and 1.2 end after reduce_invert, 1.3 after
+ * update_state. A reducer needs at least the 1.1 size, a state updater the 1.3 size. */
+#define SLUICE_PLUGIN_V1_SIZE_1_1 176u
+#define SLUICE_PLUGIN_V1_SIZE_1_3 184u
 #define SLUICE_BATCH_SIZE_1_0 96u
 
 /* The one symbol a plugin exports. Its type is sluice_entry_fn. */
@@ -69,11 +73,26 @@ extern "C" {
 #define SLUICE_KIND_TRANSFORM 2u
 #define SLUICE_KIND_SINK 3u
 #define SLUICE_KIND_REDUCER 4u  /* ABI 1.1: a reduce function for keyed operations */
+#define SLUICE_KIND_STATE_UPDATER 5u  /* ABI 1.3: the update function of updateStateByKey, over per-key state bytes */
 
 /* ---- Reducer value types (ABI 1.1) ---------------------------------------------------------------------------- */
 
 #define SLUICE_REDUCE_INT64 1u   /* values are int64_t */
 #define SLUICE_REDUCE_DOUBLE 2u  /* values are IEEE-754 double */
+
+/* ---- Update-state calls (ABI 1.3) --------------------------------------------------------------------------- */
+
+/* sluice_state_result.action: what becomes of the key's state. */
+#define SLUICE_STATE_KEEP 0u    /* the state stays as it was (a key without state stays without) */
+#define SLUICE_STATE_SET 1u     /* the state becomes result->state (state_len bytes; 0 is an empty state, not none) */
+#define SLUICE_STATE_REMOVE 2u  /* the key's state is dropped; the host forgets the key */
+
+/* sluice_state_update.flags */
+#define SLUICE_STATE_PRESENT 0x1u  /* the key has state: update->state, update->state_len (possibly 0 bytes) */
+
+/* The longest state one key may have. A longer result is an error: nothing a pipeline keeps per key is that big, and
+ * a garbage length is caught before the host copies from it. */
+#define SLUICE_STATE_MAX_BYTES 16777216u
 
 /* ---- Descriptor flags ---------------------------------------------------------------------------------------- */
 
@@ -137,6 +156,31 @@ typedef struct sluice_batch_info {
     uint64_t batch_id;        /* 0, 1, 2, ... in order; a replay after a crash reuses the id */
     int64_t batch_time_ms;    /* the batch's scheduled time, milliseconds since the Unix epoch */
 } sluice_batch_info;
+
+/* One call of update_state (ABI 1.3): one key of one batch. Filled by the host, borrowed for the call. */
+typedef struct sluice_state_update {
+    uint32_t struct_size;        /* the host's sizeof(sluice_state_update) */
+    uint32_t flags;              /* SLUICE_STATE_PRESENT when the key has state; unknown bits are to be ignored */
+    const uint8_t *key;          /* the key's bytes (not NUL-terminated) */
+    uint64_t key_len;
+    /* The key's records of this batch, in arrival order, values only (key_offsets NULL): a batch of
+     * SLUICE_VALUE_BYTES or SLUICE_VALUE_INT64. count == 0 for a key that has state but no records this batch. */
+    const sluice_batch *values;
+    const uint8_t *state;        /* the previous state when flags has SLUICE_STATE_PRESENT; NULL otherwise */
+    uint64_t state_len;
+} sluice_state_update;
+
+/* What update_state answers (ABI 1.3). The host zero-fills it, sets struct_size and action = SLUICE_STATE_KEEP. */
+typedef struct sluice_state_result {
+    uint32_t struct_size;        /* the host's sizeof(sluice_state_result) */
+    uint32_t action;             /* SLUICE_STATE_KEEP, _SET or _REMOVE */
+    /* SLUICE_STATE_SET: the new state, state_len bytes (at most SLUICE_STATE_MAX_BYTES; NULL only when 0).
+     * Owned by the plugin and valid until its next call on the instance (with SLUICE_FLAG_CONCURRENT: its next
+     * call on the instance from the same thread), or pointing into update->state or update->values' buffers.
+     * The host copies it before that. */
+    const uint8_t *state;
+    uint64_t state_len;
+} sluice_state_result;
 
 /* ---- Host services ------------------------------------------------------------------------------------------- */
 
@@ -227,6 +271,16 @@ struct sluice_plugin_v1 {
     uint32_t reserved1;
     int32_t (*reduce_combine)(void *instance, const void *a, const void *b, void *out, uint64_t n);
     int32_t (*reduce_invert)(void *instance, const void *a, const void *b, void *out, uint64_t n);
+
+    /* ---- ABI 1.3 ---------------------------------------------------------------------------------------------- */
+
+    /* STATE_UPDATER: Spark's updateStateByKey function, (this batch's values of a key, its previous state) -> its new
+     * state, kept or removed, for `{op: updateStateByKey, function: NAME}`. Called once per key per batch for
+     * every key with records or state (values empty for a key with state only), calls for one key in batch order.
+     * Calls are serialised per instance unless SLUICE_FLAG_CONCURRENT. The state is the host's (it checkpoints it
+     * and hands it back after a restart): the answer MUST depend only on key, values and state. Returns SLUICE_OK
+     * with *result filled, or SLUICE_ERR (last_error() says why), which fails the batch. docs/abi.md §9b. */
+    int32_t (*update_state)(void *instance, const sluice_state_update *update, sluice_state_result *result);
 
     /* Minor versions append fields here. */
 };

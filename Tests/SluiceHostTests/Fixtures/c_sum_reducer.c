@@ -1,5 +1,6 @@
 /* A reducer plugin in C (ABI 1.1): integer sum, with its inverse, over many keys per call.
- * Compiled with -DSLUICE_TEST_OLD_DESCRIPTOR it claims a 1.0-sized descriptor, which a host must refuse. */
+ * Compiled with -DSLUICE_TEST_OLD_DESCRIPTOR it claims a 1.0-sized descriptor, which a host must refuse; with
+ * -DSLUICE_TEST_AS_1_2 it is a reducer as built against the 1.2 header, which a later host must still load. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,12 +48,17 @@ static int32_t invert(void *instance, const void *a, const void *b, void *out, u
 
 SLUICE_EXPORT const sluice_plugin_v1 *sluice_plugin_entry_v1(uint32_t host) {
     static const sluice_plugin_v1 descriptor = {
-#ifdef SLUICE_TEST_OLD_DESCRIPTOR
+#if defined(SLUICE_TEST_OLD_DESCRIPTOR)
         .struct_size = offsetof(sluice_plugin_v1, reduce_value_type),
+        .abi_version = SLUICE_ABI_VERSION,
+#elif defined(SLUICE_TEST_AS_1_2)
+        /* As built against the 1.2 header: the descriptor ends after reduce_invert. */
+        .struct_size = SLUICE_PLUGIN_V1_SIZE_1_1,
+        .abi_version = 0x00010002u,
 #else
         .struct_size = sizeof(sluice_plugin_v1),
-#endif
         .abi_version = SLUICE_ABI_VERSION,
+#endif
         .kind = SLUICE_KIND_REDUCER,
         .flags = SLUICE_FLAG_CONCURRENT,
         .name = "c-sum",
