@@ -52,6 +52,11 @@ public final class PluginHarness: @unchecked Sendable {  // `logs` is guarded by
         )
     }
 
+    /// A state-updater plugin (ABI 1.3); call it with ``update(key:values:state:)``.
+    public convenience init<T: StateUpdaterPlugin>(_ type: T.Type, config: String = "{}", name: String = "test") throws {
+        try self.init(PluginExport.descriptor(for: type, hostABI: SLUICE_ABI_VERSION), String(describing: type), config, name, nil)
+    }
+
     private init(
         _ descriptor: UnsafePointer<sluice_plugin_v1>?, _ typeName: String, _ config: String, _ name: String,
         _ stateDirectory: String?
@@ -113,6 +118,22 @@ public final class PluginHarness: @unchecked Sendable {  // `logs` is guarded by
         try instance.begin(info)
         for chunk in chunks { try instance.write(.of(chunk)) }
         try instance.commit(info)
+    }
+}
+
+extension PluginHarness {
+    // MARK: State updaters
+
+    /// Updates one key as `updateStateByKey` does each batch: `values` are the key's records of the batch (their
+    /// keys are dropped; none for an idle key), `state` its previous state (nil for a new key). Returns the checked
+    /// answer: `.set(bytes)`, `.keep` or `.remove`.
+    public func update(key: String, values: [Record], state: [UInt8]?) throws -> PluginStateChange {
+        let unkeyed = values.map { record in
+            var record = record
+            record.key = nil
+            return record
+        }
+        return try Array(key.utf8).withUnsafeBytes { try instance.updateState(key: $0, values: .of(unkeyed), state: state) }
     }
 }
 

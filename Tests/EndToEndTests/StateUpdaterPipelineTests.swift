@@ -45,16 +45,16 @@ struct StateUpdaterPipelineTests {
         }
     }
 
-    @Test func aCStateUpdaterRunsUpdateStateByKeyInAPipelineFile() throws {
+    /// A work directory with the plugin, the input and the pipeline file.
+    static func prepare() throws -> (work: URL, plugins: URL) {
         let work = try Support.makeTemporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: work) }
         let plugins = work.appendingPathComponent("plugins")
         let input = work.appendingPathComponent("input")
         for directory in [plugins, input, work.appendingPathComponent("out")] {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         }
         try CFixtures.sharedObject("c_recent_state.c", to: plugins.appendingPathComponent("librecent.so"))
-        try (Self.lines.joined(separator: "\n") + "\n").write(to: input.appendingPathComponent("words.txt"), atomically: true, encoding: .utf8)
+        try (lines.joined(separator: "\n") + "\n").write(to: input.appendingPathComponent("words.txt"), atomically: true, encoding: .utf8)
         try """
             name: recent
             batch_interval: 100ms
@@ -66,23 +66,46 @@ struct StateUpdaterPipelineTests {
             sinks:
               recent: {from: recent, plugin: files, config: {prefix: out/recent, suffix: tsv, format: tsv}}
             """.write(to: work.appendingPathComponent("pipeline.yaml"), atomically: true, encoding: .utf8)
+        return (work, plugins)
+    }
 
+    /// Every batch's output against the reference: four batches with input, then three idle ones (every key ages out).
+    static func checkOutputs(_ work: URL, _ stderr: String) throws {
+        let words = stride(from: 0, to: lines.count, by: 3).map { lines[$0..<$0 + 3].flatMap { $0.split(separator: " ").map(String.init) } }
+        let expected = expected(batches: words + [[], [], []])
+        let got = try outputs(work.appendingPathComponent("out"), prefix: "recent")
+        #expect(got.count == expected.count, "stderr:\n\(stderr)")
+        for n in 0..<min(got.count, expected.count) {
+            #expect(got[n] == expected[n], "batch \(n)")
+        }
+        #expect(expected[1]["c"] == "1;1" && expected[3]["b"] == nil && expected[3]["c"] == "1;1,3", "the input exercises idle keys")
+        #expect(got.last == [:], "every key is removed after two idle batches")
+    }
+
+    @Test func aCStateUpdaterRunsUpdateStateByKeyInAPipelineFile() throws {
+        let (work, plugins) = try Self.prepare()
+        defer { try? FileManager.default.removeItem(at: work) }
         let result = try Support.sluice(
             ["run", "pipeline.yaml", "--until-idle", "--idle-batches", "3", "--progress", "plain", "--plugin-dir", plugins.path],
             directory: work,
             timeout: 60
         )
         #expect(result.status == 0, "stderr:\n\(result.stderr)")
-        let words = stride(from: 0, to: Self.lines.count, by: 3).map { Self.lines[$0..<$0 + 3].flatMap { $0.split(separator: " ").map(String.init) } }
-        // Four batches with input, then three idle ones: every key ages out.
-        let expected = Self.expected(batches: words + [[], [], []])
-        let got = try Self.outputs(work.appendingPathComponent("out"), prefix: "recent")
-        #expect(got.count == expected.count, "stderr:\n\(result.stderr)")
-        for n in 0..<min(got.count, expected.count) {
-            #expect(got[n] == expected[n], "batch \(n)")
-        }
-        #expect(expected[1]["c"] == "1;1" && expected[3]["b"] == nil && expected[3]["c"] == "1;1,3", "the input exercises idle keys")
-        #expect(got.last == [:], "every key is removed after two idle batches")
+        try Self.checkOutputs(work, result.stderr)
+    }
+
+    /// The plugin's state is checkpointed with the stage: stopped after two batches and started again, the run's
+    /// output is the same as without the stop (the new instance knows nothing; the state comes back from the host).
+    @Test func itsStateSurvivesARestartFromTheCheckpoint() throws {
+        let (work, plugins) = try Self.prepare()
+        defer { try? FileManager.default.removeItem(at: work) }
+        let common = ["run", "pipeline.yaml", "--checkpoint-dir", "checkpoint", "--progress", "plain", "--plugin-dir", plugins.path]
+        let first = try Support.sluice(common + ["--batches", "2"], directory: work, timeout: 60)
+        #expect(first.status == 0, "stderr:\n\(first.stderr)")
+        #expect(try Self.outputs(work.appendingPathComponent("out"), prefix: "recent").count == 2)
+        let second = try Support.sluice(common + ["--until-idle", "--idle-batches", "3"], directory: work, timeout: 60)
+        #expect(second.status == 0, "stderr:\n\(second.stderr)")
+        try Self.checkOutputs(work, first.stderr + second.stderr)
     }
 
     @Test func pluginsCheckPassesOnItAndReportsAMalformedOne() throws {

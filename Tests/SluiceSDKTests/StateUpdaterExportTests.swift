@@ -39,6 +39,13 @@ struct StateUpdaterExportTests {
         #expect(error?.message == "test-last-two takes text values")
     }
 
+    @Test func theTestKitRunsAStateUpdater() throws {
+        let harness = try PluginHarness(LastTwo.self)
+        let first = try harness.update(key: "k", values: [Record("a", key: "k"), Record("b", key: "k")], state: nil)
+        #expect(first == .set(Array("a|b".utf8)))
+        #expect(try harness.update(key: "k", values: [], state: Array("a|b".utf8)) == .remove)
+    }
+
     @Test func aStateUpdaterRefusesAHostOlderThan13() {
         #expect(PluginExport.descriptor(for: LastTwo.self, hostABI: 0x0001_0002) == nil)
         #expect(PluginExport.descriptor(for: LastTwo.self, hostABI: 0x0002_0003) == nil)
