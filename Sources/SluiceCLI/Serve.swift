@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import SluiceHost
 import ServiceLifecycle
 import SluiceServe
 import UnixSignals
@@ -51,6 +52,15 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("shutdown-timeout"), help: "Seconds a pipeline may take to stop before it gets SIGKILL.")
     var shutdownTimeout: Double = 30
 
+    @Option(name: .customLong("log-level"), help: "The least severe level of the server's own log.")
+    var logLevel: LogLevelOption = .info
+
+    @Option(
+        name: .customLong("log-format"),
+        help: "The server's own log on standard error: text lines or one JSON object per line (each pipeline's log is in /batches/ID/log)."
+    )
+    var logFormat: LogFormat = .text
+
     @Option(help: ArgumentHelp("The `sluice` executable the pipelines run in (default: this one).", visibility: .hidden))
     var executable: String?
 
@@ -75,8 +85,13 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         // A client that hangs up mid-answer must not end the server.
         signal(SIGPIPE, SIG_IGN)
-        var logger = Logger(label: "sluice.serve")
-        logger.logLevel = .info
+        let (format, level) = (logFormat, logLevel.level)
+        LoggingSystem.bootstrap { label in
+            SluiceLogHandler(label: label, format: format, level: level, secrets: []) { line in
+                FileHandle.standardError.write(Data(line.utf8))
+            }
+        }
+        let logger = Logger(label: "serve")
         let (host, port) = Self.split(address)!
         let current = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
         func absolute(_ path: String) -> URL { URL(fileURLWithPath: path, relativeTo: current).standardizedFileURL }
