@@ -34,9 +34,13 @@ final class PluginStateFunction: KeyedStateFunction {
         return change
     }
 
+    private static let noValues = OwnedBatch(BatchBuilder(valueType: .int64))
+
     /// The key's records as one batch of values without keys: integers when every record is one (`split`'s pairs),
     /// bytes otherwise (an integer among text values is passed as its decimal text).
     static func batch(of values: KeyedValues) -> OwnedBatch {
+        // Most calls of a long-running stage are for idle keys: they share one empty batch instead of making one each.
+        if values.isEmpty { return noValues }
         let integers = (0..<values.count).allSatisfy { values[$0].view.valueType == .int64 }
         var builder = BatchBuilder(valueType: integers ? .int64 : .bytes, expectedCount: values.count)
         for n in 0..<values.count {

@@ -96,8 +96,9 @@ extern "C" {
 
 /* ---- Descriptor flags ---------------------------------------------------------------------------------------- */
 
-/* The host may call read() (sources) or transform() (transforms) on one instance from several threads at once.
- * Without this flag the host serialises those calls per instance. */
+/* The host may call read() (sources), transform() (transforms), reduce_combine()/reduce_invert() (reducers) or
+ * update_state() (state updaters) on one instance from several threads at once. Without this flag the host
+ * serialises those calls per instance. */
 #define SLUICE_FLAG_CONCURRENT 0x1u
 
 /* ---- Value types of a batch's value column ------------------------------------------------------------------- */
@@ -161,12 +162,12 @@ typedef struct sluice_batch_info {
 typedef struct sluice_state_update {
     uint32_t struct_size;        /* the host's sizeof(sluice_state_update) */
     uint32_t flags;              /* SLUICE_STATE_PRESENT when the key has state; unknown bits are to be ignored */
-    const uint8_t *key;          /* the key's bytes (not NUL-terminated) */
+    const uint8_t *key;          /* the key's bytes, not NUL-terminated; non-NULL even when key_len is 0 */
     uint64_t key_len;
     /* The key's records of this batch, in arrival order, values only (key_offsets NULL): a batch of
      * SLUICE_VALUE_BYTES or SLUICE_VALUE_INT64. count == 0 for a key that has state but no records this batch. */
     const sluice_batch *values;
-    const uint8_t *state;        /* the previous state when flags has SLUICE_STATE_PRESENT; NULL otherwise */
+    const uint8_t *state;        /* with SLUICE_STATE_PRESENT the previous state (non-NULL, even for 0 bytes); else NULL */
     uint64_t state_len;
 } sluice_state_update;
 
@@ -175,9 +176,9 @@ typedef struct sluice_state_result {
     uint32_t struct_size;        /* the host's sizeof(sluice_state_result) */
     uint32_t action;             /* SLUICE_STATE_KEEP, _SET or _REMOVE */
     /* SLUICE_STATE_SET: the new state, state_len bytes (at most SLUICE_STATE_MAX_BYTES; NULL only when 0).
-     * Owned by the plugin and valid until its next call on the instance (with SLUICE_FLAG_CONCURRENT: its next
-     * call on the instance from the same thread), or pointing into update->state or update->values' buffers.
-     * The host copies it before that. */
+     * Owned by the plugin and valid until the host's next call into the instance (with SLUICE_FLAG_CONCURRENT:
+     * its next call into the instance from the same thread) or destroy(); or pointing into update->state or
+     * update->values' buffers. The host copies it before then. */
     const uint8_t *state;
     uint64_t state_len;
 } sluice_state_result;
