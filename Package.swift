@@ -125,6 +125,8 @@ let package = Package(
             dependencies: [
                 "SluiceHost", "SluiceCore", .product(name: "Hummingbird", package: "hummingbird"), serviceLifecycleProduct,
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HummingbirdCore", package: "hummingbird"), .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "CoreMetrics", package: "swift-metrics"), .product(name: "Logging", package: "swift-log"),
             ],

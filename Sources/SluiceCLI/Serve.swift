@@ -61,6 +61,24 @@ struct Serve: AsyncParsableCommand {
     )
     var logFormat: LogFormat = .text
 
+    @Option(
+        name: .customLong("token-file"),
+        help: ArgumentHelp("Bearer tokens that may use the API, one per line (mode 600).", valueName: "file")
+    )
+    var tokenFile: String?
+
+    @Option(
+        name: .customLong("password-file"),
+        help: ArgumentHelp("user:password lines for HTTP basic authentication, as Livy clients send (mode 600).", valueName: "file")
+    )
+    var passwordFile: String?
+
+    @Option(name: .customLong("tls-cert"), help: ArgumentHelp("Serve HTTPS with this certificate chain (PEM).", valueName: "file"))
+    var tlsCertificate: String?
+
+    @Option(name: .customLong("tls-key"), help: ArgumentHelp("The private key of --tls-cert (PEM).", valueName: "file"))
+    var tlsKey: String?
+
     @Option(help: ArgumentHelp("The `sluice` executable the pipelines run in (default: this one).", visibility: .hidden))
     var executable: String?
 
@@ -71,6 +89,18 @@ struct Serve: AsyncParsableCommand {
         }
         if maximumBodyBytes < 1 { throw ValidationError("--max-body-bytes must be positive") }
         if shutdownTimeout <= 0 { throw ValidationError("--shutdown-timeout must be positive") }
+        if (tlsCertificate == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
+        // Anyone who can reach the API can run pipelines, and a pipeline runs plugins: code. Off loopback, only with
+        // credentials.
+        if let host = Self.split(address)?.host, !Self.isLoopback(host), tokenFile == nil, passwordFile == nil {
+            throw ValidationError(
+                "--address \(address) is reachable from other machines: give --token-file or --password-file (and --tls-cert/--tls-key)"
+            )
+        }
+    }
+
+    static func isLoopback(_ host: String) -> Bool {
+        host == "localhost" || host == "::1" || host.hasPrefix("127.")
     }
 
     static func split(_ address: String) -> (host: String, port: Int)? {
@@ -104,13 +134,24 @@ struct Serve: AsyncParsableCommand {
         configuration.allowedDirectories = allowedDirectories.map(absolute)
         configuration.maximumBodyBytes = maximumBodyBytes
         configuration.stopTimeout = .milliseconds(Int(shutdownTimeout * 1000))
+        if tokenFile != nil || passwordFile != nil {
+            do {
+                configuration.credentials = try ServeCredentials(tokenFile: tokenFile.map(absolute), passwordFile: passwordFile.map(absolute))
+            } catch {
+                throw ValidationError("\(error)")
+            }
+        }
+        if let tlsCertificate, let tlsKey {
+            configuration.tls = ServeTLS(certificateChain: absolute(tlsCertificate), privateKey: absolute(tlsKey))
+        }
         let base = basePath
+        let scheme = tlsCertificate == nil ? "http" : "https"
         let server = try SluiceServer(
             configuration: configuration, environment: ProcessInfo.processInfo.environment, logger: logger,
             onListening: { host, port in
                 let shown = host.contains(":") ? "[\(host)]" : host
                 // On standard output, one line, so that a script (or a test) can read the port it got.
-                FileHandle.standardOutput.write(Data("sluice serve: listening on http://\(shown):\(port)\(base)\n".utf8))
+                FileHandle.standardOutput.write(Data("sluice serve: listening on \(scheme)://\(shown):\(port)\(base)\n".utf8))
             }
         )
         let group = ServiceGroup(

@@ -33,6 +33,10 @@ public struct ServeConfiguration: Sendable {
     /// Extra environment for the children (tests use it for crash points); the server's own environment is passed on
     /// otherwise, less `SLUICE_PLUGIN_PATH` (the server's plugin directories are the ones allowed).
     public var childEnvironment: [String: String]
+    /// Who may use the API; nil admits everyone (the command requires credentials off loopback).
+    public var credentials: ServeCredentials?
+    /// HTTPS instead of HTTP, when given.
+    public var tls: ServeTLS?
 
     public init(dataDirectory: URL, executable: URL) {
         host = "127.0.0.1"

@@ -1,5 +1,8 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
+import NIOSSL
 public import Logging
 import NIOCore
 import Prometheus
@@ -41,8 +44,20 @@ public final class SluiceServer: Service, Sendable {
         supervisor.killAll()
     }
 
+    /// HTTP/1.1, over TLS when the configuration has a certificate.
+    private func httpServer() throws -> HTTPServerBuilder {
+        guard let tls = configuration.tls else { return .http1() }
+        let chain = try NIOSSLCertificate.fromPEMFile(tls.certificateChain.path).map { NIOSSLCertificateSource.certificate($0) }
+        let key = try NIOSSLPrivateKey(file: tls.privateKey.path, format: .pem)
+        return try .tls(.http1(), tlsConfiguration: TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key)))
+    }
+
     public func run() async throws {
         let router = Router(context: BasicRequestContext.self)
+        // First, so that it guards every route added after it.
+        if let credentials = configuration.credentials {
+            router.add(middleware: AuthenticationMiddleware(credentials: credentials, basePath: configuration.basePath))
+        }
         LivyRoutes(supervisor: supervisor, configuration: configuration, registry: registry, environment: environment)
             .add(to: router)
         let supervisor = supervisor
@@ -50,6 +65,7 @@ public final class SluiceServer: Service, Sendable {
         let host = configuration.host
         let application = Application(
             router: router,
+            server: try httpServer(),
             configuration: ApplicationConfiguration(
                 address: .hostname(configuration.host, port: configuration.port), serverName: "sluice"
             ),

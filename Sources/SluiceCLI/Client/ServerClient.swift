@@ -8,6 +8,8 @@ import FoundationNetworking
 /// server's refusals as errors that carry its message.
 struct ServerClient: Sendable {
     let base: URL
+    /// The `Authorization` header's value, when the server wants credentials.
+    var authorization: String?
 
     /// A failure to reach the server, or its refusal.
     struct Failure: Error, CustomStringConvertible {
@@ -24,6 +26,7 @@ struct ServerClient: Sendable {
         request.timeoutInterval = 30
         // Livy's clients send it; a server behind a CSRF guard expects it.
         request.setValue("sluice", forHTTPHeaderField: "X-Requested-By")
+        if let authorization { request.setValue(authorization, forHTTPHeaderField: "Authorization") }
         if let body {
             request.setValue("application/json", forHTTPHeaderField: "Content-Type")
             request.httpBody = try JSONSerialization.data(withJSONObject: body)
@@ -31,7 +34,10 @@ struct ServerClient: Sendable {
         let data: Data
         let response: URLResponse
         do {
-            (data, response) = try await URLSession.shared.data(for: request)
+            (data, response) = try await Self.session.data(for: request)
+        } catch let error as URLError where error.code == .cancelled {
+            let hint = authorization == nil ? "give --token-file" : "the token in --token-file is not one it accepts"
+            throw Failure(description: "\(method) \(path): the server answered 401: authentication required (\(hint))")
         } catch {
             throw Failure(description: "cannot reach the server at \(base.absoluteString): \(error.localizedDescription) (is `sluice serve` running? --server names another)")
         }
@@ -44,6 +50,22 @@ struct ServerClient: Sendable {
             return try JSONDecoder().decode(Answer.self, from: data)
         } catch {
             throw Failure(description: "\(method) \(path): the server's answer is not what sluice expects (\(error)); is \(base.absoluteString) a sluice server?")
+        }
+    }
+}
+
+extension ServerClient {
+    /// A session that declines authentication challenges: FoundationNetworking in Swift 6.3.1 otherwise waits forever
+    /// on a 401 for credentials nobody offers (swift-corelibs-foundation#5456). Declined, the request ends cancelled,
+    /// which `send` reports as the 401 it was.
+    static let session = URLSession(configuration: .ephemeral, delegate: DeclineChallenges(), delegateQueue: nil)
+
+    final class DeclineChallenges: NSObject, URLSessionTaskDelegate, Sendable {
+        func urlSession(
+            _ session: URLSession, task: URLSessionTask, didReceive challenge: URLAuthenticationChallenge,
+            completionHandler: @escaping @Sendable (URLSession.AuthChallengeDisposition, URLCredential?) -> Void
+        ) {
+            completionHandler(.rejectProtectionSpace, nil)
         }
     }
 }

@@ -12,12 +12,27 @@ struct ServerOptions: ParsableArguments {
     )
     var server: String?
 
+    @Option(
+        name: .customLong("token-file"),
+        help: ArgumentHelp("A file whose first token is one the server accepts (a line of its --token-file).", valueName: "file")
+    )
+    var tokenFile: String?
+
     /// The server to talk to, checked.
     func client() throws -> ServerClient {
         let text = server ?? ProcessInfo.processInfo.environment["SLUICE_SERVER"] ?? "http://127.0.0.1:8998"
         guard let url = URL(string: text), let scheme = url.scheme, ["http", "https"].contains(scheme), url.host != nil else {
             throw ValidationError("--server must be an http:// or https:// URL such as http://127.0.0.1:8998, not '\(text)'")
         }
-        return ServerClient(base: url)
+        var authorization: String?
+        if let tokenFile {
+            guard let data = FileManager.default.contents(atPath: tokenFile) else { throw ValidationError("cannot read --token-file \(tokenFile)") }
+            // The first token, read as the server reads its --token-file: blank lines and # comments skipped.
+            let token = String(decoding: data, as: UTF8.self).split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+                .first { !$0.isEmpty && !$0.hasPrefix("#") } ?? ""
+            guard !token.isEmpty else { throw ValidationError("--token-file \(tokenFile) holds no token") }
+            authorization = "Bearer " + token
+        }
+        return ServerClient(base: url, authorization: authorization)
     }
 }
