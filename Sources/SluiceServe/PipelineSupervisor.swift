@@ -284,9 +284,13 @@ public final class PipelineSupervisor: Service, Sendable {
             } else if exit == .exited(0) && live.memoryExceededBytes == nil {
                 live.record.state = .success
             } else {
-                let cause = Self.cause(exit, memory: live.memoryExceededBytes, limit: live.record.memoryLimitBytes, log: live.log)
+                var cause = Self.cause(exit, memory: live.memoryExceededBytes, limit: live.record.memoryLimitBytes, log: live.log)
+                // `sluice run` exits 2 for an invalid pipeline or plugin configuration: the same file fails the same
+                // way every time, so a restart would only loop.
+                let invalid = exit == .exited(2)
+                if invalid && live.record.restartOnFailure { cause = "not restarted: the configuration is invalid; " + cause }
                 live.record.cause = cause
-                if live.record.restartOnFailure {
+                if live.record.restartOnFailure && !invalid {
                     live.failuresInARow += 1
                     live.record.restarts += 1
                     live.record.state = .starting

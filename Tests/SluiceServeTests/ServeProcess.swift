@@ -36,8 +36,8 @@ final class ServeProcess: @unchecked Sendable {
         try FileManager.default.createDirectory(at: dataDirectory, withIntermediateDirectories: true)
         output = dataDirectory.appendingPathComponent("server.out")
         errors = dataDirectory.appendingPathComponent("server.err")
-        FileManager.default.createFile(atPath: output.path, contents: nil)
-        FileManager.default.createFile(atPath: errors.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: output.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: errors.path, contents: nil)
         process.executableURL = Self.sluice
         process.arguments = ["serve", "--address", "127.0.0.1:0", "--data-dir", dataDirectory.path] + arguments
         var inherited = ProcessInfo.processInfo.environment

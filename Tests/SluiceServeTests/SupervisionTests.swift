@@ -143,3 +143,59 @@ struct SupervisionTests {
         #expect(log.contains { $0.contains("started again after a server restart") })
     }
 }
+
+/// `restart: on-failure` in the cases that must not loop for ever unnoticed.
+@Suite(.serialized, .timeLimit(.minutes(3)))
+struct RestartPolicyTests {
+    @Test func aPipelineThatKeepsCrashingBacksOffAndADeleteEndsItKilled() async throws {
+        let work = try temporaryDirectory("sluice-serve-backoff")
+        defer { try? FileManager.default.removeItem(at: work) }
+        let input = try SupervisionTests.makeInput(work, lines: 20)
+        let output = work.appendingPathComponent("out")
+        try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
+        // Every child sends itself SIGKILL once batch 0's sinks committed, before its checkpoint: each restart
+        // replays batch 0 and dies again at the same point.
+        let server = try ServeProcess(
+            dataDirectory: work.appendingPathComponent("data"), environment: ["SLUICE_TEST_CRASH": "after-sinks:0"]
+        )
+        let created = try await server.post([
+            "pipeline": SupervisionTests.pipeline(input: input, output: output), "conf": ["restart": "on-failure"],
+        ])
+        let id = try #require(created.json["id"] as? Int)
+        try await server.poll("two restarts", timeout: 30) { () -> Bool? in
+            let batch = try await server.get("/batches/\(id)").json
+            return Int((batch["appInfo"] as? [String: Any])?["restarts"] as? String ?? "") ?? 0 >= 2 ? true : nil
+        }
+        let log = try await server.get("/batches/\(id)/log?from=0&size=1000").json["log"] as? [String] ?? []
+        let waits = log.filter { $0.hasPrefix("sluice serve: killed by signal 9 (SIGKILL); restarting in ") }
+        #expect(waits.count >= 2)
+        #expect(waits.first?.contains("restarting in 0.5 seconds (restart 1)") == true, "\(waits)")
+        #expect(waits.dropFirst().first?.contains("restarting in 1.0 seconds (restart 2)") == true, "\(waits)")
+        #expect(try await server.get("/batches/\(id)/state").json["state"] as? String == "starting")
+
+        #expect(try await server.request("DELETE", "/batches/\(id)").json["msg"] as? String == "deleted")
+        #expect(try await server.get("/batches/\(id)/state").json["state"] as? String == "killed")
+        #expect(server.childPIDs().isEmpty)
+        #expect(try SupervisionTests.records(output).count == 5, "batch 0's records once, however often it was replayed")
+    }
+
+    @Test func anInvalidPipelineIsNotRestarted() async throws {
+        let data = try temporaryDirectory("sluice-serve-invalid")
+        defer { try? FileManager.default.removeItem(at: data) }
+        let server = try ServeProcess(dataDirectory: data)
+        let pipeline = """
+            name: invalid
+            batch_interval: 100ms
+            sources:
+              lines: {plugin: no-such-source, config: {}}
+            sinks:
+              out: {from: lines, plugin: console}
+            """
+        let created = try await server.post(["pipeline": pipeline, "conf": ["restart": "on-failure"]])
+        let id = try #require(created.json["id"] as? Int)
+        try await server.waitForState(id, "dead")
+        let info = try await server.get("/batches/\(id)").json["appInfo"] as? [String: Any] ?? [:]
+        #expect(info["restarts"] as? String == "0")
+        #expect((info["cause"] as? String ?? "").hasPrefix("not restarted: the configuration is invalid; exited with status 2"))
+    }
+}
