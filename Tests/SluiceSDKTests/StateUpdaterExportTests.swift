@@ -1,7 +1,9 @@
 import CSluice
+import Dispatch
 import SluiceLoader
 import SluiceSDK
 import SluiceTesting
+import Synchronization
 import Testing
 
 /// A Swift state updater: per key, its last two text values, as "a|b"; removed when a batch has no values for it.
@@ -44,6 +46,21 @@ struct StateUpdaterExportTests {
         let first = try harness.update(key: "k", values: [Record("a", key: "k"), Record("b", key: "k")], state: nil)
         #expect(first == .set(Array("a|b".utf8)))
         #expect(try harness.update(key: "k", values: [], state: Array("a|b".utf8)) == .remove)
+    }
+
+    /// A concurrent plugin's answers are kept per calling thread (docs/abi.md §9b): threads updating at once each read
+    /// their own answer, never another thread's.
+    @Test func concurrentCallsEachGetTheirOwnAnswer() throws {
+        let harness = try PluginHarness(LastTwo.self)
+        let wrong = Mutex(0)
+        DispatchQueue.concurrentPerform(iterations: 8) { thread in
+            for n in 0..<500 {
+                let (a, b) = ("t\(thread)-\(n)", "x\(n)")
+                let answer = try? harness.update(key: "k\(thread)", values: [Record(a), Record(b)], state: nil)
+                if answer != .set(Array("\(a)|\(b)".utf8)) { wrong.withLock { $0 += 1 } }
+            }
+        }
+        #expect(wrong.withLock { $0 } == 0)
     }
 
     @Test func aStateUpdaterRefusesAHostOlderThan13() {
