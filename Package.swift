@@ -131,6 +131,8 @@ let package = Package(
                 .product(name: "CoreMetrics", package: "swift-metrics"), .product(name: "Logging", package: "swift-log"),
             ],
             path: "Sources/SluiceServe",
+            // The Streaming tab's page, script and style sheet, compiled in: the server ships as one file.
+            resources: [.embedInCode("Web")],
             swiftSettings: strictSettings
         ),
         .target(
@@ -277,6 +279,8 @@ let package = Package(
             name: "SluiceServeTests",
             dependencies: ["SluiceServe", "SluiceHost"],
             path: "Tests/SluiceServeTests",
+            // The Streaming tab's browser test (Python, run by StreamingTabBrowserTests).
+            exclude: ["browser"],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -60,6 +60,7 @@ public final class SluiceServer: Service, Sendable {
         }
         LivyRoutes(supervisor: supervisor, configuration: configuration, registry: registry, environment: environment)
             .add(to: router)
+        StreamingTabRoutes(supervisor: supervisor, basePath: configuration.basePath).add(to: router)
         let supervisor = supervisor
         let onListening = onListening
         let host = configuration.host
