@@ -18,6 +18,8 @@ import Glibc
 public final class PipelineSupervisor: Service, Sendable {
     private let configuration: ServeConfiguration
     private let store: BatchStore
+    /// Held for the supervisor's life: one server per data directory.
+    private let lock: DataDirectoryLock
     private let logger: Logger
     private let factory: any MetricsFactory
     private let registry: Mutex<Registry>
@@ -34,6 +36,7 @@ public final class PipelineSupervisor: Service, Sendable {
     /// - Parameter factory: where the pipelines' metrics go (the server's Prometheus registry).
     public init(configuration: ServeConfiguration, metricsFactory: any MetricsFactory, logger: Logger) throws {
         self.configuration = configuration
+        lock = try DataDirectoryLock(configuration.dataDirectory)
         store = try BatchStore(dataDirectory: configuration.dataDirectory)
         self.logger = logger
         factory = metricsFactory

@@ -98,3 +98,25 @@ struct RequestTests {
         return samples
     }
 }
+
+/// One server per data directory.
+@Suite(.timeLimit(.minutes(2)))
+struct DataDirectoryTests {
+    @Test func aSecondServerOnTheSameDataDirectoryIsRefused() throws {
+        let data = try temporaryDirectory("sluice-serve-lock")
+        defer { try? FileManager.default.removeItem(at: data) }
+        let first = try ServeProcess(dataDirectory: data)
+        let second = Process()
+        second.executableURL = ServeProcess.sluice
+        second.arguments = ["serve", "--address", "127.0.0.1:0", "--data-dir", data.path]
+        let errors = Pipe()
+        second.standardError = errors
+        second.standardOutput = FileHandle.nullDevice
+        try second.run()
+        let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        second.waitUntilExit()
+        #expect(second.terminationStatus != 0)
+        #expect(message.contains("\(data.path): another sluice serve uses this data directory"), "\(message)")
+        #expect(first.process.isRunning)
+    }
+}
