@@ -76,27 +76,12 @@ struct SecurityTests {
         #expect(try await Self.get(server, "/ready", authorization: nil).0 == 200)
 
         // The client commands take the token from a file.
-        let client = Process()
-        client.executableURL = ServeProcess.sluice
-        client.arguments = ["status", "--server", server.base.absoluteString, "--token-file", tokens.path]
-        let output = Pipe()
-        client.standardOutput = output
-        client.standardError = FileHandle.nullDevice
-        try client.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        client.waitUntilExit()
-        #expect(client.terminationStatus == 0 && text.hasPrefix("ID"), "\(text)")
+        let client = try ServerClientTests.sluice(["status", "--token-file", tokens.path], server: server)
+        #expect(client.status == 0 && client.output.hasPrefix("ID"), "\(client.output)\(client.errors)")
 
-        let refused = Process()
-        refused.executableURL = ServeProcess.sluice
-        refused.arguments = ["status", "--server", server.base.absoluteString]
-        let errors = Pipe()
-        refused.standardOutput = FileHandle.nullDevice
-        refused.standardError = errors
-        try refused.run()
-        let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        refused.waitUntilExit()
-        #expect(refused.terminationStatus == 1)
+        let refused = try ServerClientTests.sluice(["status"], server: server)
+        let message = refused.errors
+        #expect(refused.status == 1)
         #expect(message.contains("the server answered 401: authentication required (give --token-file)"), "\(message)")
     }
 
@@ -111,16 +96,8 @@ struct SecurityTests {
             (["--token-file", short.path], "\(short.path):1: a token must be at least 16 characters long"),
             (["--tls-cert", readable.path], "--tls-cert and --tls-key go together"),
         ] {
-            let process = Process()
-            process.executableURL = ServeProcess.sluice
-            process.arguments = ["serve", "--data-dir", data.appendingPathComponent("serve").path] + arguments
-            let errors = Pipe()
-            process.standardError = errors
-            process.standardOutput = FileHandle.nullDevice
-            try process.run()
-            let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            process.waitUntilExit()
-            #expect(process.terminationStatus != 0, "\(arguments)")
+            let (status, _, text) = try ServerClientTests.sluice(["serve", "--data-dir", data.appendingPathComponent("serve").path] + arguments)
+            #expect(status != 0, "\(arguments)")
             #expect(text.contains(message), "\(arguments): \(text)")
             #expect(!text.contains(Self.token), "the token never appears: \(text)")
         }

@@ -7,19 +7,26 @@ import Testing
 struct ServerClientTests {
     /// Runs `sluice ARGUMENTS --server URL` to its end.
     static func sluice(_ arguments: [String], server: ServeProcess) throws -> (status: Int32, output: String, errors: String) {
+        try sluice(arguments + ["--server", server.base.absoluteString])
+    }
+
+    /// Runs `sluice ARGUMENTS` to its end: its exit status, standard output and standard error (through files, so
+    /// that neither can fill up while the other is read).
+    static func sluice(_ arguments: [String]) throws -> (status: Int32, output: String, errors: String) {
+        let directory = try temporaryDirectory("sluice-client-run")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let output = directory.appendingPathComponent("out")
+        let errors = directory.appendingPathComponent("err")
+        FileManager.default.createFile(atPath: output.path, contents: nil)
+        FileManager.default.createFile(atPath: errors.path, contents: nil)
         let process = Process()
         process.executableURL = ServeProcess.sluice
-        process.arguments = arguments + ["--server", server.base.absoluteString]
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
+        process.arguments = arguments
+        process.standardOutput = try FileHandle(forWritingTo: output)
+        process.standardError = try FileHandle(forWritingTo: errors)
         try process.run()
-        // Read both to their ends before waiting, so a full pipe cannot stall the child.
-        let out = output.fileHandleForReading.readDataToEndOfFile()
-        let err = errors.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
+        return (process.terminationStatus, try String(contentsOf: output, encoding: .utf8), try String(contentsOf: errors, encoding: .utf8))
     }
 
     @Test func submitStatusLogsTopAndStopDriveAPipeline() async throws {
@@ -77,16 +84,8 @@ struct ServerClientTests {
         #expect(outside.status != 0)
         #expect(outside.errors.contains("403") || outside.errors.contains("400"), "\(outside.errors)")
 
-        let process = Process()
-        process.executableURL = ServeProcess.sluice
-        process.arguments = ["status", "--server", "http://127.0.0.1:1"]
-        let errors = Pipe()
-        process.standardError = errors
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus != 0)
+        let (status, _, text) = try Self.sluice(["status", "--server", "http://127.0.0.1:1"])
+        #expect(status != 0)
         #expect(text.contains("cannot reach the server at http://127.0.0.1:1"), "\(text)")
     }
 }
