@@ -144,6 +144,36 @@ struct SupervisionTests {
     }
 }
 
+/// A server killed with SIGKILL cannot stop its pipelines: each notices on its next event and stops itself.
+@Suite(.timeLimit(.minutes(3)))
+struct OrphanTests {
+    @Test func pipelinesOfAServerKilledWithSIGKILLStopThemselvesAndResumeWithTheNextServer() async throws {
+        let work = try temporaryDirectory("sluice-serve-orphan")
+        defer { try? FileManager.default.removeItem(at: work) }
+        let input = try SupervisionTests.makeInput(work, lines: 20)
+        let output = work.appendingPathComponent("out")
+        try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
+        let data = work.appendingPathComponent("data")
+        let server = try ServeProcess(dataDirectory: data)
+        let id = try #require(
+            try await server.post(["pipeline": SupervisionTests.pipeline(input: input, output: output)]).json["id"] as? Int
+        )
+        try await server.waitForState(id, "running")
+        #expect(server.childPIDs().count == 1)
+        kill(server.process.processIdentifier, SIGKILL)
+        server.process.waitUntilExit()
+        // Its next event write fails (EPIPE): it stops after its batch in flight, as after a SIGTERM.
+        try await server.poll("the pipeline to stop by itself", timeout: 30) { server.childPIDs().isEmpty ? true : nil }
+
+        let again = try ServeProcess(dataDirectory: data)
+        try await again.waitForState(id, "running")
+        try await again.poll("the input read", timeout: 30) { () -> Bool? in
+            try SupervisionTests.records(output).count == 20 ? true : nil
+        }
+        #expect(try SupervisionTests.records(output) == (1...20).map { "line \($0) word\($0 % 7)" })
+    }
+}
+
 /// `restart: on-failure` in the cases that must not loop for ever unnoticed.
 @Suite(.serialized, .timeLimit(.minutes(3)))
 struct RestartPolicyTests {
