@@ -77,11 +77,12 @@ public final class SluiceServer: Service, Sendable {
             },
             logger: logger
         )
-        // Stopped in reverse: the HTTP server first, then the pipelines.
+        // Stopped in reverse: the pipelines first (SIGTERM, each batch in flight commits), while the API still answers
+        // (`/ready` says 503, `/batches/{id}/state` what each one does), then the HTTP server.
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
                 services: [
-                    .init(service: supervisor), .init(service: application, failureTerminationBehavior: .gracefullyShutdownGroup),
+                    .init(service: application, failureTerminationBehavior: .gracefullyShutdownGroup), .init(service: supervisor),
                 ],
                 logger: logger
             )
