@@ -32,6 +32,17 @@ public struct BatchEventLine: Codable, Sendable, Equatable {
     /// (absent for a replayed batch, whose ranges were planned before the start).
     public var stages: [Stage]?
     public var backlog: [Backlog]?
+    /// `batchCompleted` and `batchFailed`: calls into components that returned an error, and sink retries, in the
+    /// batch (absent when there were none).
+    public var errors: [CallErrors]?
+    public var sinkRetries: [String: Int]?
+
+    public struct CallErrors: Codable, Sendable, Equatable {
+        public var component: String
+        /// One of the ABI's calls: `read`, `transform`, `commit`, …
+        public var call: String
+        public var count: Int
+    }
 
     public struct Stage: Codable, Sendable, Equatable {
         public var stage: String
@@ -81,6 +92,7 @@ public struct BatchEventLine: Codable, Sendable, Equatable {
         backlog = completed.backlog.map {
             Backlog(source: $0.source, partition: $0.partition, position: $0.position, availableEnd: $0.availableEnd, lag: $0.lag)
         }
+        setIncidents(completed.incidents)
     }
 
     public init(_ failed: BatchFailed) {
@@ -89,5 +101,13 @@ public struct BatchEventLine: Codable, Sendable, Equatable {
         timeMilliseconds = failed.timeMilliseconds
         ranges = failed.ranges
         error = failed.error
+        setIncidents(failed.incidents)
+    }
+
+    private mutating func setIncidents(_ incidents: BatchIncidents) {
+        guard !incidents.isEmpty else { return }
+        errors = incidents.errors.map { CallErrors(component: $0.key.component, call: $0.key.call, count: $0.value) }
+            .sorted { ($0.component, $0.call) < ($1.component, $1.call) }
+        sinkRetries = incidents.sinkRetries.isEmpty ? nil : incidents.sinkRetries
     }
 }

@@ -24,6 +24,9 @@ struct BatchStatistics: Sendable {
         var ranges: [SourceRange]
         /// Per stage and sink: records in and out, and the time in its own calls.
         var stages: [BatchEventLine.Stage]?
+        /// Calls that returned an error and sink retries in the batch (a completed batch may have some).
+        var errors: [BatchEventLine.CallErrors]?
+        var sinkRetries: [String: Int]?
     }
 
     /// A source partition: the committed position (where its next batch starts) and what the server saw it read.
@@ -82,6 +85,8 @@ struct BatchStatistics: Sendable {
                 batch.discarded = line.discarded
                 batch.ranges = line.ranges ?? batch.ranges
                 batch.stages = line.stages
+                batch.errors = line.errors
+                batch.sinkRetries = line.sinkRetries
             }
             for range in line.ranges ?? [] {
                 let key = "\(range.source)\u{0}\(range.partition)"
@@ -107,6 +112,8 @@ struct BatchStatistics: Sendable {
             update(id) { batch in
                 batch.status = "failed"
                 batch.error = line.error
+                batch.errors = line.errors
+                batch.sinkRetries = line.sinkRetries
             }
         }
     }

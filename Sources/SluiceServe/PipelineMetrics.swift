@@ -22,6 +22,8 @@ final class PipelineMetrics: Sendable {
     let residentBytes: Gauge
     private let partitions = Mutex<[String: PartitionMetrics]>([:])
     private let stages = Mutex<[String: StageMetrics]>([:])
+    /// Made on the first incident of each kind: `sluice_plugin_errors_total`, `sluice_sink_retries_total`.
+    private let incidents = Mutex<[String: Counter]>([:])
 
     private struct PartitionMetrics {
         var records: Counter
@@ -61,7 +63,9 @@ final class PipelineMetrics: Sendable {
             return
         case .batchFailed:
             batchesFailed.increment()
+            recordIncidents(line)
         case .batchCompleted:
+            recordIncidents(line)
             batchesCompleted.increment()
             inputRecords.increment(by: line.records ?? 0)
             discardedRecords.increment(by: line.discarded ?? 0)
@@ -98,6 +102,10 @@ final class PipelineMetrics: Sendable {
             }
             made = [:]
         }
+        incidents.withLock { made in
+            for counter in made.values { counter.destroy() }
+            made = [:]
+        }
         stages.withLock { made in
             for metrics in made.values {
                 metrics.recordsIn.destroy()
@@ -120,6 +128,25 @@ final class PipelineMetrics: Sendable {
             )
             made[key] = metrics
             return metrics
+        }
+    }
+
+    private func recordIncidents(_ line: BatchEventLine) {
+        for errors in line.errors ?? [] {
+            counter("sluice_plugin_errors_total", [("component", errors.component), ("call", errors.call)]).increment(by: errors.count)
+        }
+        for (sink, retries) in line.sinkRetries ?? [:] {
+            counter("sluice_sink_retries_total", [("sink", sink)]).increment(by: retries)
+        }
+    }
+
+    private func counter(_ label: String, _ extra: [(String, String)]) -> Counter {
+        incidents.withLock { made in
+            let key = ([label] + extra.flatMap { [$0.0, $0.1] }).joined(separator: "\u{0}")
+            if let counter = made[key] { return counter }
+            let counter = Counter(label: label, dimensions: labels + extra, factory: factory)
+            made[key] = counter
+            return counter
         }
     }
 

@@ -19,7 +19,7 @@ struct BatchStatisticsTests {
         return line
     }
 
-    @Test func batchesPartitionsAndAveragesFollowTheEvents() {
+    @Test func batchesPartitionsAndAveragesFollowTheEvents() throws {
         var statistics = BatchStatistics(kept: 3)
         var hello = BatchEventLine(event: .hello, pipeline: "p")
         hello.batchIntervalMilliseconds = 200
@@ -35,10 +35,16 @@ struct BatchStatisticsTests {
         var failed = BatchEventLine(event: .batchFailed, pipeline: "p")
         failed.id = 5
         failed.error = "sink refused"
-        statistics.apply(failed)
+        failed.errors = [.init(component: "out", call: "commit", count: 5)]
+        failed.sinkRetries = ["out": 4]
+        // As the child writes it and the server reads it.
+        let decoded = try JSONDecoder().decode(BatchEventLine.self, from: JSONEncoder().encode(failed))
+        #expect(decoded == failed)
+        statistics.apply(decoded)
 
         #expect(statistics.batches.map(\.id) == [3, 4, 5], "the last three kept")
         #expect(statistics.batches.last?.status == "failed" && statistics.batches.last?.error == "sink refused")
+        #expect(statistics.batches.last?.errors?.first?.count == 5 && statistics.batches.last?.sinkRetries == ["out": 4])
         #expect(statistics.completed == 5 && statistics.failed == 1 && statistics.records == 50)
         #expect(statistics.batches.first?.inputRate == 50, "10 records in 200 ms")
         #expect(statistics.averages.processingMilliseconds == 10)
