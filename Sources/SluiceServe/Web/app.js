@@ -257,7 +257,7 @@
       attrs: { 'data-pipeline-id': p.id },
       cells: [
         { html: `<a href="${pipelineLink(p)}">${p.id}</a>`, cls: 'n', field: 'id', value: p.id },
-        { html: `<a href="${pipelineLink(p)}">${esc(p.name)}</a>`, field: 'name' },
+        { html: `<a href="${pipelineLink(p)}">${esc(p.name)}</a>`, cls: 'nowrap', field: 'name' },
         { html: badge(p.state) + (p.state === 'dead' && p.cause ? ` <span class="muted" title="${esc(p.cause)}">${esc(firstLine(p.cause))}</span>` : ''), field: 'state', value: p.state },
         { html: isNum(p.uptimeMilliseconds) ? duration(p.uptimeMilliseconds) : dash, cls: 'n', field: 'uptime', value: p.uptimeMilliseconds },
         { html: rate(p.inputRate), cls: 'n', field: 'inputRate', value: p.inputRate },
@@ -271,8 +271,9 @@
     })), 11, 'No pipelines yet. Submit one with POST /batches (or `sluice submit FILE`).');
   }
 
+  /// The head of a cause or error for a table cell ("exited with status 2"); the whole text is its tooltip.
   function firstLine(text) {
-    const line = String(text).split('\n')[0];
+    const line = String(text).split('\n')[0].split('; last log lines')[0];
     return line.length > 60 ? line.slice(0, 57) + '…' : line;
   }
 
@@ -410,7 +411,7 @@
   function facts(p, s) {
     const items = [
       ['State', badge(p.state)],
-      ['Running since', isNum(p.startTime) ? dateTime(p.startTime) : dash],
+      [FINAL.has(p.state) ? 'Last started' : 'Running since', isNum(p.startTime) ? dateTime(p.startTime) : dash],
       ['Uptime', isNum(p.uptimeMilliseconds) ? duration(p.uptimeMilliseconds) : dash],
       ['Batch interval', isNum(s.batchIntervalMilliseconds) ? ms(s.batchIntervalMilliseconds) : dash],
       ['Batches completed', count(s.batchesCompleted) + (s.batchesFailed ? ` <small>${s.batchesFailed} failed</small>` : '')],
@@ -444,8 +445,8 @@
     return String(Math.round(v * 10) / 10);
   }
   function axisMs(v) {
-    if (v >= 1000) return (Math.round(v / 100) / 10) + ' s';
-    return (Math.round(v * 10) / 10) + ' ms';
+    if (v >= 1000) return (Math.round(v / 10) / 100) + ' s';
+    return (Math.round(v * 100) / 100) + ' ms';
   }
 
   const H = 170;
@@ -456,7 +457,7 @@
     const avg = points.length ? points.reduce((a, p) => a + p.v, 0) / points.length : null;
     const reference = metric.interval && isNum(interval) ? interval : null;
     const max = points.length ? Math.max(...points.map((p) => p.v)) : 0;
-    const yMax = niceCeil(Math.max(max, reference || 0, metric.key === 'inputRate' ? 1 : 0.1));
+    const yMax = niceCeil(Math.max(max, reference || 0, metric.key === 'inputRate' ? 1 : 0.2));
     setHTML($('avg-' + metric.key), avg === null ? dash : metric.format(avg));
     setHTML($('extra-' + metric.key), points.length
       ? `max ${metric.format(max)} · ${points.length} batch${points.length === 1 ? '' : 'es'}` : '');
