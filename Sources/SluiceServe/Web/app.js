@@ -356,7 +356,9 @@
         { html: `<span title="${esc(dateTime(b.time))}">${clock(b.time, true)}</span>`, field: 'time', value: b.time },
         { html: ms(b.schedulingDelayMilliseconds), cls: 'n', field: 'schedulingDelayMilliseconds', value: b.schedulingDelayMilliseconds },
         { html: ranges(b.ranges), field: 'ranges' },
-        { html: badge(b.status) + (b.isReplay ? ' <span class="muted">replay</span>' : ''), field: 'status', value: b.status },
+        // A pipeline that ended with a batch started and never finished: the next start replays it from the checkpoint.
+        { html: (FINAL.has(summary.state) ? '<span class="badge failed" title="the pipeline ended during this batch; a restart replays it">unfinished</span>' : badge(b.status))
+          + (b.isReplay ? ' <span class="muted">replay</span>' : ''), field: 'status', value: b.status },
       ],
     })), 5, summary.state === 'running' ? 'No batch is processing at this moment.' : 'No batch is processing.');
 

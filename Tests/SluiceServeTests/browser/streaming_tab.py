@@ -201,12 +201,17 @@ def run(driver, base, pipeline, dead, screenshot):
 
     # The table against the API, a few times over while batches keep coming (each after the page's next poll).
     compared = 0
+    newest = []
     for _ in range(3):
         previous = driver.execute_script("return document.getElementById('status').textContent")
         wait(driver, "the page's next poll", 10, lambda d: d.execute_script("return document.getElementById('status').textContent") != previous)
         count, rows = check_table(driver, base, pipeline)
         compared += count
-    print(f"table: {compared} completed batches compared with /batches/{pipeline}/streaming/batches, all equal")
+        newest.append(rows[0]["id"])
+    # Live: batches complete every 250 ms, so over three polls (a second apart) newer ones appear, without a reload.
+    check(newest[-1] > newest[0], f"the table's newest batch did not move on over three polls: {newest}")
+    print(f"table: {compared} completed batches compared with /batches/{pipeline}/streaming/batches, all equal; "
+          f"newest batch {newest[0]} → {newest[-1]} while watching")
 
     # Source partitions and the log tail.
     partitions = api(base, f"/batches/{pipeline}/streaming/statistics")["partitions"]
