@@ -321,7 +321,7 @@
         <span class="grow"></span><div class="pager" id="pager"></div></div>
         <div class="scroll"><table id="completed"><thead><tr><th class="n">Batch</th><th>Batch time</th><th class="n">Records</th>
         <th class="n">Input rate <small>(rec/s)</small></th><th class="n">Scheduling delay</th><th class="n">Processing time</th>
-        <th class="n">Total delay</th><th class="n">Discarded</th><th>Status</th></tr></thead><tbody></tbody></table></div></div>
+        <th class="n">Total delay</th><th class="n">Discarded</th><th class="n">Errors · retries</th><th>Status</th></tr></thead><tbody></tbody></table></div></div>
       <div class="card"><div class="card-head"><h2>Source partitions</h2><span class="hint">committed position and lag, after each batch</span></div>
         <div class="scroll"><table id="partitions"><thead><tr><th>Source</th><th class="n">Partition</th><th class="n">Position</th>
         <th class="n">Records read</th><th class="n">Last batch</th><th class="n">Available end</th><th class="n">Lag</th></tr></thead>
@@ -382,9 +382,10 @@
         { html: ms(b.processingMilliseconds), cls: 'n', field: 'processingMilliseconds', value: b.processingMilliseconds },
         { html: ms(b.totalDelayMilliseconds), cls: 'n', field: 'totalDelayMilliseconds', value: b.totalDelayMilliseconds },
         { html: b.discarded ? count(b.discarded) : dash, cls: 'n', field: 'discarded', value: b.discarded },
+        { html: incidents(b), cls: 'n', field: 'incidents' },
         { html: badge(b.status) + (b.isReplay ? ' <span class="muted">replay</span>' : '') + (b.error ? ` <span class="muted" title="${esc(b.error)}">${esc(firstLine(b.error))}</span>` : ''), field: 'status', value: b.status },
       ],
-    })), 9, FINAL.has(summary.state) ? 'This pipeline ended before completing a batch the server kept.' : 'No batch has completed yet.');
+    })), 10, FINAL.has(summary.state) ? 'This pipeline ended before completing a batch the server kept.' : 'No batch has completed yet.');
 
     const partitions = statistics.partitions || [];
     const maxLag = Math.max(1, ...partitions.map((p) => p.lag || 0));
@@ -424,6 +425,16 @@
       ['Submitted', dateTime(p.submitted)],
     ];
     return items.map(([k, v]) => `<div><dt>${k}</dt><dd>${v}</dd></div>`).join('');
+  }
+
+  /// Plugin calls that returned an error and sink retries in a batch (a completed batch may have some), as "2 · 1".
+  function incidents(b) {
+    const errors = (b.errors || []).reduce((a, e) => a + e.count, 0);
+    const retries = Object.values(b.sinkRetries || {}).reduce((a, n) => a + n, 0);
+    if (!errors && !retries) return dash;
+    const detail = (b.errors || []).map((e) => `${e.component} ${e.call}: ${e.count} error(s)`)
+      .concat(Object.entries(b.sinkRetries || {}).map(([sink, n]) => `${sink}: ${n} retr${n === 1 ? 'y' : 'ies'}`)).join('\n');
+    return `<span class="${errors ? 'warn' : ''}" title="${esc(detail)}">${count(errors)} · ${count(retries)}</span>`;
   }
 
   function ranges(list) {
@@ -590,6 +601,9 @@
       <div class="card"><div class="card-head"><h2>Stages and sinks</h2><span class="hint">records in and out, and the time in each one's own calls</span></div>
         <div class="scroll"><table id="stages"><thead><tr><th>Stage</th><th class="n">Records in</th><th class="n">Records out</th>
         <th class="n">Time</th><th>Share of the stages' time</th></tr></thead><tbody></tbody></table></div></div>
+      <div class="card"><div class="card-head"><h2>Plugin errors and sink retries</h2><span class="hint">calls that returned an error, and sink writes retried, in this batch</span></div>
+        <div class="scroll"><table id="incidents"><thead><tr><th>Component</th><th>Call</th><th class="n">Count</th></tr></thead>
+        <tbody></tbody></table></div></div>
       <div class="card"><div class="card-head"><h2>Source ranges</h2><span class="hint">what the batch read: [from, to) per partition</span></div>
         <div class="scroll"><table id="ranges"><thead><tr><th>Source</th><th class="n">Partition</th><th class="n">From</th>
         <th class="n">To</th><th class="n">Records</th></tr></thead><tbody></tbody></table></div></div>`);
@@ -620,6 +634,16 @@
       const bar = tr.querySelector('.bar');
       if (bar) bar.style.width = `${Math.round(160 * Number(tr.cells[4].dataset.value || 0))}px`;
     }
+    const rows = (b.errors || []).map((e) => ({ component: e.component, call: `${e.call} (error)`, count: e.count }))
+      .concat(Object.entries(b.sinkRetries || {}).map(([sink, n]) => ({ component: sink, call: 'write retried', count: n })));
+    syncTable($('incidents').tBodies[0], rows.map((r) => ({
+      key: `${r.component}\u0000${r.call}`,
+      cells: [
+        { html: `<span class="mono">${esc(r.component)}</span>`, field: 'component' },
+        { html: esc(r.call), field: 'call' },
+        { html: count(r.count), cls: 'n', field: 'count', value: r.count },
+      ],
+    })), 3, 'None: every call succeeded at the first attempt.');
     syncTable($('ranges').tBodies[0], (b.ranges || []).map((r) => ({
       key: `${r.source}\u0000${r.partition}`,
       cells: [

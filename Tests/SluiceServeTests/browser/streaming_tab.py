@@ -141,6 +141,10 @@ def check_table(driver, base, pipeline):
         check(records == batch["records"], f"{where}: {row['records']['text']} records shown, the API says {batch['records']}")
         rate, tolerance = number(row["inputRate"]["text"])
         check(abs(rate - batch["inputRate"]) <= tolerance, f"{where}: input rate {row['inputRate']['text']} vs {batch['inputRate']}")
+        errors = sum(e["count"] for e in batch.get("errors") or [])
+        retries = sum((batch.get("sinkRetries") or {}).values())
+        expected = "—" if not errors and not retries else f"{errors:,} · {retries:,}"
+        check(row["incidents"]["text"] == expected, f"{where}: errors · retries shown {row['incidents']['text']!r}, the API's make {expected!r}")
         for field in METRICS[1:]:
             shown, tolerance = duration_ms(row[field]["text"])
             check(abs(shown - batch[field]) <= tolerance, f"{where}: {field} shown {row[field]['text']}, the API says {batch[field]}")
