@@ -26,6 +26,9 @@ public final class StreamingContext: @unchecked Sendable {  // built and run fro
     public let parallelism: Int
     /// Where progress is kept (nil: no checkpoints).
     public let checkpointDirectory: String?
+    /// Spark's backpressure (`spark.streaming.backpressure.enabled`): set before `run` to let a PID estimator limit
+    /// the records per second each batch takes.
+    public var backpressure: BackpressureConfiguration?
     private var store: CheckpointStore?
     private let running = Mutex<PipelineScheduler?>(nil)
     private let stopped = Mutex(false)
@@ -141,6 +144,7 @@ public final class StreamingContext: @unchecked Sendable {  // built and run fro
         var options = SchedulerOptions(pipeline: "swift-api", batchIntervalMilliseconds: intervalMilliseconds)
         options.maxBatches = batches
         options.untilIdle = untilIdle != nil
+        options.backpressure = backpressure
         options.idleBatches = untilIdle ?? 1
         options.parallelism = parallelism
         let scheduler = PipelineScheduler(

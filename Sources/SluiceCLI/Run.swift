@@ -119,6 +119,7 @@ struct Run: AsyncParsableCommand {
         var options = SchedulerOptions(pipeline: resolved.spec.name, batchIntervalMilliseconds: resolved.spec.batchIntervalMilliseconds)
         options.maxBatches = batches
         options.untilIdle = untilIdle
+        options.backpressure = resolved.spec.backpressure
         options.idleBatches = idleBatches
         if let parallelism { options.parallelism = parallelism }
         options.resetState = resetState

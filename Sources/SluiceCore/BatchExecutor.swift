@@ -101,8 +101,10 @@ public final class BatchExecutor: @unchecked Sendable {  // used from one schedu
 
     /// Plans the next batch from `positions` and what `available()` offered (the caller keeps the offer: how far
     /// each partition has been written is its lag).
-    public func plan(available offered: [PartitionKey: Range<UInt64>], positions: [PartitionKey: UInt64]) -> BatchPlan {
-        BatchPlanner.plan(available: offered, positions: positions) { source in
+    public func plan(
+        available offered: [PartitionKey: Range<UInt64>], positions: [PartitionKey: UInt64], caps: [PartitionKey: Int] = [:]
+    ) -> BatchPlan {
+        BatchPlanner.plan(available: offered, positions: positions, caps: caps) { source in
             if case .source(_, let limit) = graph.nodes[source] { return limit }
             return Int.max
         }

@@ -52,10 +52,12 @@ public struct BatchPlan: Sendable, Equatable {
 /// Decides the ranges of a batch from what is available and where each partition stands.
 public struct BatchPlanner: Sendable {
     /// Plans the next batch: for each partition, from its position to what is available, at most
-    /// `maxRecordsPerPartition` records. A partition seen for the first time starts at its earliest offset.
+    /// `maxRecordsPerPartition` records and at most its entry in `caps` (backpressure's limit). A partition seen for
+    /// the first time starts at its earliest offset.
     public static func plan(
         available: [PartitionKey: Swift.Range<UInt64>],
         positions: [PartitionKey: UInt64],
+        caps: [PartitionKey: Int] = [:],
         maxRecordsPerPartition: (Int) -> Int
     ) -> BatchPlan {
         var ranges: [BatchPlan.Range] = []
@@ -64,7 +66,7 @@ public struct BatchPlanner: Sendable {
             // A position below the earliest retained offset means the source forgot records: start from what exists.
             let start = max(positions[key] ?? offered.lowerBound, offered.lowerBound)
             guard start < offered.upperBound else { continue }
-            let limit = UInt64(max(1, maxRecordsPerPartition(key.source)))
+            let limit = UInt64(max(1, min(maxRecordsPerPartition(key.source), caps[key] ?? .max)))
             ranges.append(.init(key: key, offsets: start..<min(offered.upperBound, start + limit)))
         }
         return BatchPlan(ranges: ranges)

@@ -61,6 +61,8 @@ public struct BatchCompleted: Sendable, Equatable {
     public var backlog: [PartitionBacklog] = []
     /// What each stateful stage holds after the batch.
     public var states: [StageState] = []
+    /// The records-per-second limit backpressure planned this batch under (nil: no limit, or a replay).
+    public var rateLimit: Double?
     /// Calls that returned an error, and sink retries, in the batch (and anything since the last batch event).
     public var incidents = BatchIncidents()
 }

@@ -66,6 +66,9 @@ public final class MetricsListener: BatchListener, Sendable {
             handles.gauge("sluice_state_keys", labels).record(state.keys)
             handles.gauge("sluice_state_memory_bytes", labels).record(state.bytes)
         }
+        if let limit = event.rateLimit {
+            handles.gauge("sluice_backpressure_rate_limit_records_per_second", [("pipeline", pipeline)]).record(Int64(limit.rounded()))
+        }
         record(event.incidents)
     }
 

@@ -21,7 +21,9 @@ public struct PipelineParser {
     public let file: String
     private var errors: [PipelineError] = []
 
-    static let topKeys = ["name", "batch_interval", "checkpoint", "sources", "stages", "sinks"]
+    static let topKeys = ["name", "batch_interval", "checkpoint", "backpressure", "sources", "stages", "sinks"]
+    static let backpressureKeys = ["enabled", "initial_rate", "min_rate", "pid"]
+    static let pidKeys = ["proportional", "integral", "derivative"]
     static let sourceKeys = ["plugin", "max_records_per_partition", "config"]
     /// `from` and `op`/`plugin`, then every key some built-in operation takes (the operation table declares which).
     static let stageKeys = ["from", "plugin", "op", "config"] + OperationKey.allCases.map(\.rawValue)
@@ -153,6 +155,8 @@ public struct PipelineParser {
             checkpoint = path.hasPrefix("/") ? path : base.appendingPathComponent(path).standardizedFileURL.path
         }
 
+        let backpressure = fields["backpressure"].flatMap { parseBackpressure($0.value) }
+
         var sources: [PipelineSpec.Source] = []
         if let node = fields["sources"] {
             for (key, value) in namedMapping(node.value, "sources", required: true) {
@@ -187,8 +191,48 @@ public struct PipelineParser {
             sources: sources,
             stages: stages,
             sinks: sinks,
-            substitutedValues: substitutedValues
+            substitutedValues: substitutedValues,
+            backpressure: backpressure
         )
+    }
+
+    /// `backpressure: {enabled, initial_rate, min_rate, pid: {proportional, integral, derivative}}`, Spark's
+    /// `spark.streaming.backpressure.*` with its defaults; nil when disabled (or invalid, with the errors reported).
+    private mutating func parseBackpressure(_ node: Node) -> BackpressureConfiguration? {
+        guard case .mapping(let mapping) = node else {
+            fail(node, "backpressure", "must be a mapping with the keys " + Self.backpressureKeys.joined(separator: ", "))
+            return nil
+        }
+        let fields = entries(mapping, keyPath: "backpressure", allowed: Self.backpressureKeys)
+        var configuration = BackpressureConfiguration()
+        var enabled = true
+        if let field = fields["enabled"] { enabled = boolean(field.value, "backpressure.enabled") ?? false }
+        if let field = fields["initial_rate"] { configuration.initialRate = number(field.value, "backpressure.initial_rate", positive: true) }
+        if let field = fields["min_rate"] {
+            configuration.minRate = number(field.value, "backpressure.min_rate", positive: true) ?? configuration.minRate
+        }
+        if let field = fields["pid"] {
+            guard case .mapping(let pid) = field.value else {
+                fail(field.value, "backpressure.pid", "must be a mapping with the keys " + Self.pidKeys.joined(separator: ", "))
+                return nil
+            }
+            let gains = entries(pid, keyPath: "backpressure.pid", allowed: Self.pidKeys)
+            if let gain = gains["proportional"] { configuration.proportional = number(gain.value, "backpressure.pid.proportional") ?? 1 }
+            if let gain = gains["integral"] { configuration.integral = number(gain.value, "backpressure.pid.integral") ?? 0.2 }
+            if let gain = gains["derivative"] { configuration.derivative = number(gain.value, "backpressure.pid.derivative") ?? 0 }
+        }
+        return enabled ? configuration : nil
+    }
+
+    /// A finite number, at least 0 (above 0 when `positive`).
+    private mutating func number(_ node: Node, _ keyPath: String, positive: Bool = false) -> Double? {
+        guard case .scalar(let scalar) = node, let value = Double(scalar.string.replacingOccurrences(of: "_", with: "")), value.isFinite,
+            positive ? value > 0 : value >= 0
+        else {
+            fail(node, keyPath, "expected a \(positive ? "positive" : "non-negative") number, got '\(node.scalar?.string ?? "a collection")'")
+            return nil
+        }
+        return value
     }
 
     private func yamlError(_ error: YamlError) -> PipelineError {

@@ -25,6 +25,8 @@ public struct SchedulerOptions: Sendable {
     public var resetState = false
     /// The longest wait between attempts to write progress that failed.
     public var checkpointRetryMaxMilliseconds = 5_000
+    /// Spark's backpressure: a PID estimator limits the records per second the next batches take (nil: off).
+    public var backpressure: BackpressureConfiguration?
 
     public init(pipeline: String, batchIntervalMilliseconds: Int) {
         self.pipeline = pipeline
@@ -72,6 +74,8 @@ public final class PipelineScheduler: @unchecked Sendable {  // `stopRequested` 
     private let store: (any ProgressStore)?
     private let executor: BatchExecutor
     private let listeners: [any BatchListener]
+    /// Backpressure's estimator and caps, when the options ask for it.
+    public let rateController: RateController?
     private let logger: Logger
     private let phaseObserver: (@Sendable (CommitCycle.Phase, UInt64) throws -> Void)?
     private let stopRequested = Atomic<Bool>(false)
@@ -97,7 +101,9 @@ public final class PipelineScheduler: @unchecked Sendable {  // `stopRequested` 
         self.graph = graph
         self.options = options
         self.store = store
-        self.listeners = listeners
+        rateController = options.backpressure.map { RateController($0, batchIntervalMilliseconds: options.batchIntervalMilliseconds) }
+        // The estimator hears every completed batch first, so the next plan uses the newest rate.
+        self.listeners = (rateController.map { [$0] } ?? []) + listeners
         self.logger = logger
         self.phaseObserver = phaseObserver
         executor = BatchExecutor(graph: graph, parallelism: options.parallelism)
@@ -152,12 +158,15 @@ public final class PipelineScheduler: @unchecked Sendable {  // `stopRequested` 
             // What the sources offered, kept for the partitions' lag; a replay does not ask.
             var offered: [PartitionKey: Range<UInt64>] = [:]
             do {
+                // The limit this batch is planned under (backpressure), reported with it.
+                let rateLimit = replay == nil ? rateController?.rate : nil
                 let plan: BatchPlan
                 if let replay {
                     plan = self.plan(of: replay)
                 } else {
                     offered = try executor.available()
-                    plan = executor.plan(available: offered, positions: positions)
+                    let caps = rateController?.caps(available: offered, positions: positions) ?? [:]
+                    plan = executor.plan(available: offered, positions: positions, caps: caps)
                 }
                 ranges = sourceRanges(plan)
                 try step(&cycle, .planned, batchID)
@@ -193,7 +202,7 @@ public final class PipelineScheduler: @unchecked Sendable {  // `stopRequested` 
                     processingMilliseconds: finished - began,
                     totalDelayMilliseconds: max(0, finished - Double(scheduled)),
                     discarded: outcome.discarded, firstDiscardReason: outcome.firstDiscardReason,
-                    stages: outcome.stages, backlog: backlog(offered), states: stateSizes(),
+                    stages: outcome.stages, backlog: backlog(offered), states: stateSizes(), rateLimit: rateLimit,
                     incidents: executor.takeIncidents()
                 )
                 for listener in listeners { listener.batchCompleted(completed) }

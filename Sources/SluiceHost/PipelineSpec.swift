@@ -71,6 +71,8 @@ public struct PipelineSpec: Sendable {
     public var sinks: [Sink]
     /// Values that `${NAME}` and `${file:PATH}` put into the file: masked in every message, as secrets are.
     public var substitutedValues: [String] = []
+    /// `backpressure:` (Spark's PID rate estimator), nil when off.
+    public var backpressure: BackpressureConfiguration?
 
     /// The default cap on records per source partition per batch.
     public static let defaultMaxRecordsPerPartition = 250_000

@@ -89,6 +89,7 @@ public final class ProgressReporter: BatchListener, @unchecked Sendable {  // al
                 + "\(Self.ms(report.schedulingDelayMilliseconds)), processing \(Self.ms(report.processingMilliseconds)), "
                 + "total delay \(Self.ms(report.totalDelayMilliseconds))"
             if report.discarded > 0 { line += ", \(report.discarded) discarded" }
+            if let limit = report.rateLimit { line += ", rate limit \(Int(limit.rounded())) records/s" }
             if live {
                 let elapsed = max(Date().timeIntervalSince(started), 0.001)
                 lastLine = line + " | \(totalRecords) records in \(batches) batches, "
