@@ -12,12 +12,37 @@ struct LineBuffer: Sendable {
 
     static let linesPerChunk = 65_536
     private(set) var chunks: [Chunk]
+    /// Lines below this offset are committed: held only until their whole chunk can go.
+    private(set) var committed: UInt64
+    /// The bytes of every held line.
+    private(set) var bytes = 0
 
-    init(firstOffset: UInt64 = 0) { chunks = [Chunk(firstOffset: firstOffset)] }
+    init(firstOffset: UInt64 = 0) {
+        chunks = [Chunk(firstOffset: firstOffset)]
+        committed = firstOffset
+    }
 
     /// The offsets still held.
     var range: Range<UInt64> { chunks[0].firstOffset..<chunks[chunks.count - 1].endOffset }
     var count: Int { Int(range.count) }
+
+    /// Lines received and not committed yet: what the receiving thread's limits count. (Committed lines of a chunk
+    /// not yet forgotten do not count, or a limit below a chunk's size would stop reading for good.)
+    var pendingCount: Int { Int(range.upperBound - min(max(committed, range.lowerBound), range.upperBound)) }
+
+    /// The bytes of the pending lines.
+    var pendingBytes: Int {
+        var committedBytes = 0
+        for chunk in chunks where chunk.firstOffset < committed {
+            if chunk.endOffset <= committed {
+                committedBytes += chunk.data.count
+            } else {
+                let line = Int(committed - chunk.firstOffset)
+                committedBytes += line == 0 ? 0 : chunk.ends[line - 1]
+            }
+        }
+        return bytes - committedBytes
+    }
 
     mutating func append(_ line: UnsafeRawBufferPointer) {
         if chunks[chunks.count - 1].ends.count >= Self.linesPerChunk {
@@ -26,11 +51,16 @@ struct LineBuffer: Sendable {
         let last = chunks.count - 1
         chunks[last].data.append(contentsOf: line)
         chunks[last].ends.append(chunks[last].data.count)
+        bytes += line.count
     }
 
-    /// Forgets whole chunks that lie entirely below `offset`.
+    /// Marks the lines below `offset` committed and forgets whole chunks that lie entirely below it.
     mutating func forget(below offset: UInt64) {
-        while chunks.count > 1 && chunks[0].endOffset <= offset { chunks.removeFirst() }
+        committed = max(committed, offset)
+        while chunks.count > 1 && chunks[0].endOffset <= offset {
+            bytes -= chunks[0].data.count
+            chunks.removeFirst()
+        }
     }
 
     /// Calls `body` with each line in `offsets`, in order. The range must lie within `range`.

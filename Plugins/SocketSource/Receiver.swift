@@ -105,8 +105,9 @@ final class Receiver: Sendable {
                 state.withLock { $0.sync() }
                 nextSync = monotonicMilliseconds() + syncEvery
             }
-            // Back-pressure: while too many lines wait for a commit, do not read.
-            if state.withLock({ $0.lines.count }) >= configuration.max_buffered_records {
+            // Back-pressure: while too many lines, or too many bytes, wait for a commit, do not read: the kernel's
+            // buffers fill and TCP slows the sender. Nothing is dropped.
+            if state.withLock({ $0.lines.pendingCount >= configuration.max_buffered_records || $0.lines.pendingBytes >= configuration.max_buffered_bytes }) {
                 if stop.sleep(milliseconds: 20) { return "stopping" }
                 continue
             }

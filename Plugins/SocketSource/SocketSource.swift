@@ -8,8 +8,8 @@ import Glibc
 /// `socket`: Spark's `socketTextStream`. A TCP client that reads newline-delimited UTF-8 lines, one record each.
 ///
 /// One partition. A background thread connects, reads and reconnects with exponential back-off. Lines wait in memory
-/// until the engine commits them; when `max_buffered_records` are waiting the thread stops reading, so TCP flow
-/// control slows the sender. A partial line left when the connection closes is kept as a line, as Spark does.
+/// until the engine commits them; when `max_buffered_records` lines or `max_buffered_bytes` bytes are waiting the
+/// thread stops reading, so TCP flow control slows the sender. A partial line left when the connection closes is kept as a line, as Spark does.
 ///
 /// In a checkpointed pipeline (the host gives the instance a state directory) every line goes to a write-ahead log
 /// before it may enter a batch, and offsets number the lines in that log: after a crash the source offers the lines
@@ -22,6 +22,7 @@ public final class SocketSource: SourcePlugin {
         var reconnect_initial_ms: Int
         var reconnect_max_ms: Int
         var max_buffered_records: Int
+        var max_buffered_bytes: Int
         var max_line_bytes: Int
         var write_ahead_log: Bool
         var wal_sync_ms: Int
@@ -41,6 +42,11 @@ public final class SocketSource: SourcePlugin {
                 "max_buffered_records",
                 description: "Stop reading (TCP back-pressure) while this many received lines are uncommitted",
                 default: 1_000_000
+            ),
+            .integer(
+                "max_buffered_bytes",
+                description: "Stop reading (TCP back-pressure) while the uncommitted lines take this many bytes",
+                default: 64 << 20
             ),
             .integer("max_line_bytes", description: "Longer lines are cut to this length (with a warning)", default: 1 << 20),
             .boolean(
@@ -72,8 +78,8 @@ public final class SocketSource: SourcePlugin {
         else {
             throw PluginError("configuration keys 'reconnect_initial_ms'/'reconnect_max_ms': need 0 < initial <= max")
         }
-        guard configuration.max_buffered_records > 0, configuration.max_line_bytes > 0 else {
-            throw PluginError("configuration keys 'max_buffered_records' and 'max_line_bytes' must be positive")
+        guard configuration.max_buffered_records > 0, configuration.max_buffered_bytes > 0, configuration.max_line_bytes > 0 else {
+            throw PluginError("configuration keys 'max_buffered_records', 'max_buffered_bytes' and 'max_line_bytes' must be positive")
         }
         guard configuration.wal_sync_ms >= 0 else {
             throw PluginError("configuration key 'wal_sync_ms': \(configuration.wal_sync_ms) is negative (0 syncs before each batch)")

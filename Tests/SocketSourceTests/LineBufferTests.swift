@@ -34,4 +34,25 @@ struct LineBufferTests {
         #expect(Self.lines(buffer, from..<(from + 2)) == ["\(from)", "\(from + 1)"])
         #expect(Self.lines(buffer, UInt64(total - 1)..<UInt64(total)) == ["\(total - 1)"])
     }
+
+    /// The limits count what waits for a commit: committed lines still held in a chunk count for nothing, lines or
+    /// bytes.
+    @Test func pendingLinesAndBytesLeaveOutCommittedOnes() {
+        var buffer = LineBuffer(firstOffset: 10)
+        for line in ["aaaa", "bb", "cccccc", "d"] { Self.append(line, to: &buffer) }
+        #expect(buffer.pendingCount == 4 && buffer.pendingBytes == 13)
+        buffer.forget(below: 12)
+        #expect(buffer.range == 10..<14, "one chunk, kept whole")
+        #expect(buffer.pendingCount == 2 && buffer.pendingBytes == 7)
+        buffer.forget(below: 14)
+        #expect(buffer.pendingCount == 0 && buffer.pendingBytes == 0)
+        Self.append("eee", to: &buffer)
+        #expect(buffer.pendingCount == 1 && buffer.pendingBytes == 3)
+
+        var chunks = LineBuffer()
+        for i in 0..<(LineBuffer.linesPerChunk + 3) { Self.append(i < LineBuffer.linesPerChunk ? "xx" : "yyy", to: &chunks) }
+        chunks.forget(below: UInt64(LineBuffer.linesPerChunk + 1))
+        #expect(chunks.chunks.count == 1)
+        #expect(chunks.pendingCount == 2 && chunks.pendingBytes == 6)
+    }
 }

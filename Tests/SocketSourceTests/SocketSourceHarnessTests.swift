@@ -15,6 +15,29 @@ struct SocketSourceHarnessTests {
         _ = server
     }
 
+    /// Limits far below a chunk's size: the receiving thread stops reading at the limit (checked before each read, so
+    /// one read may pass it) and goes on once a commit makes room, so a reader that commits what it read gets every
+    /// line, in order. (Counting committed lines still held in a chunk stopped it for good after the first lines.)
+    @Test(arguments: [#""max_buffered_records": 7"#, #""max_buffered_bytes": 20"#])
+    func aSmallBufferLimitHoldsBackAndReleasesEveryLine(_ limit: String) throws {
+        let expected = (0..<200).map { String(format: "line%03d", $0) }  // 7 bytes each
+        let server = try LineServer(sending: expected.joined(separator: "\n") + "\n")
+        let source = try PluginHarness(SocketSource.self, config: #"{"port": \#(server.port), \#(limit)}"#)
+        var received: [Record] = []
+        let deadline = Date().addingTimeInterval(30)
+        while received.count < expected.count && Date() < deadline {
+            let offered = try source.available()
+            if Int(offered.upperBound) > received.count {
+                received += try source.read(offsets: UInt64(received.count)..<offered.upperBound)
+                try source.commit(upTo: offered.upperBound)
+            } else {
+                usleep(2_000)
+            }
+        }
+        #expect(received == expected.map { Record($0) })
+        _ = server
+    }
+
     /// With a state directory, lines are offered only once in the write-ahead log, and a new instance on the same
     /// directory offers the uncommitted ones again at the same offsets.
     @Test func uncommittedLinesSurviveANewInstance() throws {
