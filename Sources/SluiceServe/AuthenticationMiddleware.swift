@@ -1,3 +1,4 @@
+import HTTPTypes
 import Hummingbird
 
 /// Refuses every request without valid credentials with 401 and no detail (which part was wrong helps only an
@@ -13,7 +14,10 @@ struct AuthenticationMiddleware<Context: RequestContext>: RouterMiddleware {
             return try await next(request, context)
         }
         var response = JSONResponse.make(.unauthorized, ["msg": "authentication required"])
-        response.headers[.wwwAuthenticate] = "Bearer realm=\"sluice\", Basic realm=\"sluice\""
+        // One header per scheme: browsers (Chromium) do not read two challenges in one header, and then never ask
+        // for the basic user and password.
+        response.headers.append(HTTPField(name: .wwwAuthenticate, value: "Basic realm=\"sluice\""))
+        response.headers.append(HTTPField(name: .wwwAuthenticate, value: "Bearer realm=\"sluice\""))
         return response
     }
 }
