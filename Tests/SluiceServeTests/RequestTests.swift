@@ -76,26 +76,55 @@ struct RequestTests {
 
         let metrics = try await server.get("/metrics")
         #expect(metrics.status == 200)
-        let values = Self.samples(metrics.text)
-        let labels = #"{pipeline="counted",id="\#(id)"}"#
+        let values = try Self.samples(metrics.text)
+        let labels = #"{id="\#(id)",pipeline="counted"}"#
         let statistics = try await server.get("/batches/\(id)/streaming/statistics").json
         #expect(values["sluice_batches_completed_total" + labels] == Double(statistics["batchesCompleted"] as? Int ?? -1))
         #expect(values["sluice_input_records_total" + labels] == Double(statistics["records"] as? Int ?? -1))
         #expect(values["sluice_batch_processing_seconds_count" + labels] == 3)
-        #expect(values[#"sluice_source_partition_position{pipeline="counted",id="\#(id)",source="lines",partition="0"}"#] == 35)
-        #expect(values[#"sluice_source_partition_lag_records{pipeline="counted",id="\#(id)",source="lines",partition="0"}"#] == 0)
-        #expect(values[#"sluice_stage_records_in_total{pipeline="counted",id="\#(id)",stage="words"}"#] == 35)
+        #expect(values[#"sluice_source_partition_position{id="\#(id)",partition="0",pipeline="counted",source="lines"}"#] == 35)
+        #expect(values[#"sluice_source_partition_lag_records{id="\#(id)",partition="0",pipeline="counted",source="lines"}"#] == 0)
+        #expect(values[#"sluice_stage_records_in_total{id="\#(id)",pipeline="counted",stage="words"}"#] == 35)
         #expect(values["sluice_serve_submissions_total"] == 1)
     }
 
-    /// Prometheus text format: `name{labels} value` lines, comments skipped.
-    static func samples(_ text: String) -> [String: Double] {
-        var samples: [String: Double] = [:]
-        for line in text.split(separator: "\n") where !line.hasPrefix("#") {
-            guard let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else { continue }
-            samples[String(line[..<space])] = value
+    /// The samples of a Prometheus text exposition as Prometheus' own Python client parses it (it refuses what a
+    /// scraper would), keyed `name{label="value",...}` with the labels sorted by name.
+    static func samples(_ text: String) throws -> [String: Double] {
+        let python = ServeProcess.repository.appendingPathComponent(".build/test-venv/bin/python3")
+        guard FileManager.default.isExecutableFile(atPath: python.path) else {
+            throw ServeTestError("\(python.path) is missing: run the tests with scripts/test, which installs prometheus_client there")
         }
-        return samples
+        let script = """
+            import json, sys
+            from prometheus_client.parser import text_string_to_metric_families
+            out = {}
+            for family in text_string_to_metric_families(sys.stdin.read()):
+                for sample in family.samples:
+                    labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
+                    out[sample.name + ("{" + labels + "}" if labels else "")] = sample.value
+            print(json.dumps(out))
+            """
+        let directory = try temporaryDirectory("sluice-metrics-parse")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let input = directory.appendingPathComponent("metrics.txt")
+        let output = directory.appendingPathComponent("samples.json")
+        let errors = directory.appendingPathComponent("errors.txt")
+        try text.write(to: input, atomically: true, encoding: .utf8)
+        FileManager.default.createFile(atPath: output.path, contents: nil)
+        FileManager.default.createFile(atPath: errors.path, contents: nil)
+        let process = Process()
+        process.executableURL = python
+        process.arguments = ["-c", script]
+        process.standardInput = try FileHandle(forReadingFrom: input)
+        process.standardOutput = try FileHandle(forWritingTo: output)
+        process.standardError = try FileHandle(forWritingTo: errors)
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw ServeTestError("prometheus_client refused /metrics: \(try String(contentsOf: errors, encoding: .utf8))")
+        }
+        return try JSONDecoder().decode([String: Double].self, from: Data(contentsOf: output))
     }
 }
 
