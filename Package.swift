@@ -141,7 +141,7 @@ let package = Package(
                 "SluiceHost", "SluiceServe", "SluiceFunctions", sluiceSDK, sluiceConformance,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"), serviceLifecycleProduct,
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Logging", package: "swift-log"), .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             path: "Sources/SluiceCLI",
             swiftSettings: strictSettings

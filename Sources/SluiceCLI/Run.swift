@@ -6,6 +6,7 @@ import SluiceCore
 import SluiceHost
 import SluiceLoader
 import SluiceSDK
+import Prometheus
 import SluiceServe
 
 #if canImport(Glibc)
@@ -83,6 +84,12 @@ struct Run: AsyncParsableCommand {
     )
     var eventsDescriptor: Int32?
 
+    @Option(
+        name: .customLong("http"),
+        help: ArgumentHelp("Serve /metrics (Prometheus), /health and /ready at HOST:PORT (port 0 picks a free one).", valueName: "host:port")
+    )
+    var http: String?
+
     @OptionGroup var plugins: PluginOptions
     @OptionGroup var values: PipelineValueOptions
 
@@ -91,6 +98,13 @@ struct Run: AsyncParsableCommand {
         if idleBatches < 1 { throw ValidationError("--idle-batches must be at least 1") }
         if let parallelism, parallelism < 1 { throw ValidationError("--parallelism must be at least 1") }
         if shutdownTimeout <= 0 { throw ValidationError("--shutdown-timeout must be positive") }
+        if let http {
+            guard let (host, _) = Serve.split(http) else { throw ValidationError("--http must be HOST:PORT, e.g. 127.0.0.1:9090") }
+            // Metrics say what a pipeline reads and how fast; they are for the machine's operator unless asked otherwise.
+            if !Serve.isLoopback(host) {
+                FileHandle.standardError.write(Data("sluice: warning: --http \(http) serves /metrics to other machines, without credentials\n".utf8))
+            }
+        }
     }
 
     func run() async throws {
@@ -133,8 +147,17 @@ struct Run: AsyncParsableCommand {
         let events = eventsDescriptor.map {
             BatchEventWriter(descriptor: $0, pipeline: options.pipeline, batchIntervalMilliseconds: options.batchIntervalMilliseconds)
         }
+        // The HTTP server's own messages (hummingbird's "listening") stay below the run's; the line below says it.
+        var httpLogger = logs.host
+        httpLogger.logLevel = .warning
+        let endpoint = http.flatMap(Serve.split).map { address in
+            PipelineEndpoint(host: address.host, port: address.port, registry: PrometheusCollectorRegistry(), logger: httpLogger) { host, port in
+                let shown = host.contains(":") ? "[\(host)]" : host
+                logs.host.notice("serving /metrics, /health and /ready on http://\(shown):\(port)")
+            }
+        }
         let (summary, stoppedBy) = try await Self.schedule(
-            pipeline.graph, options, store: checkpoints, progress: reporter, logs: logs, events: events,
+            pipeline.graph, options, store: checkpoints, progress: reporter, logs: logs, events: events, endpoint: endpoint,
             shutdownTimeout: shutdownTimeout
         )
         let name = resolved.spec.name
@@ -172,13 +195,16 @@ struct Run: AsyncParsableCommand {
     /// pipeline's plugin instances can be destroyed in order.
     private static func schedule(
         _ graph: StreamGraph, _ options: SchedulerOptions, store: CheckpointStore?, progress: ProgressReporter, logs: RunLogs,
-        events: BatchEventWriter?, shutdownTimeout: Double
+        events: BatchEventWriter?, endpoint: PipelineEndpoint?, shutdownTimeout: Double
     ) async throws -> (RunSummary, String) {
+        // With --http the metrics go to the endpoint's registry; otherwise to whatever the process bootstrapped.
+        let metrics = endpoint.map { MetricsListener(pipeline: options.pipeline, factory: PrometheusMetricsFactory(registry: $0.registry)) }
+            ?? MetricsListener(pipeline: options.pipeline)
         let scheduler = PipelineScheduler(
             graph: graph,
             options: options,
             store: store.map { MeteredProgressStore($0, pipeline: options.pipeline) },
-            listeners: [progress, MetricsListener(pipeline: options.pipeline)] + logs.batchListeners + (events.map { [$0] } ?? []),
+            listeners: [progress, metrics] + logs.batchListeners + (events.map { [$0] } ?? []) + (endpoint.map { [$0] } ?? []),
             logger: logs.scheduler,
             phaseObserver: CrashPoint.observer(environment: ProcessInfo.processInfo.environment)
         )
@@ -187,7 +213,8 @@ struct Run: AsyncParsableCommand {
         let quiet = Logger(label: "sluice.lifecycle") { _ in SwiftLogNoOpLogHandler() }
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
-                services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
+                services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)]
+                    + (endpoint.map { [.init(service: $0, failureTerminationBehavior: .gracefullyShutdownGroup)] } ?? []),
                 logger: quiet
             )
         )
