@@ -38,12 +38,14 @@ sources:
   lines:
     plugin: socket
     max_records_per_partition: 1000000
-    config: {{port: {port}, max_buffered_records: 2000000}}
+    config: {{port: {port}, max_buffered_records: 200000}}
 stages:
   slowed: {{from: lines, op: map, function: slow.slow}}
   counted: {{from: slowed, op: count}}
+  summed: {{from: slowed, op: reduce, function: sum}}
 sinks:
-  out: {{from: counted, plugin: files, config: {{prefix: out/count}}}}
+  count: {{from: counted, plugin: files, config: {{prefix: out/count}}}}
+  sum: {{from: summed, plugin: files, config: {{prefix: out/sum}}}}
 """
 
 PROGRESS = re.compile(r"batch (\d+) at \S+: (\d+) records, scheduling delay ([0-9.]+) (ms|s)?.*?processing ([0-9.]+) ms, total delay ([0-9.]+) ms")
@@ -125,7 +127,14 @@ def run(sluice, work, seconds, rate, backpressure):
         if match:
             batches.append({"id": int(match.group(1)), "records": int(match.group(2)), "total": float(match.group(6)),
                             "processing": float(match.group(5))})
-    return samples, batches
+    # Lines are numbered 0, 1, 2, ... and a graceful stop commits the batch in flight: the batches processed the first
+    # K lines exactly when their counts add up to K and their sums to K(K-1)/2 — a lost or doubled line breaks that.
+    def total(prefix):
+        return sum(int(line) for path in (work / "out").glob(prefix + "-*") for line in path.read_text().split())
+    records, sums = total("count"), total("sum")
+    if sums != records * (records - 1) // 2:
+        sys.exit(f"run.py: records lost or doubled: {records} records summing to {sums}, not {records * (records - 1) // 2}")
+    return samples, batches, records
 
 
 def per_second(batches, interval_ms, seconds):
@@ -191,7 +200,7 @@ def main():
                     "-o", str(out / "libslow.so"), str(HERE / "slow.c")], check=True)
 
     # Capacity: fed as fast as it takes, with backpressure, the rate it settles at.
-    _, batches = run(sluice, out / "calibrate", 20, 0, True)
+    _, batches, _ = run(sluice, out / "calibrate", 20, 0, True)
     settled = [b for b in batches if b["processing"] > 0][len(batches) // 2:]
     capacity = sum(b["records"] for b in settled) / sum(b["processing"] for b in settled) * 1000
     rate = 2 * capacity
@@ -199,7 +208,7 @@ def main():
 
     series = {}
     for name, backpressure in (("without backpressure", False), ("with backpressure", True)):
-        samples, batches = run(sluice, out / name.replace(" ", "-"), args.seconds, rate, backpressure)
+        samples, batches, exact = run(sluice, out / name.replace(" ", "-"), args.seconds, rate, backpressure)
         seconds = per_second(batches, 500, args.seconds)
         rows = []
         for (t, rss, _), (_, records, delay) in zip(samples, seconds):
@@ -211,6 +220,11 @@ def main():
         print(f"{name}: {done:,} records in {len(batches)} batches ({done / args.seconds:,.0f}/s); total delay "
               f"median {statistics.median(delays):.2f} s, last {delays[-1]:.2f} s, max {max(delays):.2f} s; "
               f"RSS first {rss[0]:.0f} MiB, last {rss[-1]:.0f} MiB, max {max(rss):.0f} MiB", flush=True)
+        late = [r for r in rss[20:]]
+        settled = [r[2] for r in rows[:20] if r[2] is not None]
+        print(f"  the first {exact:,} lines processed exactly once (counts and sums agree); after 20 s RSS "
+              f"{min(late):.0f}-{max(late):.0f} MiB ({(max(late) - min(late)) / statistics.median(late) * 100:.0f} % of its median)"
+              + (f"; total delay in the first 20 s at most {max(settled):.2f} s" if settled else ""), flush=True)
     path = ROOT / "docs/overload.svg" if args.chart else out / "overload.svg"
     chart(path, series, args.seconds)
     print(f"chart: {path}")
