@@ -65,6 +65,31 @@ public struct BatchCompleted: Sendable, Equatable {
     public var rateLimit: Double?
     /// Calls that returned an error, and sink retries, in the batch (and anything since the last batch event).
     public var incidents = BatchIncidents()
+
+    /// Public so that a process that receives a pipeline's events from elsewhere (`sluice serve`, from its children's
+    /// event streams) can hand them to the same listeners.
+    public init(
+        pipeline: String, id: UInt64, timeMilliseconds: Int64, ranges: [SourceRange], records: Int,
+        schedulingDelayMilliseconds: Double, processingMilliseconds: Double, totalDelayMilliseconds: Double,
+        discarded: Int, firstDiscardReason: String?, stages: [StageFigures] = [], backlog: [PartitionBacklog] = [],
+        states: [StageState] = [], rateLimit: Double? = nil, incidents: BatchIncidents = BatchIncidents()
+    ) {
+        self.pipeline = pipeline
+        self.id = id
+        self.timeMilliseconds = timeMilliseconds
+        self.ranges = ranges
+        self.records = records
+        self.schedulingDelayMilliseconds = schedulingDelayMilliseconds
+        self.processingMilliseconds = processingMilliseconds
+        self.totalDelayMilliseconds = totalDelayMilliseconds
+        self.discarded = discarded
+        self.firstDiscardReason = firstDiscardReason
+        self.stages = stages
+        self.backlog = backlog
+        self.states = states
+        self.rateLimit = rateLimit
+        self.incidents = incidents
+    }
 }
 
 /// A batch failed: nothing of it was committed.
@@ -74,6 +99,19 @@ public struct BatchFailed: Sendable, Equatable {
     public var timeMilliseconds: Int64
     public var ranges: [SourceRange]
     public var error: String
+
+    public init(
+        pipeline: String, id: UInt64, timeMilliseconds: Int64, ranges: [SourceRange], error: String,
+        incidents: BatchIncidents = BatchIncidents()
+    ) {
+        self.pipeline = pipeline
+        self.id = id
+        self.timeMilliseconds = timeMilliseconds
+        self.ranges = ranges
+        self.error = error
+        self.incidents = incidents
+    }
+
     /// Calls that returned an error (the one that failed the batch among them), and sink retries, in the batch.
     public var incidents = BatchIncidents()
 }

@@ -32,6 +32,22 @@ final class MetricHandles: Sendable {
         }
     }
 
+    /// Takes every metric made here off the backend (a pipeline that is gone leaves no series behind).
+    func destroyAll() {
+        let all = made.withLock { made in
+            defer { made = [:] }
+            return Array(made.values)
+        }
+        for metric in all {
+            switch metric {
+            case let counter as Counter: counter.destroy()
+            case let gauge as Gauge: gauge.destroy()
+            case let timer as CoreMetrics.Timer: timer.destroy()
+            default: break
+            }
+        }
+    }
+
     private func handle<Metric: AnyObject & Sendable>(
         _ label: String, _ dimensions: [(String, String)], make: () -> Metric
     ) -> Metric {

@@ -10,6 +10,8 @@ import SluiceCore
 /// pipeline, a stage's, source's or sink's name, a partition number and an ABI call, never a batch id.
 public final class MetricsListener: BatchListener, Sendable {
     public let pipeline: String
+    /// `pipeline`, then the labels the owner added (`sluice serve`'s batch `id`): on every metric.
+    private let labels: [(String, String)]
     /// Metrics whose labels appear with the batches (stages, partitions, components), made on first use.
     private let handles: MetricHandles
     private let batchesCompleted: Counter
@@ -20,11 +22,14 @@ public final class MetricsListener: BatchListener, Sendable {
     private let processingTime: CoreMetrics.Timer
     private let totalDelay: CoreMetrics.Timer
 
-    /// - Parameter factory: the backend; the one the process bootstrapped by default.
-    public init(pipeline: String, factory: any MetricsFactory = MetricsSystem.factory) {
+    /// - Parameters:
+    ///   - factory: the backend; the one the process bootstrapped by default.
+    ///   - labels: added after `pipeline` to every metric, for an owner that keeps several runs of one pipeline apart.
+    public init(pipeline: String, labels extra: [(String, String)] = [], factory: any MetricsFactory = MetricsSystem.factory) {
         self.pipeline = pipeline
         handles = MetricHandles(factory: factory)
-        let labels = [("pipeline", pipeline)]
+        let labels = [("pipeline", pipeline)] + extra
+        self.labels = labels
         // Made up front, so that a pipeline that has not finished a batch yet shows zeros rather than nothing.
         batchesCompleted = handles.counter("sluice_batches_completed_total", labels)
         batchesFailed = handles.counter("sluice_batches_failed_total", labels)
@@ -55,19 +60,19 @@ public final class MetricsListener: BatchListener, Sendable {
                 .record(Int64(clamping: backlog.lag))
         }
         for stage in event.stages {
-            let labels = [("pipeline", pipeline), ("stage", stage.stage)]
+            let labels = labels + [("stage", stage.stage)]
             handles.counter("sluice_stage_records_in_total", labels).increment(by: stage.recordsIn)
             handles.counter("sluice_stage_records_out_total", labels).increment(by: stage.recordsOut)
             handles.timer("sluice_stage_processing_seconds", labels)
                 .recordNanoseconds(Int64(clamping: stage.nanoseconds))
         }
         for state in event.states {
-            let labels = [("pipeline", pipeline), ("stage", state.stage)]
+            let labels = labels + [("stage", state.stage)]
             handles.gauge("sluice_state_keys", labels).record(state.keys)
             handles.gauge("sluice_state_memory_bytes", labels).record(state.bytes)
         }
         if let limit = event.rateLimit {
-            handles.gauge("sluice_backpressure_rate_limit_records_per_second", [("pipeline", pipeline)]).record(Int64(limit.rounded()))
+            handles.gauge("sluice_backpressure_rate_limit_records_per_second", labels).record(Int64(limit.rounded()))
         }
         record(event.incidents)
     }
@@ -80,18 +85,21 @@ public final class MetricsListener: BatchListener, Sendable {
     /// Errors and retries count whether the batch completed or not: a retry that worked is still one.
     private func record(_ incidents: BatchIncidents) {
         for (sink, retries) in incidents.sinkRetries {
-            handles.counter("sluice_sink_retries_total", [("pipeline", pipeline), ("sink", sink)])
+            handles.counter("sluice_sink_retries_total", labels + [("sink", sink)])
                 .increment(by: retries)
         }
         for (call, errors) in incidents.errors {
-            let labels = [("pipeline", pipeline), ("component", call.component), ("call", call.call)]
+            let labels = labels + [("component", call.component), ("call", call.call)]
             handles.counter("sluice_plugin_errors_total", labels).increment(by: errors)
         }
     }
 
     private func partitionLabels(_ source: String, _ partition: Int) -> [(String, String)] {
-        [("pipeline", pipeline), ("source", source), ("partition", String(partition))]
+        labels + [("source", source), ("partition", String(partition))]
     }
+
+    /// Takes every series this listener made off the backend: for an owner that forgets a pipeline.
+    public func destroy() { handles.destroyAll() }
 
     /// swift-metrics timers keep nanoseconds; the events carry fractional milliseconds.
     static func nanoseconds(_ milliseconds: Double) -> Int64 {

@@ -86,6 +86,12 @@ struct RequestTests {
         #expect(values[#"sluice_source_partition_lag_records{id="\#(id)",partition="0",pipeline="counted",source="lines"}"#] == 0)
         #expect(values[#"sluice_stage_records_in_total{id="\#(id)",pipeline="counted",stage="words"}"#] == 35)
         #expect(values["sluice_serve_submissions_total"] == 1)
+
+        // Deleting the ended batch forgets it, and every series labelled with it goes from /metrics.
+        #expect(try await server.request("DELETE", "/batches/\(id)").status == 200)
+        #expect(try await server.get("/batches/\(id)").status == 404)
+        let after = try Self.samples(try await server.get("/metrics").text)
+        #expect(!after.keys.contains { $0.contains(#"id="\#(id)""#) }, "\(after.keys.filter { $0.contains("id=") })")
     }
 
     /// The samples of a Prometheus text exposition as Prometheus' own Python client parses it (it refuses what a
