@@ -111,15 +111,7 @@ struct LivyBatchTests {
         defer { try? FileManager.default.removeItem(at: data) }
         let server = try ServeProcess(dataDirectory: data)
         // Valid YAML naming a plugin no directory holds: the server accepts it, the child refuses it (exit 2).
-        let pipeline = """
-            name: broken
-            batch_interval: 100ms
-            sources:
-              lines: {plugin: no-such-source, config: {}}
-            sinks:
-              out: {from: lines, plugin: console}
-            """
-        let created = try await server.post(["pipeline": pipeline])
+        let created = try await server.post(["pipeline": ServeProcess.unknownPluginPipeline(name: "broken")])
         #expect(created.status == 201, "\(created.text)")
         let id = try #require(created.json["id"] as? Int)
         try await server.waitForState(id, "dead")

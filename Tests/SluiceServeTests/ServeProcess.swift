@@ -148,6 +148,19 @@ final class ServeProcess: @unchecked Sendable {
         if let value = try condition() { return value }
         throw ServeTestError("timed out after \(timeout) s waiting for \(what)")
     }
+
+    /// A pipeline the server accepts (valid YAML, a known shape) whose child refuses it at start: its source names a
+    /// plugin no directory holds, `no-such-source`, so the child exits with status 2 naming it.
+    static func unknownPluginPipeline(name: String) -> String {
+        """
+        name: \(name)
+        batch_interval: 100ms
+        sources:
+          lines: {plugin: no-such-source, config: {}}
+        sinks:
+          out: {from: lines, plugin: console}
+        """
+    }
 }
 
 struct ServeTestError: Error, CustomStringConvertible {

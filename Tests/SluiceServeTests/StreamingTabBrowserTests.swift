@@ -73,7 +73,7 @@ struct StreamingTabBrowserTests {
         }
 
         // A pipeline that dies at its start (no such plugin): its page must show the cause and charts with no batch.
-        let broken = "name: broken\nbatch_interval: 100ms\nsources: {lines: {plugin: no-such-source, config: {}}}\nsinks: {out: {from: lines, plugin: console}}\n"
+        let broken = ServeProcess.unknownPluginPipeline(name: "broken")
         let dead = try #require(try await server.post(["pipeline": broken]).json["id"] as? Int)
         try await server.waitForState(dead, "dead")
 

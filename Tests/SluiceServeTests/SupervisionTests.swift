@@ -213,14 +213,7 @@ struct RestartPolicyTests {
         let data = try temporaryDirectory("sluice-serve-invalid")
         defer { try? FileManager.default.removeItem(at: data) }
         let server = try ServeProcess(dataDirectory: data)
-        let pipeline = """
-            name: invalid
-            batch_interval: 100ms
-            sources:
-              lines: {plugin: no-such-source, config: {}}
-            sinks:
-              out: {from: lines, plugin: console}
-            """
+        let pipeline = ServeProcess.unknownPluginPipeline(name: "invalid")
         let created = try await server.post(["pipeline": pipeline, "conf": ["restart": "on-failure"]])
         let id = try #require(created.json["id"] as? Int)
         try await server.waitForState(id, "dead")
