@@ -1,13 +1,35 @@
 #!/usr/bin/env python3
-"""The word-count benchmark: Sluice's pipeline against a hand-written C word count, on the same generated file.
+"""The word-count benchmark: Sluice's pipeline against a hand-written C word count and Spark Streaming 3.5.
 
-    swift build -c release
-    python3 Benchmarks/wordcount/run.py [--lines 1000000] [--rounds 3]
+    swift build -c release --scratch-path .build-release
+    python3 Benchmarks/wordcount/run.py [--lines 1000000] [--rounds 5] [--install-spark] [--spark-rounds 3]
 
-Generates a ~100 MB text file (gen_words.c), compiles the baseline (wc_baseline.c, gcc -O2), then alternates rounds
-of the baseline and `sluice run` over that file, so that noise on this shared machine hits both alike. Every round's
-counts are checked against the baseline's: a run that counts wrong fails the benchmark. Prints lines/s, words/s,
-MB/s and peak RSS for both and the ratio of Sluice to the baseline (medians over the rounds).
+Generates ~100 MB of text (gen_words.c) split into 10 files of 100 k lines, compiles the baseline (wc_baseline.c,
+gcc -O2), then alternates rounds of three runners over the same 10 files, so that noise on this shared machine hits
+them alike:
+
+- the baseline: one thread, reads the 10 files one after the other; wall time of the process;
+- Sluice: `sluice run --until-idle --idle-batches 1` over a directory that holds the 10 files (file-watch,
+  `start: earliest`, 100 ms batches); wall time of the whole process, start-up and shutdown included;
+- Spark Streaming 3.5 (spark_wordcount.py: `local[2]`, 1 s batches, `textFileStream`): started first, then once its
+  streaming context has started the 10 files get a fresh mtime and are renamed into the watched directory at once;
+  end to end is from the renames to the batch output that completes the count. Its start-up (launch to the
+  streaming context started) is reported apart and is not in its end-to-end time.
+
+Spark runs when pyspark is installed in bench-out/wordcount/spark-venv (on by default then); `--install-spark`
+creates that virtual environment with `pip install 'pyspark==3.5.*'` first; `--no-spark` leaves Spark out. Spark
+needs Java 17: JAVA_HOME, else /usr/lib/jvm/java-17-*. Spark is slow, so it runs in the first `--spark-rounds`
+rounds (default 3) while the baseline and Sluice run in all of them.
+
+Every round checks every runner's counts, word for word, against a count of the files made by this script: a
+runner that counts wrong fails the benchmark. Prints end-to-end time, lines/s, words/s, MB/s, peak RSS and
+start-up for each (medians over the rounds; peak RSS is the largest), then the ratios.
+
+Peak RSS: for every runner, the largest sum of VmRSS over its process tree (the process, its descendants and its
+process group), sampled from /proc every 50 ms, or the started process's own VmHWM (its peak so far) at the last
+sample if that is larger. For Spark the tree is the Python driver, the JVM it starts and the Python workers the JVM
+forks; sampling can miss a peak shorter than 50 ms, which can only understate Spark's memory. (ru_maxrss from wait4
+is not used: Linux carries the RSS of the forked copy of this Python script through the exec into it.)
 
 Everything it writes goes to bench-out/ (git-ignored).
 """
@@ -18,9 +40,11 @@ import os
 import pathlib
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
+import threading
 import time
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -57,6 +81,9 @@ sinks:
       format: tsv
 """
 
+SPARK_VERSION = "pyspark==3.5.*"
+SAMPLE_SECONDS = 0.05
+
 
 def timed(argv, **kwargs):
     """Runs argv to completion; returns (wall seconds, peak RSS in MiB, stdout, stderr)."""
@@ -73,6 +100,119 @@ def timed(argv, **kwargs):
     return wall, usage.ru_maxrss / 1024.0, stdout.decode(), stderr.decode()
 
 
+def process_table():
+    """{pid: (parent pid, process group)} for every process /proc shows now."""
+    table = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", encoding="ascii", errors="replace") as f:
+                stat = f.read()
+        except OSError:
+            continue  # it exited between the listing and the read
+        # "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses, so split after its last ")".
+        fields = stat[stat.rindex(")") + 2:].split()
+        table[int(entry.name)] = (int(fields[1]), int(fields[2]))
+    return table
+
+
+def tree_members(table, root):
+    """The pids of root's process tree: its descendants and the members of its process group (which outlive a
+    parent that exits first, as the JVM can outlive Spark's Python driver for a moment)."""
+    children = collections.defaultdict(list)
+    for pid, (ppid, _) in table.items():
+        children[ppid].append(pid)
+    stack = [root] + [pid for pid, (_, pgid) in table.items() if pgid == root]
+    members = set()
+    while stack:
+        pid = stack.pop()
+        if pid in table and pid not in members:
+            members.add(pid)
+            stack.extend(children.get(pid, ()))
+    return members
+
+
+def memory_kb(pid, fields=("VmRSS", "VmHWM")):
+    """The named fields of /proc/PID/status in kB (0 for a field it lacks), or None once the process is gone."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as f:
+            lines = dict(line.split(":", 1) for line in f if ":" in line)
+    except OSError:
+        return None
+    return [int(lines[name].split()[0]) if name in lines else 0 for name in fields]
+
+
+class TreeSampler(threading.Thread):
+    """Samples the summed VmRSS of a process tree every 50 ms until stopped; keeps the largest sum, or the root's
+    own VmHWM when that is larger (it catches a single process's peak between samples).
+
+    Reading /proc costs ~50 us a file on this machine, so a scan of every process (to find the tree's new members)
+    runs every 0.25 s, and the samples between read only the members' status."""
+
+    DISCOVERY_SECONDS = 0.25
+
+    def __init__(self, root):
+        super().__init__(daemon=True)
+        self.root = root
+        self.peak_kb = 0
+        self.peak_processes = 1  # how many processes the largest sum was over
+        self.done = threading.Event()
+
+    def run(self):
+        members = {self.root}
+        discovered = 0.0
+        while not self.done.is_set():
+            if time.monotonic() - discovered >= self.DISCOVERY_SECONDS:
+                members |= tree_members(process_table(), self.root)
+                discovered = time.monotonic()
+            total = counted = 0
+            for pid in list(members):
+                memory = memory_kb(pid)
+                if memory is None:
+                    members.discard(pid)
+                    continue
+                rss, hwm = memory
+                total += rss
+                counted += 1
+                if pid == self.root:
+                    self.peak_kb = max(self.peak_kb, hwm)
+            if total > self.peak_kb:
+                self.peak_kb, self.peak_processes = total, counted
+            self.done.wait(SAMPLE_SECONDS)
+
+    def stop(self):
+        self.done.set()
+        self.join()
+        return self.peak_kb / 1024.0
+
+
+def measured(argv, cwd=None):
+    """Runs argv to completion in a process group of its own, sampling its tree's RSS and noting when each stderr
+    line arrived. Returns (wall seconds, peak RSS MiB, stdout, [(seconds since launch, stderr line)])."""
+    start = time.perf_counter()
+    process = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    sampler = TreeSampler(process.pid)
+    sampler.start()
+    stderr_lines = []
+
+    def read_stderr():
+        for line in process.stderr:
+            stderr_lines.append((time.perf_counter() - start, line.decode(errors="replace")))
+
+    reader = threading.Thread(target=read_stderr, daemon=True)
+    reader.start()
+    stdout = process.stdout.read()
+    process.wait()
+    wall = time.perf_counter() - start
+    reader.join()
+    sampled = sampler.stop()
+    if process.returncode != 0:
+        text = "".join(line for _, line in stderr_lines)
+        sys.exit(f"run.py: {' '.join(map(str, argv))} exited with {process.returncode}:\n{text}")
+    return wall, sampled, stdout.decode(), stderr_lines
+
+
 def generate_words(out, lines):
     """Compiles the generator and writes `lines` lines of words under `out` (once); returns the file."""
     gen = out / "gen_words"
@@ -81,6 +221,24 @@ def generate_words(out, lines):
     if not data.exists() or data.stat().st_size == 0:
         subprocess.run([str(gen), str(data), str(lines)], check=True)
     return data
+
+
+def split_into_files(out, data, lines, files):
+    """Splits the generated file into `files` files of equal line counts (once); returns them in order. Splitting
+    one generated file keeps the word distribution of the single-file benchmark."""
+    per_file = -(-lines // files)
+    directory = out / f"parts-{lines}x{files}"
+    if not directory.is_dir():
+        staging = out / f".parts-{lines}x{files}.tmp"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir()
+        subprocess.run(["split", "-l", str(per_file), "-d", "-a", "2", "--additional-suffix=.txt", str(data),
+                        str(staging / "part-")], check=True)
+        staging.rename(directory)  # whole or not at all, should the split be interrupted
+    parts = sorted(directory.glob("part-*.txt"))
+    if not parts:
+        sys.exit(f"run.py: {directory} holds no part-*.txt files; remove it and run again")
+    return parts
 
 
 def read_counts(paths):
@@ -93,78 +251,304 @@ def read_counts(paths):
     return counts
 
 
+def reference_counts(parts):
+    """Counts the words of the files in Python, independently of all three runners: (counts, lines, words)."""
+    counts = collections.Counter()
+    lines = 0
+    for path in parts:
+        data = path.read_bytes()
+        lines += data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1)
+        counts.update(data.replace(b"\t", b" ").replace(b"\n", b" ").split(b" "))
+    counts.pop(b"", None)
+    return collections.Counter({word.decode(): n for word, n in counts.items()}), lines, sum(counts.values())
+
+
+def check_counts(runner, round_number, got, expected):
+    if got != expected:
+        missing = len(set(expected) - set(got))
+        extra = len(set(got) - set(expected))
+        wrong = sum(1 for w in expected if w in got and got[w] != expected[w])
+        sys.exit(f"run.py: round {round_number}: {runner}'s counts differ from the reference ({missing} words "
+                 f"missing, {extra} unexpected, {wrong} counts differ; {len(got)} against {len(expected)} words)")
+
+
+# MARK: - Sluice
+
+
+def sluice_round(sluice, pipeline_dir):
+    """One `sluice run` over the files: (wall s, peak RSS MiB, start-up s, seconds in batches, counts)."""
+    shutil.rmtree(pipeline_dir / "counts", ignore_errors=True)
+    (pipeline_dir / "counts").mkdir()
+    wall, rss, _, stderr = measured(
+        [str(sluice), "run", str(pipeline_dir / "pipeline.yaml"), "--until-idle", "--idle-batches", "1",
+         "--progress", "plain"])
+    batches = [(at, line) for at, line in stderr if line.startswith("batch ")]
+    if not batches:
+        sys.exit("run.py: sluice printed no batch line:\n" + "".join(line for _, line in stderr))
+    # Start-up: launch to the start of the first batch, which is when its line arrived less its total delay
+    # (scheduling delay + processing). This needs no clock shared with the process.
+    first_at, first_line = batches[0]
+    total_delay = re.search(r"total delay ([0-9.]+) ms", first_line)
+    if not total_delay:
+        sys.exit(f"run.py: no total delay in sluice's batch line: {first_line!r}")
+    startup = first_at - float(total_delay.group(1)) / 1000.0
+    # The time spent in batches (reading, processing, writing), without start-up and waiting for the clock.
+    processing = sum(float(ms) for _, line in batches for ms in re.findall(r"processing ([0-9.]+) ms", line)) / 1000.0
+    counts = read_counts(sorted((pipeline_dir / "counts").glob("batch-*.tsv")))
+    return wall, rss, startup, processing, counts
+
+
+# MARK: - Spark
+
+
+def find_java_home():
+    """JAVA_HOME when it holds a java, else a Java 17 under /usr/lib/jvm (Spark 3.5 runs on 8, 11 and 17)."""
+    candidates = []
+    if os.environ.get("JAVA_HOME"):
+        candidates.append(pathlib.Path(os.environ["JAVA_HOME"]))
+    candidates += sorted(pathlib.Path("/usr/lib/jvm").glob("java-17-*"))
+    candidates += sorted(pathlib.Path("/usr/lib/jvm").glob("*17*"))
+    for home in candidates:
+        if (home / "bin" / "java").exists():
+            return home
+    return None
+
+
+def spark_python(venv, install):
+    """The venv's python when pyspark is importable there (installing it first when asked); else None."""
+    python = venv / "bin" / "python3"
+    if install and not has_pyspark(python):
+        print(f"installing {SPARK_VERSION} into {venv} ...", flush=True)
+        if not python.exists():
+            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "--quiet", SPARK_VERSION], check=True)
+    return python if has_pyspark(python) else None
+
+
+def has_pyspark(python):
+    if not python.exists():
+        return False
+    probe = subprocess.run([str(python), "-c", "import pyspark; print(pyspark.__version__)"],
+                           capture_output=True, text=True)
+    return probe.returncode == 0 and probe.stdout.startswith("3.5.")
+
+
+def group_alive(pgid):
+    return any(member_pgid == pgid for _, member_pgid in process_table().values())
+
+
+def wait_for(condition, timeout, what, process=None, log=None):
+    """Polls condition every 20 ms until it holds; fails naming `what` after `timeout` s or if `process` exits."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if process is not None and process.poll() is not None:
+            sys.exit(f"run.py: Spark exited with {process.returncode} while waiting for {what}; its log, {log}:\n"
+                     + tail(log))
+        if time.monotonic() > deadline:
+            sys.exit(f"run.py: no {what} within {timeout} s; Spark's log, {log}:\n" + tail(log))
+        time.sleep(0.02)
+
+
+def tail(path, lines=30):
+    try:
+        return "".join(pathlib.Path(path).read_text(errors="replace").splitlines(keepends=True)[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def spark_round(python, java_home, parts, work, total_words, timeout):
+    """One run of spark_wordcount.py: (end-to-end s, peak RSS MiB, processes at the peak, start-up s, counts)."""
+    shutil.rmtree(work, ignore_errors=True)
+    watched, staging, out = work / "watched", work / "staging", work / "out"
+    for directory in (watched, staging, out):
+        directory.mkdir(parents=True)
+    # Copies, not links: the mtime set below must not touch the files the other runners read.
+    for part in parts:
+        shutil.copyfile(part, staging / part.name)
+    env = dict(os.environ, JAVA_HOME=str(java_home), PATH=f"{java_home / 'bin'}:{os.environ.get('PATH', '')}",
+               PYSPARK_PYTHON=str(python), PYSPARK_DRIVER_PYTHON=str(python), SPARK_LOCAL_IP="127.0.0.1")
+    log = work / "spark.log"
+    with open(log, "wb") as log_file:
+        launched = time.time()
+        process = subprocess.Popen([str(python), str(HERE / "spark_wordcount.py"), str(watched), str(out)],
+                                   stdout=log_file, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    sampler = TreeSampler(process.pid)
+    sampler.start()
+    try:
+        started = out / "started"
+        wait_for(started.exists, timeout, "streaming context start", process, log)
+        startup = float(started.read_text()) - launched
+
+        # FileInputDStream takes a file whose mtime is after the stream's start and not after the batch time:
+        # stamp them now, then move all of them in at once (renames on one filesystem are atomic).
+        now = time.time()
+        for part in parts:
+            os.utime(staging / part.name, (now, now))
+        moved = time.time()
+        for part in parts:
+            os.rename(staging / part.name, watched / part.name)
+
+        progress = out / "progress"
+        finished = []
+
+        def counted_all():
+            if not progress.exists():
+                return False
+            records = [line.split() for line in progress.read_text().splitlines() if line.strip()]
+            words = sum(int(record[1]) for record in records)
+            if words > total_words:
+                sys.exit(f"run.py: Spark counted {words} words, more than the {total_words} in the input")
+            if words == total_words:
+                finished.append(float(records[-1][2]))
+                return True
+            return False
+
+        wait_for(counted_all, timeout, "complete count from Spark", process, log)
+        end_to_end = finished[0] - moved
+        (out / "stop").touch()
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            sys.exit(f"run.py: Spark did not stop within 60 s of being asked to; its log, {log}:\n" + tail(log))
+        if process.returncode != 0:
+            sys.exit(f"run.py: Spark exited with {process.returncode}; its log, {log}:\n" + tail(log))
+        # The JVM ends when its driver's pipe closes; wait for it so it takes no CPU from the next runner.
+        wait_for(lambda: not group_alive(process.pid), 60, "end of Spark's JVM", None, log)
+    finally:
+        rss = sampler.stop()
+        processes = sampler.peak_processes
+        if process.poll() is None or group_alive(process.pid):
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    counts = read_counts(sorted(out.glob("batch-*.tsv")))
+    return end_to_end, rss, processes, startup, counts
+
+
+# MARK: - The benchmark
+
+
+def default_sluice():
+    for candidate in (ROOT / ".build-release/release/sluice", ROOT / ".build/release/sluice"):
+        if candidate.exists():
+            return candidate
+    return ROOT / ".build-release/release/sluice"
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--lines", type=int, default=1_000_000, help="lines generated (default 1000000, ~104 MB)")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (default 3)")
+    parser.add_argument("--lines", type=int, default=1_000_000, help="lines generated in all (default 1000000, ~108 MB)")
+    parser.add_argument("--files", type=int, default=10, help="files the lines are split into (default 10)")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds of the baseline and Sluice (default 5)")
+    parser.add_argument("--spark-rounds", type=int, default=3, help="of those, rounds that also run Spark (default 3)")
     parser.add_argument("--max-records", type=int, default=250_000, help="max_records_per_partition (default 250000)")
-    parser.add_argument("--interval", default="100ms", help="batch interval (default 100ms)")
-    parser.add_argument("--sluice", default=str(ROOT / ".build/release/sluice"), help="the sluice executable")
+    parser.add_argument("--interval", default="100ms", help="Sluice's batch interval (default 100ms; Spark's is 1 s)")
+    parser.add_argument("--sluice", default=str(default_sluice()),
+                        help="the sluice executable (default .build-release/release/sluice, else .build/release/sluice)")
     parser.add_argument("--out", default=str(ROOT / "bench-out/wordcount"), help="working directory")
+    spark = parser.add_mutually_exclusive_group()
+    spark.add_argument("--install-spark", action="store_true",
+                       help=f"create OUT/spark-venv with {SPARK_VERSION} when it is not there, and run Spark")
+    spark.add_argument("--no-spark", action="store_true", help="leave Spark out even when it is installed")
+    parser.add_argument("--spark-timeout", type=float, default=300,
+                        help="seconds Spark may take to start, and then to count everything (default 300)")
     args = parser.parse_args()
+    if args.lines <= 0 or args.files <= 0 or args.rounds <= 0 or args.spark_rounds < 0:
+        sys.exit("run.py: --lines, --files and --rounds must be positive and --spark-rounds not negative")
 
     sluice = pathlib.Path(args.sluice)
     if not sluice.exists():
-        sys.exit(f"run.py: {sluice} not found; build it first with: swift build -c release")
-    out = pathlib.Path(args.out)
+        sys.exit(f"run.py: {sluice} not found; build it first with: swift build -c release --scratch-path .build-release")
+    out = pathlib.Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
+
+    spark = None
+    if not args.no_spark and args.spark_rounds > 0:
+        venv = out / "spark-venv"
+        python = spark_python(venv, args.install_spark)
+        java_home = find_java_home()
+        if python is None:
+            print(f"Spark skipped: {SPARK_VERSION} is not installed in {venv}; "
+                  "run with --install-spark to install it there (from PyPI) and include Spark", flush=True)
+        elif java_home is None:
+            print("Spark skipped: no Java found (set JAVA_HOME to a Java 17)", flush=True)
+        else:
+            spark = (python, java_home)
 
     baseline = out / "wc_baseline"
     subprocess.run(["gcc", "-O2", "-o", str(baseline), str(HERE / "wc_baseline.c"), "-lm"], check=True)
     data = generate_words(out, args.lines)
-    size = data.stat().st_size
+    parts = split_into_files(out, data, args.lines, args.files)
+    size = sum(part.stat().st_size for part in parts)
+    expected, lines, words = reference_counts(parts)
 
-    # The pipeline reads a copy of the file from its own input directory (file-watch, start: earliest).
+    # The pipeline reads the files from its own input directory (file-watch, start: earliest).
     pipeline_dir = out / "pipeline"
     shutil.rmtree(pipeline_dir, ignore_errors=True)
     (pipeline_dir / "input").mkdir(parents=True)
-    os.link(data, pipeline_dir / "input" / "words.txt")
+    for part in parts:
+        os.link(part, pipeline_dir / "input" / part.name)
     (pipeline_dir / "pipeline.yaml").write_text(PIPELINE.format(interval=args.interval, max_records=args.max_records))
 
     expected_file = out / "baseline-counts.tsv"
-    results = {"baseline": [], "sluice": []}
-    lines = words = None
+    results = {"baseline": [], "sluice": [], "spark": []}  # (end-to-end s, peak RSS MiB, start-up s or None)
     processing_times = []
     for round_number in range(1, args.rounds + 1):
-        wall, rss, stdout, _ = timed([str(baseline), str(data), str(expected_file)])
-        lines, words, distinct = map(int, stdout.split())
-        results["baseline"].append((wall, rss))
+        wall, rss, stdout, _ = measured([str(baseline), "-o", str(expected_file)] + [str(p) for p in parts])
+        if list(map(int, stdout.split()[:2])) != [lines, words]:
+            sys.exit(f"run.py: round {round_number}: the baseline counted {stdout.strip()} (lines words distinct); "
+                     f"the files have {lines} lines and {words} words")
+        check_counts("the baseline", round_number, read_counts([expected_file]), expected)
+        results["baseline"].append((wall, rss, None))
+        report = f"round {round_number}: baseline {wall:.2f} s"
 
-        shutil.rmtree(pipeline_dir / "counts", ignore_errors=True)
-        (pipeline_dir / "counts").mkdir()
-        wall, rss, _, stderr = timed(
-            [str(sluice), "run", str(pipeline_dir / "pipeline.yaml"), "--until-idle", "--idle-batches", "1",
-             "--progress", "plain"]
-        )
-        results["sluice"].append((wall, rss))
-        # The time spent in batches (reading, processing, writing), without start-up and waiting for the clock.
-        processing = sum(float(ms) for ms in re.findall(r"processing ([0-9.]+) ms", stderr)) / 1000.0
+        wall, rss, startup, processing, counts = sluice_round(sluice, pipeline_dir)
+        check_counts("Sluice", round_number, counts, expected)
+        results["sluice"].append((wall, rss, startup))
         processing_times.append(processing)
+        report += f", sluice {wall:.2f} s ({processing:.2f} s in batches, start-up {startup:.3f} s)"
 
-        got = read_counts(sorted((pipeline_dir / "counts").glob("batch-*.tsv")))
-        expected = read_counts([expected_file])
-        if got != expected:
-            missing = len(set(expected) - set(got))
-            wrong = sum(1 for w in expected if w in got and got[w] != expected[w])
-            sys.exit(f"run.py: round {round_number}: Sluice's counts differ from the baseline's "
-                     f"({missing} words missing, {wrong} counts differ, {len(got)} vs {len(expected)} words)")
-        print(f"round {round_number}: baseline {results['baseline'][-1][0]:.2f} s, "
-              f"sluice {wall:.2f} s ({processing:.2f} s in batches), counts match ({len(got)} words)", flush=True)
+        if spark and round_number <= args.spark_rounds:
+            end_to_end, rss, processes, startup, counts = spark_round(*spark, parts, out / "spark", words,
+                                                                       args.spark_timeout)
+            check_counts("Spark", round_number, counts, expected)
+            results["spark"].append((end_to_end, rss, startup))
+            report += (f", spark {end_to_end:.2f} s end to end (start-up {startup:.1f} s, "
+                       f"{rss:.0f} MiB in {processes} processes)")
+        print(report + f"; counts match ({len(expected)} words)", flush=True)
 
     print()
-    print(f"input: {data} — {size / 1e6:.1f} MB, {lines} lines, {words} words, {distinct} distinct")
-    print(f"{'':22}{'wall s':>8}{'lines/s':>14}{'words/s':>14}{'MB/s':>9}{'peak RSS MiB':>14}")
-    medians = {}
-    for name, label in (("baseline", "C hash map (1 core)"), ("sluice", "sluice run")):
-        wall = statistics.median(w for w, _ in results[name])
-        rss = max(r for _, r in results[name])
-        medians[name] = wall
-        print(f"{label:22}{wall:8.2f}{lines / wall:14,.0f}{words / wall:14,.0f}{size / 1e6 / wall:9.1f}{rss:14.1f}")
-    busy = statistics.median(processing_times)
-    print(f"{'sluice, in batches':22}{busy:8.2f}{lines / busy:14,.0f}{words / busy:14,.0f}{size / 1e6 / busy:9.1f}"
-          f"{'':>14}")
-    print(f"sluice / baseline throughput: {medians['baseline'] / medians['sluice']:.2f}x "
-          f"(median of {args.rounds} alternating rounds; wall time includes start-up and one idle batch)")
+    print(f"input: {len(parts)} files in {parts[0].parent} — {size / 1e6:.1f} MB, {lines} lines, {words} words, "
+          f"{len(expected)} distinct")
+    print(f"{'':33}{'end-to-end s':>13}{'lines/s':>12}{'words/s':>13}{'MB/s':>8}{'peak RSS MiB':>14}{'start-up s':>12}")
+    summary = {}
+
+    def row(label, seconds, rss=None, startup=None):
+        print(f"{label:33}{seconds:13.2f}{lines / seconds:12,.0f}{words / seconds:13,.0f}{size / 1e6 / seconds:8.1f}"
+              + (f"{rss:14.1f}" if rss is not None else f"{'':>14}")
+              + (f"{startup:12.3f}" if startup is not None else f"{'':>12}"))
+
+    labels = {"baseline": "C hash map (1 core)", "sluice": "sluice run (wall, 100 ms)",
+              "spark": "Spark Streaming (local[2], 1 s)"}
+    for name, label in labels.items():
+        if not results[name]:
+            continue
+        seconds = statistics.median(s for s, _, _ in results[name])
+        rss = max(r for _, r, _ in results[name])
+        startups = [s for _, _, s in results[name] if s is not None]
+        startup = statistics.median(startups) if startups else None
+        summary[name] = (seconds, rss, startup)
+        row(label, seconds, rss, startup)
+        if name == "sluice":
+            row("sluice, in batches", statistics.median(processing_times))
+    base, sl = summary["baseline"], summary["sluice"]
+    print(f"sluice / baseline throughput: {base[0] / sl[0]:.2f}x (median of {args.rounds} alternating rounds; "
+          "Sluice's wall time includes start-up and one idle batch)")
+    if "spark" in summary:
+        sp = summary["spark"]
+        print(f"sluice / spark lines/s: {sp[0] / sl[0]:.1f}x (median of {len(results['spark'])} rounds; Sluice's "
+              "wall time with start-up against Spark's end to end without)")
+        print(f"spark / sluice peak RSS: {sp[1] / sl[1]:.1f}x ({sp[1]:.0f} MiB against {sl[1]:.0f} MiB)")
+        print(f"spark / sluice start-up: {sp[2] / sl[2]:.0f}x ({sp[2]:.2f} s against {sl[2]:.3f} s)")
 
 
 if __name__ == "__main__":

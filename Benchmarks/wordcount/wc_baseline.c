@@ -1,10 +1,11 @@
 /*
  * The baseline: a hand-written, single-threaded C word count with an open-addressing hash map.
- * Reads the file in 1 MiB chunks, splits on spaces, tabs and newlines, counts every word.
+ * Reads each file in 1 MiB chunks, splits on spaces, tabs and newlines, counts every word of all the files together.
  *
- *   wc_baseline INPUT [COUNTS_OUT]
+ *   wc_baseline [-o COUNTS_OUT] INPUT...
  *
- * Prints "lines words distinct" on stdout; writes word<TAB>count lines to COUNTS_OUT when given.
+ * Prints "lines words distinct" on stdout; writes word<TAB>count lines to COUNTS_OUT when given. A file's last line
+ * counts as a line whether or not it ends with a newline, and no word spans two files (as for a line-based reader).
  */
 #include <fcntl.h>
 #include <stdint.h>
@@ -60,10 +61,41 @@ static void count_word(const char *word, size_t n) {
     if (entry_count * 2 > mask + 1) grow_slots();
 }
 
+/* Counts the words of one file into the table; adds its lines and words to the totals. */
+static int count_file(const char *path, char *buffer, size_t chunk, long long *lines, long long *words) {
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) { perror(path); return 1; }
+    size_t carry = 0;                       /* bytes of an unfinished word at the start of buffer */
+    for (;;) {
+        ssize_t n = read(fd, buffer + carry, chunk);
+        if (n < 0) { perror(path); close(fd); return 1; }
+        size_t end = carry + (size_t)n;
+        size_t start = 0;
+        for (size_t i = 0; i < end; i++) {
+            char c = buffer[i];
+            if (c == ' ' || c == '\t' || c == '\n') {
+                if (i > start) { count_word(buffer + start, i - start); (*words)++; }
+                if (c == '\n') (*lines)++;
+                start = i + 1;
+            }
+        }
+        if (n == 0) {
+            if (end > start) { count_word(buffer + start, end - start); (*words)++; (*lines)++; }
+            break;
+        }
+        carry = end - start;
+        if (carry > 4096) { fprintf(stderr, "%s: a word longer than 4096 bytes\n", path); close(fd); return 1; }
+        memmove(buffer, buffer + start, carry);
+    }
+    close(fd);
+    return 0;
+}
+
 int main(int argc, char **argv) {
-    if (argc < 2) { fprintf(stderr, "usage: %s INPUT [COUNTS_OUT]\n", argv[0]); return 2; }
-    int fd = open(argv[1], O_RDONLY);
-    if (fd < 0) { perror(argv[1]); return 1; }
+    const char *counts_out = NULL;
+    int first = 1;
+    if (argc > 2 && strcmp(argv[1], "-o") == 0) { counts_out = argv[2]; first = 3; }
+    if (first >= argc) { fprintf(stderr, "usage: %s [-o COUNTS_OUT] INPUT...\n", argv[0]); return 2; }
     mask = (1 << 16) - 1;
     slots = malloc((mask + 1) * sizeof *slots);
     memset(slots, 0xff, (mask + 1) * sizeof *slots);
@@ -74,34 +106,13 @@ int main(int argc, char **argv) {
 
     enum { CHUNK = 1 << 20 };
     char *buffer = malloc(CHUNK + 4096);
-    size_t carry = 0;                       /* bytes of an unfinished word at the start of buffer */
     long long lines = 0, words = 0;
-    for (;;) {
-        ssize_t n = read(fd, buffer + carry, CHUNK);
-        if (n < 0) { perror("read"); return 1; }
-        size_t end = carry + (size_t)n;
-        size_t start = 0;
-        for (size_t i = 0; i < end; i++) {
-            char c = buffer[i];
-            if (c == ' ' || c == '\t' || c == '\n') {
-                if (i > start) { count_word(buffer + start, i - start); words++; }
-                if (c == '\n') lines++;
-                start = i + 1;
-            }
-        }
-        if (n == 0) {
-            if (end > start) { count_word(buffer + start, end - start); words++; lines++; }
-            break;
-        }
-        carry = end - start;
-        if (carry > 4096) { fprintf(stderr, "a word longer than 4096 bytes\n"); return 1; }
-        memmove(buffer, buffer + start, carry);
-    }
-    close(fd);
+    for (int i = first; i < argc; i++)
+        if (count_file(argv[i], buffer, CHUNK, &lines, &words) != 0) return 1;
     printf("%lld %lld %zu\n", lines, words, entry_count);
-    if (argc > 2) {
-        FILE *out = fopen(argv[2], "w");
-        if (!out) { perror(argv[2]); return 1; }
+    if (counts_out) {
+        FILE *out = fopen(counts_out, "w");
+        if (!out) { perror(counts_out); return 1; }
         for (size_t i = 0; i < entry_count; i++)
             fprintf(out, "%.*s\t%lld\n", (int)entries[i].length, arena + entries[i].start, (long long)entries[i].count);
         fclose(out);
