@@ -263,6 +263,12 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(
+            name: "SplitTransformTests",
+            dependencies: ["SplitTransform", sluiceSDK, sluiceTesting],
+            path: "Tests/SplitTransformTests",
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
             name: "FileWatchSourceTests",
             dependencies: ["FileWatchSource", sluiceSDK, sluiceTesting],
             path: "Tests/FileWatchSourceTests",

@@ -36,6 +36,9 @@ public final class SplitTransform: TransformPlugin {
 
     /// Separator membership for each byte value.
     private let isSeparator: [Bool]
+    /// Each separator repeated in all eight bytes of a word, for the search eight bytes at a time; empty when there
+    /// are more separators than it pays to test a word for (the byte-table loop does it all then).
+    private let swarSeparators: [UInt64]
     private let pairs: Bool
     private let keepEmpty: Bool
     private let lowercase: Bool
@@ -50,6 +53,8 @@ public final class SplitTransform: TransformPlugin {
         }
         guard table.contains(true) else { throw PluginError("configuration key 'separators': must not be empty") }
         isSeparator = table
+        let separators = (0..<256).filter { table[$0] }
+        swarSeparators = separators.count <= 4 ? separators.map { UInt64($0) &* 0x0101_0101_0101_0101 } : []
         pairs = configuration.output == "pairs"
         keepEmpty = configuration.keep_empty
         lowercase = configuration.lowercase
@@ -79,14 +84,17 @@ public final class SplitTransform: TransformPlugin {
                 let n = line.count
                 var start = 0
                 var j = 0
-                while j < n {
-                    if sep[Int(base[j])] {
-                        if j > start || keepEmpty {
-                            emit(UnsafeRawBufferPointer(start: base + start, count: j - start), timestamp, &output, &scratch)
-                        }
-                        start = j + 1
+                while true {
+                    j = swarSeparators.isEmpty ? j : nextSeparator(base, from: j, count: n)
+                    // The byte loop finds the separator the word-wide search stopped at, or scans the line's last
+                    // few bytes (and every byte when there are more separators than the word-wide search tests).
+                    while j < n && !sep[Int(base[j])] { j += 1 }
+                    guard j < n else { break }
+                    if j > start || keepEmpty {
+                        emit(UnsafeRawBufferPointer(start: base + start, count: j - start), timestamp, &output, &scratch)
                     }
                     j += 1
+                    start = j
                 }
                 if n > start || (keepEmpty && n > 0) {
                     emit(UnsafeRawBufferPointer(start: base + start, count: n - start), timestamp, &output, &scratch)
@@ -94,6 +102,28 @@ public final class SplitTransform: TransformPlugin {
             }
             _ = sep
         }
+    }
+
+    /// The position of the first separator at or after `from` among whole 8-byte words of the line, or of the
+    /// first word that may hold one: the byte loop after it finds the exact byte and scans a tail shorter than a
+    /// word.
+    @inline(__always)
+    private func nextSeparator(_ base: UnsafePointer<UInt8>, from: Int, count n: Int) -> Int {
+        let low7: UInt64 = 0x7F7F_7F7F_7F7F_7F7F
+        var j = from
+        while j &+ 8 <= n {
+            let word = UInt64(littleEndian: UnsafeRawPointer(base + j).loadUnaligned(as: UInt64.self))
+            var found: UInt64 = 0
+            for pattern in swarSeparators {
+                // A byte of `x` is zero exactly where the word holds the separator; this sets that byte's top bit
+                // and no other (no borrow between bytes, unlike the shorter `(x - 0x01..) & ~x` test).
+                let x = word ^ pattern
+                found |= ~(((x & low7) &+ low7) | x | low7)
+            }
+            if found != 0 { return j &+ (found.trailingZeroBitCount >> 3) }
+            j &+= 8
+        }
+        return j
     }
 
     @inline(__always)

@@ -338,6 +338,10 @@ public final class BatchExecutor: @unchecked Sendable {  // used from one schedu
         return OwnedBatch(builder)
     }
 
+    /// Records handed to a transform per call: small enough that a chunk's output stays in the cache until the
+    /// stages after it have used it, big enough that the call costs nothing (a multiple of 8: `OwnedBatch.slice`).
+    public static let chunkRecords = 4096
+
     /// Tasks big enough to amortise their cost, small enough that every core gets work.
     private func effectiveTaskSize(_ plan: BatchPlan) -> Int {
         let total = plan.recordCount
@@ -355,18 +359,27 @@ public final class BatchExecutor: @unchecked Sendable {  // used from one schedu
             case .node(let next):
                 switch graph.nodes[next] {
                 case .transform(let transform, _):
-                    let began = Self.now()
-                    let output: OwnedBatch
-                    do {
-                        output = try transform.transform(batch)
-                    } catch {
-                        state.tally(next, in: batch.count, out: 0, since: began)
-                        state.error = BatchError(stage: graph.names[next], message: "\(error)", call: "transform")
-                        continue
-                    }
-                    // Timed before the push: the stages after this one count their own time.
-                    state.tally(next, in: batch.count, out: output.count, since: began)
-                    push(output, from: next, into: state)
+                    // In chunks, each taken through every stage after this one before the next: a flatMap's output
+                    // (split's words, eight times its lines) is consumed while it is in the cache instead of being
+                    // built whole for the task first.
+                    var start = 0
+                    repeat {
+                        let end = min(batch.count, start + Self.chunkRecords)
+                        let chunk = batch.slice(start..<end)
+                        start = end
+                        let began = Self.now()
+                        let output: OwnedBatch
+                        do {
+                            output = try transform.transform(chunk)
+                        } catch {
+                            state.tally(next, in: chunk.count, out: 0, since: began)
+                            state.error = BatchError(stage: graph.names[next], message: "\(error)", call: "transform")
+                            break
+                        }
+                        // Timed before the push: the stages after this one count their own time.
+                        state.tally(next, in: chunk.count, out: output.count, since: began)
+                        push(output, from: next, into: state)
+                    } while start < batch.count && state.error == nil
                 case .keyed(let stage, _):
                     let began = Self.now()
                     let partials = state.partials[next] ?? KeyedPartials(op: stage.op, expectedKeys: keyHint(next))

@@ -120,6 +120,67 @@ struct BatchExecutorTests {
         }
     }
 
+    /// A transform receives a task's records in chunks of at most `BatchExecutor.chunkRecords`, each a slice of the
+    /// task's batch: the slices must carry the right values, keys (absent ones too) and timestamps.
+    @Test func transformsSeeChunksThatAreExactSlicesOfTheTask() throws {
+        final class KeyedSource: BatchSource {
+            let count: Int
+            init(count: Int) { self.count = count }
+            func partitionCount() throws -> Int { 1 }
+            func available(partition: Int) throws -> Range<UInt64> { 0..<UInt64(count) }
+            func read(partition: Int, offsets: Range<UInt64>) throws -> OwnedBatch {
+                var builder = BatchBuilder(keyed: true, timestamps: true)
+                for i in offsets {
+                    // Every third key absent: the slices share the key validity bitmap.
+                    if i % 3 == 0 { builder.append("v\(i)") } else { builder.append(key: "k\(i)", value: "v\(i)") }
+                    builder.setLastTimestamp(Int64(i) * 10)
+                }
+                return OwnedBatch(builder)
+            }
+            func commit(partition: Int, upTo offset: UInt64) throws {}
+        }
+        /// Copies its input record by record and notes the size of every call.
+        final class CopyTransform: BatchTransform, @unchecked Sendable {  // `sizes` is guarded by its mutex
+            let sizes = Mutex<[Int]>([])
+            func transform(_ input: OwnedBatch) throws -> OwnedBatch {
+                let view = input.view
+                sizes.withLock { $0.append(view.count) }
+                var builder = BatchBuilder(keyed: true, timestamps: true)
+                for i in 0..<view.count {
+                    let timestamp = view.timestamp(at: i) ?? -1
+                    let value = view.valueString(at: i)
+                    if let key = view.keyString(at: i) { builder.append(key: key, value: value) } else { builder.append(value) }
+                    builder.setLastTimestamp(timestamp)
+                }
+                return OwnedBatch(builder)
+            }
+        }
+        final class TimedSink: BatchSink, @unchecked Sendable {  // written from the scheduling thread only
+            var records: [String] = []
+            func begin(_ info: BatchInfo) throws {}
+            func write(_ chunk: OwnedBatch) throws {
+                let view = chunk.view
+                for i in 0..<view.count { records.append("\(view.displayString(at: i))@\(view.timestamp(at: i) ?? -1)") }
+            }
+            func commit(_ info: BatchInfo) throws {}
+        }
+        let total = 3 * BatchExecutor.chunkRecords + 1000
+        var graph = StreamGraph()
+        let source = graph.add("lines", .source(KeyedSource(count: total), maxRecordsPerPartition: Int.max))
+        let copy = CopyTransform()
+        let copied = graph.add("copy", .transform(copy, input: source))
+        let sink = TimedSink()
+        graph.addSink(.init(name: "out", sink: sink, input: copied))
+        let executor = BatchExecutor(graph: graph, parallelism: 1, taskSize: total)
+        let plan = try executor.plan(positions: [:])
+        _ = try executor.run(plan, info: BatchInfo(id: 0, timeMilliseconds: 0))
+        let expected = (0..<total).map { i in (i % 3 == 0 ? "v\(i)" : "(k\(i),v\(i))") + "@\(i * 10)" }
+        #expect(sink.records == expected)
+        let sizes = copy.sizes.withLock { $0 }
+        #expect(sizes.reduce(0, +) == total)
+        #expect(sizes.allSatisfy { $0 <= BatchExecutor.chunkRecords } && sizes.count > 1, "\(sizes)")
+    }
+
     @Test func batchesAdvanceThroughTheSourceAndCommitIt() throws {
         var graph = StreamGraph()
         let memory = MemorySource([(0..<25).map { "r\($0)" }])

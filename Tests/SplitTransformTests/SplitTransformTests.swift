@@ -1,0 +1,62 @@
+import Foundation
+import SluiceTesting
+import Testing
+
+@testable import SplitTransform
+
+/// `split` against a byte-at-a-time reference on generated lines: the word-wide separator search must find exactly
+/// the separators the byte table finds, wherever they sit in an 8-byte word and in a line's last few bytes.
+@Suite struct SplitTransformTests {
+    /// The words of `line` split on `separators`, one byte at a time.
+    static func reference(_ line: String, _ separators: Set<UInt8>, keepEmpty: Bool) -> [String] {
+        var words: [String] = []
+        var word: [UInt8] = []
+        for byte in line.utf8 {
+            if separators.contains(byte) {
+                if !word.isEmpty || keepEmpty { words.append(String(decoding: word, as: UTF8.self)) }
+                word = []
+            } else {
+                word.append(byte)
+            }
+        }
+        if !word.isEmpty || (keepEmpty && !line.isEmpty) { words.append(String(decoding: word, as: UTF8.self)) }
+        return words
+    }
+
+    /// A deterministic generator (SplitMix64), so that a failure is reproducible from its seed.
+    struct Generator {
+        var state: UInt64
+        mutating func next(_ bound: Int) -> Int {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return Int((z ^ (z >> 31)) % UInt64(bound))
+        }
+    }
+
+    // One and two separators (searched a word at a time), four (the most searched that way) and five (the byte
+    // table alone); with and without empty words.
+    @Test(arguments: [" ", " \t", ",;|\t", ",;|\t "], [false, true])
+    func wordsMatchAByteAtATimeSplit(separators: String, keepEmpty: Bool) throws {
+        let config = #"{"separators": "\#(separators.replacingOccurrences(of: "\t", with: "\\t"))", "keep_empty": \#(keepEmpty)}"#
+        let split = try PluginHarness(SplitTransform.self, config: config)
+        let alphabet = Array("ab7Z" + separators + "é")
+        var random = Generator(state: 42)
+        var lines: [String] = []
+        for _ in 0..<400 {
+            let length = random.next(40)
+            lines.append(String((0..<length).map { _ in alphabet[random.next(alphabet.count)] }))
+        }
+        // Long runs without a separator cross several words; a separator in each position of a word.
+        lines.append(String(repeating: "x", count: 37))
+        for position in 0..<17 {
+            var bytes = Array(repeating: Character("y"), count: 17)
+            bytes[position] = separators.first!
+            lines.append(String(bytes))
+        }
+        let set = Set(separators.utf8)
+        let expected = lines.flatMap { Self.reference($0, set, keepEmpty: keepEmpty) }.map { Record($0) }
+        #expect(try split.transform(lines.map { Record($0) }) == expected)
+    }
+}
