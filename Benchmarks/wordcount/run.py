@@ -11,15 +11,18 @@ them alike:
 - the baseline: one thread, reads the 10 files one after the other; wall time of the process;
 - Sluice: `sluice run --until-idle --idle-batches 1` over a directory that holds the 10 files (file-watch,
   `start: earliest`, 100 ms batches); wall time of the whole process, start-up and shutdown included;
-- Spark Streaming 3.5 (spark_wordcount.py: `local[2]`, 1 s batches, `textFileStream`): started first, then once its
-  streaming context has started the 10 files get a fresh mtime and are renamed into the watched directory at once;
+- Spark Streaming 3.5, `local[2]`, 1 s batches, `textFileStream` -> split -> (word, 1) -> reduceByKey, as two jobs:
+  spark_wordcount.py (Python DStream: the functions run in Python workers) and SparkWordCount.java (the same in the
+  JVM; compiled here with javac against pyspark's jars, run with its spark-submit). Each is started first; once its
+  streaming context has started, the 10 files get a fresh mtime and are renamed into the watched directory at once;
   end to end is from the renames to the batch output that completes the count. Its start-up (launch to the
   streaming context started) is reported apart and is not in its end-to-end time.
 
 Spark runs when pyspark is installed in bench-out/wordcount/spark-venv (on by default then); `--install-spark`
-creates that virtual environment with `pip install 'pyspark==3.5.*'` first; `--no-spark` leaves Spark out. Spark
-needs Java 17: JAVA_HOME, else /usr/lib/jvm/java-17-*. Spark is slow, so it runs in the first `--spark-rounds`
-rounds (default 3) while the baseline and Sluice run in all of them.
+creates that virtual environment with `pip install 'pyspark==3.5.*'` first; `--no-spark` leaves Spark out and
+`--spark-job python|jvm` runs only one of the jobs. Spark needs Java 17 (JDK, for javac): JAVA_HOME, else
+/usr/lib/jvm/java-17-*. Spark is slow, so it runs in the first `--spark-rounds` rounds (default 3) while the
+baseline and Sluice run in all of them (default 5).
 
 Every round checks every runner's counts, word for word, against a count of the files made by this script: a
 runner that counts wrong fails the benchmark. Prints end-to-end time, lines/s, words/s, MB/s, peak RSS and
@@ -27,8 +30,8 @@ start-up for each (medians over the rounds; peak RSS is the largest), then the r
 
 Peak RSS: for every runner, the largest sum of VmRSS over its process tree (the process, its descendants and its
 process group), sampled from /proc every 50 ms, or the started process's own VmHWM (its peak so far) at the last
-sample if that is larger. For Spark the tree is the Python driver, the JVM it starts and the Python workers the JVM
-forks; sampling can miss a peak shorter than 50 ms, which can only understate Spark's memory. (ru_maxrss from wait4
+sample if that is larger. For the Python job the tree is the Python driver, the JVM it starts and the Python
+workers the JVM forks (for the Java job, the JVM); sampling can miss a peak shorter than 50 ms, which can only understate Spark's memory. (ru_maxrss from wait4
 is not used: Linux carries the RSS of the forked copy of this Python script through the exec into it.)
 
 Everything it writes goes to bench-out/ (git-ignored).
@@ -315,22 +318,41 @@ def find_java_home():
 
 
 def spark_python(venv, install):
-    """The venv's python when pyspark is importable there (installing it first when asked); else None."""
+    """(the venv's python, the pyspark package's directory) when pyspark 3.5 is importable there (installing it
+    first when asked); else None. The package holds Spark's jars and spark-submit too."""
     python = venv / "bin" / "python3"
-    if install and not has_pyspark(python):
+    if install and not pyspark_home(python):
         print(f"installing {SPARK_VERSION} into {venv} ...", flush=True)
         if not python.exists():
             subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
         subprocess.run([str(python), "-m", "pip", "install", "--quiet", SPARK_VERSION], check=True)
-    return python if has_pyspark(python) else None
+    home = pyspark_home(python)
+    return (python, home) if home else None
 
 
-def has_pyspark(python):
+def pyspark_home(python):
     if not python.exists():
-        return False
-    probe = subprocess.run([str(python), "-c", "import pyspark; print(pyspark.__version__)"],
-                           capture_output=True, text=True)
-    return probe.returncode == 0 and probe.stdout.startswith("3.5.")
+        return None
+    probe = subprocess.run([str(python), "-c", "import os, pyspark; print(pyspark.__version__, "
+                            "os.path.dirname(pyspark.__file__))"], capture_output=True, text=True)
+    if probe.returncode != 0 or not probe.stdout.startswith("3.5."):
+        return None
+    return pathlib.Path(probe.stdout.split(maxsplit=1)[1].strip())
+
+
+def build_jvm_job(out, home, java_home):
+    """Compiles SparkWordCount.java against the package's jars into OUT/sparkwordcount.jar (again when the source
+    is newer); returns the jar."""
+    source = HERE / "SparkWordCount.java"
+    jar = out / "sparkwordcount.jar"
+    if jar.exists() and jar.stat().st_mtime >= source.stat().st_mtime:
+        return jar
+    classes = out / "sparkwordcount-classes"
+    shutil.rmtree(classes, ignore_errors=True)
+    subprocess.run([str(java_home / "bin" / "javac"), "-nowarn", "-cp", str(home / "jars" / "*"), "-d", str(classes),
+                    str(source)], check=True)
+    subprocess.run([str(java_home / "bin" / "jar"), "cf", str(jar), "-C", str(classes), "."], check=True)
+    return jar
 
 
 def group_alive(pgid):
@@ -356,8 +378,9 @@ def tail(path, lines=30):
         return "(no log)"
 
 
-def spark_round(python, java_home, parts, work, total_words, timeout):
-    """One run of spark_wordcount.py: (end-to-end s, peak RSS MiB, processes at the peak, start-up s, counts)."""
+def spark_round(command, env, parts, work, total_words, timeout):
+    """One run of a Spark job (command + [WATCHED_DIR, OUT_DIR]): (end-to-end s, peak RSS MiB, processes at the
+    peak, start-up s, counts)."""
     shutil.rmtree(work, ignore_errors=True)
     watched, staging, out = work / "watched", work / "staging", work / "out"
     for directory in (watched, staging, out):
@@ -365,12 +388,10 @@ def spark_round(python, java_home, parts, work, total_words, timeout):
     # Copies, not links: the mtime set below must not touch the files the other runners read.
     for part in parts:
         shutil.copyfile(part, staging / part.name)
-    env = dict(os.environ, JAVA_HOME=str(java_home), PATH=f"{java_home / 'bin'}:{os.environ.get('PATH', '')}",
-               PYSPARK_PYTHON=str(python), PYSPARK_DRIVER_PYTHON=str(python), SPARK_LOCAL_IP="127.0.0.1")
     log = work / "spark.log"
     with open(log, "wb") as log_file:
         launched = time.time()
-        process = subprocess.Popen([str(python), str(HERE / "spark_wordcount.py"), str(watched), str(out)],
+        process = subprocess.Popen(command + [str(watched), str(out)],
                                    stdout=log_file, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     sampler = TreeSampler(process.pid)
     sampler.start()
@@ -449,6 +470,8 @@ def main():
     spark.add_argument("--install-spark", action="store_true",
                        help=f"create OUT/spark-venv with {SPARK_VERSION} when it is not there, and run Spark")
     spark.add_argument("--no-spark", action="store_true", help="leave Spark out even when it is installed")
+    parser.add_argument("--spark-job", choices=("python", "jvm", "both"), default="both",
+                        help="the Spark job: the Python DStream job, the same job in Java, or both (default both)")
     parser.add_argument("--spark-timeout", type=float, default=300,
                         help="seconds Spark may take to start, and then to count everything (default 300)")
     args = parser.parse_args()
@@ -461,18 +484,27 @@ def main():
     out = pathlib.Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
 
-    spark = None
+    spark_jobs = {}  # name: (command without its two directories, environment)
     if not args.no_spark and args.spark_rounds > 0:
         venv = out / "spark-venv"
-        python = spark_python(venv, args.install_spark)
+        installed = spark_python(venv, args.install_spark)
         java_home = find_java_home()
-        if python is None:
+        if installed is None:
             print(f"Spark skipped: {SPARK_VERSION} is not installed in {venv}; "
                   "run with --install-spark to install it there (from PyPI) and include Spark", flush=True)
         elif java_home is None:
             print("Spark skipped: no Java found (set JAVA_HOME to a Java 17)", flush=True)
         else:
-            spark = (python, java_home)
+            python, home = installed
+            env = dict(os.environ, JAVA_HOME=str(java_home), SPARK_HOME=str(home), SPARK_LOCAL_IP="127.0.0.1",
+                       PATH=f"{java_home / 'bin'}:{os.environ.get('PATH', '')}",
+                       PYSPARK_PYTHON=str(python), PYSPARK_DRIVER_PYTHON=str(python))
+            if args.spark_job in ("jvm", "both"):
+                jar = build_jvm_job(out, home, java_home)
+                spark_jobs["spark-jvm"] = ([str(home / "bin" / "spark-submit"), "--class", "SparkWordCount",
+                                            str(jar)], env)
+            if args.spark_job in ("python", "both"):
+                spark_jobs["spark-py"] = ([str(python), str(HERE / "spark_wordcount.py")], env)
 
     baseline = out / "wc_baseline"
     subprocess.run(["gcc", "-O2", "-o", str(baseline), str(HERE / "wc_baseline.c"), "-lm"], check=True)
@@ -490,7 +522,8 @@ def main():
     (pipeline_dir / "pipeline.yaml").write_text(PIPELINE.format(interval=args.interval, max_records=args.max_records))
 
     expected_file = out / "baseline-counts.tsv"
-    results = {"baseline": [], "sluice": [], "spark": []}  # (end-to-end s, peak RSS MiB, start-up s or None)
+    # name: [(end-to-end s, peak RSS MiB, start-up s or None)]
+    results = {"baseline": [], "sluice": [], "spark-jvm": [], "spark-py": []}
     processing_times = []
     for round_number in range(1, args.rounds + 1):
         wall, rss, stdout, _ = measured([str(baseline), "-o", str(expected_file)] + [str(p) for p in parts])
@@ -507,12 +540,14 @@ def main():
         processing_times.append(processing)
         report += f", sluice {wall:.2f} s ({processing:.2f} s in batches, start-up {startup:.3f} s)"
 
-        if spark and round_number <= args.spark_rounds:
-            end_to_end, rss, processes, startup, counts = spark_round(*spark, parts, out / "spark", words,
+        for name, (command, env) in spark_jobs.items():
+            if round_number > args.spark_rounds:
+                break
+            end_to_end, rss, processes, startup, counts = spark_round(command, env, parts, out / name, words,
                                                                        args.spark_timeout)
-            check_counts("Spark", round_number, counts, expected)
-            results["spark"].append((end_to_end, rss, startup))
-            report += (f", spark {end_to_end:.2f} s end to end (start-up {startup:.1f} s, "
+            check_counts(name, round_number, counts, expected)
+            results[name].append((end_to_end, rss, startup))
+            report += (f", {name} {end_to_end:.2f} s end to end (start-up {startup:.1f} s, "
                        f"{rss:.0f} MiB in {processes} processes)")
         print(report + f"; counts match ({len(expected)} words)", flush=True)
 
@@ -528,7 +563,7 @@ def main():
               + (f"{startup:12.3f}" if startup is not None else f"{'':>12}"))
 
     labels = {"baseline": "C hash map (1 core)", "sluice": "sluice run (wall, 100 ms)",
-              "spark": "Spark Streaming (local[2], 1 s)"}
+              "spark-jvm": "Spark, Java job (local[2], 1 s)", "spark-py": "Spark, Python job (local[2], 1 s)"}
     for name, label in labels.items():
         if not results[name]:
             continue
@@ -543,12 +578,12 @@ def main():
     base, sl = summary["baseline"], summary["sluice"]
     print(f"sluice / baseline throughput: {base[0] / sl[0]:.2f}x (median of {args.rounds} alternating rounds; "
           "Sluice's wall time includes start-up and one idle batch)")
-    if "spark" in summary:
-        sp = summary["spark"]
-        print(f"sluice / spark lines/s: {sp[0] / sl[0]:.1f}x (median of {len(results['spark'])} rounds; Sluice's "
+    for name in spark_jobs:
+        sp = summary[name]
+        print(f"sluice / {name} lines/s: {sp[0] / sl[0]:.1f}x (median of {len(results[name])} rounds; Sluice's "
               "wall time with start-up against Spark's end to end without)")
-        print(f"spark / sluice peak RSS: {sp[1] / sl[1]:.1f}x ({sp[1]:.0f} MiB against {sl[1]:.0f} MiB)")
-        print(f"spark / sluice start-up: {sp[2] / sl[2]:.0f}x ({sp[2]:.2f} s against {sl[2]:.3f} s)")
+        print(f"{name} / sluice peak RSS: {sp[1] / sl[1]:.1f}x ({sp[1]:.0f} MiB against {sl[1]:.0f} MiB)")
+        print(f"{name} / sluice start-up: {sp[2] / sl[2]:.0f}x ({sp[2]:.2f} s against {sl[2]:.3f} s)")
 
 
 if __name__ == "__main__":
