@@ -44,9 +44,18 @@ extension Checkpoints {
             printTable(header: ["SOURCE", "PARTITION", "NEXT OFFSET"], rows: record.positions.map { [$0.source, String($0.partition), String($0.offset)] })
             if !record.state.isEmpty {
                 print("")
+                // A stage saved incrementally has a base and deltas: both sizes, and the batch the base is from.
                 printTable(
-                    header: ["STAGE", "STATE BYTES", "DEFINITION"],
-                    rows: record.state.map { [$0.stage, String(loaded.states[$0.stage]?.count ?? 0), $0.fingerprint] }
+                    header: ["STAGE", "STATE BYTES", "DELTAS", "DEFINITION"],
+                    rows: record.state.map { entry in
+                        let deltas = loaded.deltas[entry.stage] ?? []
+                        let base = entry.deltas?.first.map { " over batch \($0.base)" } ?? ""
+                        return [
+                            entry.stage, String(loaded.states[entry.stage]?.count ?? 0),
+                            deltas.isEmpty ? "0" : "\(deltas.count) (\(deltas.reduce(0) { $0 + $1.count }) bytes)\(base)",
+                            entry.fingerprint,
+                        ]
+                    }
                 )
             }
             print("")

@@ -173,6 +173,8 @@ public final class KeyTable<Value: BitwiseCopyable> {
     }
 
     @inlinable public func hash(at index: Int) -> UInt64 { entries[index].hash }
+    /// Whether entry `index` holds a key (it was not removed since the last `compact()`).
+    @inlinable public func isLive(at index: Int) -> Bool { index < entryCount && entries[index].start != UInt32.max }
     @inlinable public func value(at index: Int) -> Value { entries[index].value }
     @inlinable public func setValue(_ value: Value, at index: Int) { entries[index].value = value }
 

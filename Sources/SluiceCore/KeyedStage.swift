@@ -12,6 +12,9 @@ public final class KeyedStage: @unchecked Sendable {  // per-partition state, ea
     private var states: [PartitionState]
     /// The id of the last batch stepped, if any.
     public private(set) var lastBatchID: UInt64?
+    /// Whether the partitions keep the batch tables and removed keys since the last checkpoint snapshot (from the
+    /// first one on, and only for the operations that can save deltas): a reference per batch, nothing per record.
+    private var tracking = false
 
     public init(_ op: KeyedOperator, partitions: Int) {
         precondition(partitions >= 1)
@@ -38,10 +41,12 @@ public final class KeyedStage: @unchecked Sendable {  // per-partition state, ea
             let running = state.running(expectedKeys: table.count)
             try running.fold(table, reducer)
             running.compactValueBytesIfWasteful()
+            if tracking { state.track(table) }
             return running
         case .mapWithState:
             let running = state.running(expectedKeys: table.count)
             try running.fold(table, reducer)
+            if tracking { state.track(table) }
             // Emit the batch's keys with their new state, then forget the keys idle for more than `timeout` batches.
             let output = KeyTable<Accumulator>(expectedKeys: table.count)
             let lastSeen = state.lastSeenTable(expectedKeys: table.count)
@@ -65,6 +70,7 @@ public final class KeyedStage: @unchecked Sendable {  // per-partition state, ea
                     if id &- UInt64(bitPattern: lastSeen.value(at: i).int) > UInt64(op.timeout) { idle.append(i) }
                 }
                 for i in idle {
+                    if tracking { state.trackRemoval(lastSeen.key(at: i)) }
                     if let entry = running.find(lastSeen.key(at: i), hash: lastSeen.hash(at: i)) { running.remove(at: entry) }
                     lastSeen.remove(at: i)
                 }
@@ -236,6 +242,86 @@ public final class KeyedStage: @unchecked Sendable {  // per-partition state, ea
         guard input.atEnd else { throw SnapshotError("\(input.remaining) unexpected bytes after the state") }
         states = fresh
         lastBatchID = last == 0 ? nil : last - 1
+        // Changes are told relative to a checkpoint snapshot this stage took; the next one must be whole.
+        tracking = false
+    }
+
+    // MARK: Deltas
+
+    static let deltaMagic = Array("SLDELTAK".utf8)
+
+    /// updateStateByKey and mapWithState change only the keys of each batch (and mapWithState drops idle ones), so
+    /// their changes are the batch tables they kept; a window's ring turns over wholesale.
+    var savesDeltas: Bool { op.kind == .updateStateByKey || op.kind == .mapWithState }
+
+    public func checkpointSnapshot(delta: Bool) -> CheckpointSnapshot {
+        let canDelta = delta && tracking && savesDeltas && !states.contains { $0.overflowed }
+        let bytes = canDelta ? deltaSnapshot() : snapshot()
+        for state in states { state.forgetChanges() }
+        tracking = savesDeltas
+        return CheckpointSnapshot(bytes: bytes, isDelta: canDelta)
+    }
+
+    /// The keys removed since the last checkpoint snapshot, then the current entries of every key a batch touched
+    /// since, in the order of the state's entries (so that applying them in turn rebuilds the same order), for the
+    /// running state and for mapWithState's last-seen batches.
+    private func deltaSnapshot() -> [UInt8] {
+        var out = SnapshotWriter()
+        out.bytes(Self.deltaMagic)
+        out.string(op.fingerprint)
+        out.u64(lastBatchID.map { $0 + 1 } ?? 0)
+        out.u32(UInt32(states.reduce(0) { $0 + $1.removed.count }))
+        for state in states { for key in state.removed { out.key(key) } }
+        let running = states.map { $0.running(expectedKeys: 0) }
+        out.entries(of: running, at: zip(states, running).map { $0.changedIndices(in: $1) })
+        let hasLastSeen = states.contains { $0.lastSeen != nil }
+        out.u8(hasLastSeen ? 1 : 0)
+        if hasLastSeen {
+            let lastSeen = states.map { $0.lastSeenTable(expectedKeys: 0) }
+            out.entries(of: lastSeen, at: zip(states, lastSeen).map { $0.changedIndices(in: $1) })
+        }
+        return out.data
+    }
+
+    public func applyDelta(_ delta: [UInt8]) throws(SnapshotError) {
+        var input = SnapshotReader(delta)
+        guard try input.bytes(Self.deltaMagic.count) == Self.deltaMagic else {
+            throw SnapshotError("not a Sluice operator state delta (bad magic)")
+        }
+        let fingerprint = try input.string()
+        guard fingerprint == op.fingerprint else {
+            throw SnapshotError("the delta is of \(fingerprint), this stage is \(op.fingerprint)")
+        }
+        guard savesDeltas else { throw SnapshotError("\(op.fingerprint) saves no deltas, yet one was found for it") }
+        let last = try input.u64()
+        var removed: [[UInt8]] = []
+        for _ in 0..<Int(try input.u32()) { removed.append(try input.bytes(Int(try input.u32()))) }
+        let running = states.map { $0.running(expectedKeys: 0) }
+        // Removals first: a key removed and set again since the previous delta is among both.
+        for key in removed { running.removeKey(key, partitions: partitions) }
+        try input.apply(into: running)
+        let flag = try input.u8()
+        guard flag <= 1 else { throw SnapshotError("unknown state flags \(flag) in the delta") }
+        if flag == 1 {
+            let lastSeen = states.map { $0.lastSeenTable(expectedKeys: 0) }
+            for key in removed { lastSeen.removeKey(key, partitions: partitions) }
+            try input.apply(into: lastSeen)
+        }
+        guard input.atEnd else { throw SnapshotError("\(input.remaining) unexpected bytes after the delta") }
+        for table in running + states.compactMap(\.lastSeen) where table.needsCompaction { table.compact() }
+        lastBatchID = last == 0 ? nil : last - 1
+        tracking = false
+    }
+}
+
+extension [KeyTable<Accumulator>] {
+    /// Removes `key` from the table of these partitions its hash belongs to, if it is there.
+    func removeKey(_ key: [UInt8], partitions: Int) {
+        key.withUnsafeBytes { key in
+            let hash = hashKey(key)
+            let table = self[partitions == 1 ? 0 : hashPartition(hash, partitions)]
+            if let entry = table.find(key, hash: hash) { table.remove(at: entry) }
+        }
     }
 }
 
@@ -249,6 +335,59 @@ final class PartitionState {
     var lastSeen: KeyTable<Accumulator>?
     /// countByWindow: whether a window at a slide has held a record; from then on an empty window counts 0.
     var windowHeldRecords = false
+    /// The batch tables stepped since the last checkpoint snapshot (their keys are the ones that changed), and the
+    /// keys removed since; `overflowed` once more were kept than a delta is worth (snapshots stopped being taken).
+    var changed: [KeyTable<Accumulator>] = []
+    var removed: [[UInt8]] = []
+    var overflowed = false
+
+    static let changedLimit = 8
+
+    func track(_ table: KeyTable<Accumulator>) {
+        guard !overflowed else { return }
+        if changed.count == Self.changedLimit {
+            overflowed = true
+            changed = []
+            removed = []
+        } else {
+            changed.append(table)
+        }
+    }
+
+    func trackRemoval(_ key: UnsafeRawBufferPointer) {
+        guard !overflowed else { return }
+        if removed.count > max(1024, runningTable?.count ?? 0) {
+            overflowed = true
+            changed = []
+            removed = []
+        } else {
+            removed.append(Array(key))
+        }
+    }
+
+    func forgetChanges() {
+        changed = []
+        removed = []
+        overflowed = false
+    }
+
+    /// The entries of `table` whose keys a kept batch table holds, ascending (each once).
+    func changedIndices(in table: KeyTable<Accumulator>) -> [Int] {
+        var indices: [Int] = []
+        for batch in changed {
+            batch.forEachIndex { i in
+                if let entry = table.find(batch.key(at: i), hash: batch.hash(at: i)) { indices.append(entry) }
+            }
+        }
+        if changed.count > 1 {
+            indices.sort()
+            var unique: [Int] = []
+            unique.reserveCapacity(indices.count)
+            for index in indices where unique.last != index { unique.append(index) }
+            return unique
+        }
+        return indices.sorted()
+    }
 
     func lastSeenTable(expectedKeys: Int) -> KeyTable<Accumulator> {
         if let lastSeen { return lastSeen }
@@ -284,26 +423,35 @@ struct SnapshotWriter {
         bytes(utf8)
     }
 
+    mutating func key(_ key: some Collection<UInt8>) {
+        u32(UInt32(key.count))
+        bytes(key)
+    }
+
     /// The entries of several tables as one table (their keys are disjoint): key, accumulator, text.
     mutating func tables(_ tables: [KeyTable<Accumulator>]) {
         u32(UInt32(tables.reduce(0) { $0 + $1.count }))
-        for table in tables {
-            table.forEachIndex { i in
-                let key = table.key(at: i)
-                u32(UInt32(key.count))
-                bytes(key)
-                let value = table.value(at: i)
-                u64(UInt64(bitPattern: value.records))
-                u8(value.kind.rawValue)
-                switch value.kind {
-                case .int: u64(UInt64(bitPattern: value.int))
-                case .double: u64(value.double.bitPattern)
-                case .text:
-                    let text = table.text(of: value)
-                    u32(UInt32(text.count))
-                    bytes(text)
-                }
-            }
+        for table in tables { table.forEachIndex { entry(table, $0) } }
+    }
+
+    /// Entries `indices[t]` of each table `tables[t]`, in the format of `tables(_:)`.
+    mutating func entries(of tables: [KeyTable<Accumulator>], at indices: [[Int]]) {
+        u32(UInt32(indices.reduce(0) { $0 + $1.count }))
+        for (table, chosen) in zip(tables, indices) { for i in chosen { entry(table, i) } }
+    }
+
+    private mutating func entry(_ table: KeyTable<Accumulator>, _ i: Int) {
+        key(table.key(at: i))
+        let value = table.value(at: i)
+        u64(UInt64(bitPattern: value.records))
+        u8(value.kind.rawValue)
+        switch value.kind {
+        case .int: u64(UInt64(bitPattern: value.int))
+        case .double: u64(value.double.bitPattern)
+        case .text:
+            let text = table.text(of: value)
+            u32(UInt32(text.count))
+            bytes(text)
         }
     }
 }
@@ -395,35 +543,56 @@ struct SnapshotReader {
         let count = Int(try u32())
         let tables = (0..<partitions).map { _ in KeyTable<Accumulator>(expectedKeys: count / partitions + 16) }
         for _ in 0..<count {
-            let key = try bytes(Int(try u32()))
-            let records = Int64(bitPattern: try u64())
-            guard let kind = Accumulator.Kind(rawValue: try u8()) else {
-                throw SnapshotError("unknown value kind at byte \(position - 1)")
-            }
-            var value = Accumulator(records: records, kind: kind)
-            let text: [UInt8]
-            switch kind {
-            case .int:
-                value.int = Int64(bitPattern: try u64())
-                text = []
-            case .double:
-                value.double = Double(bitPattern: try u64())
-                text = []
-            case .text:
-                text = try bytes(Int(try u32()))
-            }
+            let (key, value, text) = try entry()
             let hash = key.withUnsafeBytes { hashKey($0) }
             let table = tables[partitions == 1 ? 0 : hashPartition(hash, partitions)]
             if key.withUnsafeBytes({ table.find($0, hash: hash) }) != nil {
                 throw SnapshotError("key repeated in a snapshot table")
             }
-            if kind == .text {
-                value.textStart = text.withUnsafeBytes { table.valueBytes.append($0) }
-                value.textLength = UInt32(text.count)
-            }
-            let entry = value
+            let entry = table.adopting(value, text: text)
             key.withUnsafeBytes { _ = table.upsert($0, hash: hash, initial: { entry }, update: { _ in }) }
         }
         return tables
+    }
+
+    /// Entries written by `SnapshotWriter.entries`, each set in the table of `tables` its key's hash belongs to
+    /// (replacing the value of a key the table has; a new key goes last).
+    mutating func apply(into tables: [KeyTable<Accumulator>]) throws(SnapshotError) {
+        let count = Int(try u32())
+        for _ in 0..<count {
+            let (key, value, text) = try entry()
+            let hash = key.withUnsafeBytes { hashKey($0) }
+            let table = tables[tables.count == 1 ? 0 : hashPartition(hash, tables.count)]
+            let entry = table.adopting(value, text: text)
+            key.withUnsafeBytes { _ = table.upsert($0, hash: hash, initial: { entry }, update: { $0 = entry }) }
+        }
+    }
+
+    /// One entry: key, accumulator, and the accumulator's text (empty unless it is text).
+    private mutating func entry() throws(SnapshotError) -> (key: [UInt8], value: Accumulator, text: [UInt8]) {
+        let key = try bytes(Int(try u32()))
+        let records = Int64(bitPattern: try u64())
+        guard let kind = Accumulator.Kind(rawValue: try u8()) else {
+            throw SnapshotError("unknown value kind at byte \(position - 1)")
+        }
+        var value = Accumulator(records: records, kind: kind)
+        var text: [UInt8] = []
+        switch kind {
+        case .int: value.int = Int64(bitPattern: try u64())
+        case .double: value.double = Double(bitPattern: try u64())
+        case .text: text = try bytes(Int(try u32()))
+        }
+        return (key, value, text)
+    }
+}
+
+extension KeyTable where Value == Accumulator {
+    /// `value` with its text (if it is text) copied into this table's value bytes.
+    func adopting(_ value: Accumulator, text: [UInt8]) -> Accumulator {
+        guard value.kind == .text else { return value }
+        var copy = value
+        copy.textStart = text.withUnsafeBytes { valueBytes.append($0) }
+        copy.textLength = UInt32(text.count)
+        return copy
     }
 }

@@ -15,6 +15,32 @@ public protocol StatefulStage: AnyObject, Sendable {
     var stateKeys: Int { get }
     /// The memory the state takes (allocated, not serialized: the snapshot's size is another figure).
     var stateBytes: Int { get }
+    /// A snapshot for a checkpoint: with `delta`, only what changed since the previous checkpoint snapshot (keys set
+    /// and keys removed) when the stage can say so, else the whole state. Either way the stage tracks its changes
+    /// from here on, so the caller must commit every checkpoint snapshot it takes, in order, or take a full one next.
+    func checkpointSnapshot(delta: Bool) -> CheckpointSnapshot
+    /// Applies a delta taken by `checkpointSnapshot(delta: true)` on top of the state restored from the snapshot
+    /// (full, then earlier deltas) it was taken after.
+    func applyDelta(_ delta: [UInt8]) throws(SnapshotError)
+}
+
+/// What `StatefulStage.checkpointSnapshot(delta:)` took: the whole state, or the changes since the previous one.
+public struct CheckpointSnapshot: Sendable, Equatable {
+    public var bytes: [UInt8]
+    public var isDelta: Bool
+    public init(bytes: [UInt8], isDelta: Bool) {
+        self.bytes = bytes
+        self.isDelta = isDelta
+    }
+}
+
+extension StatefulStage {
+    /// A stage that cannot tell its changes (a window's ring turns over every batch anyway) always saves it all.
+    public func checkpointSnapshot(delta: Bool) -> CheckpointSnapshot { CheckpointSnapshot(bytes: snapshot(), isDelta: false) }
+
+    public func applyDelta(_ delta: [UInt8]) throws(SnapshotError) {
+        throw SnapshotError("this stage (\(fingerprint)) saves no deltas, yet one was found for it")
+    }
 }
 
 extension KeyedStage: StatefulStage {

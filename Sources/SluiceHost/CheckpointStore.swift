@@ -43,6 +43,7 @@ public struct LocalFileSystem: CheckpointFileSystem {
 ///
 ///     DIR/commit-<batch>.ckpt          the last `keep` commit records (progress store + state references)
 ///     DIR/state/<stage>@<batch>.state  operator state saved with a commit
+///     DIR/state/<stage>@<batch>.delta  the changes of a stage's state at a commit over the commit before
 ///     DIR/inflight.ckpt                the batch planned but not committed
 ///     DIR/sources/<source>/            each source's own directory (write-ahead logs, file indexes)
 ///
@@ -127,6 +128,17 @@ public final class CheckpointStore: ProgressStore, @unchecked Sendable {  // use
     func path(_ name: String) -> String { directory + "/" + name }
     static func commitName(_ batch: UInt64) -> String { "commit-\(String(batch).leftPadded(to: 12)).ckpt" }
     static func stateName(_ stage: String, _ batch: UInt64) -> String { "state/\(stage)@\(batch).state" }
+    static func deltaName(_ stage: String, _ batch: UInt64) -> String { "state/\(stage)@\(batch).delta" }
+
+    /// A delta file's payload: the batches it goes from and to (so that a file of another chain is never applied),
+    /// then the stage's delta.
+    static func deltaPayload(_ delta: CommitRecord.Delta, _ bytes: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(16 + bytes.count)
+        withUnsafeBytes(of: delta.base.littleEndian) { out.append(contentsOf: $0) }
+        withUnsafeBytes(of: delta.batch.littleEndian) { out.append(contentsOf: $0) }
+        return out + bytes
+    }
 
     // MARK: Loading
 
@@ -163,16 +175,37 @@ public final class CheckpointStore: ProgressStore, @unchecked Sendable {  // use
         if case .failure(let error) = Self.decode(data, kind: "commit") { return .failure(error) }
         guard let record = record(of: file) else { return .failure(CheckpointError("the commit record is not valid")) }
         var states: [String: [UInt8]] = [:]
+        var deltas: [String: [[UInt8]]] = [:]
         for entry in record.state {
-            guard let data = fileSystem.read(path(entry.file)) else {
-                return .failure(CheckpointError("its state file \(path(entry.file)) is missing"))
-            }
-            switch Self.decode(data, kind: "state") {
-            case .failure(let error): return .failure(CheckpointError("its state file \(path(entry.file)): \(error.description)"))
+            switch readPayload(entry.file, kind: "state") {
+            case .failure(let error): return .failure(error)
             case .success(let payload): states[entry.stage] = payload
             }
+            var previous: UInt64?
+            for delta in entry.deltas ?? [] {
+                let file = path(delta.file)
+                if let previous, delta.base != previous {
+                    return .failure(CheckpointError("its delta \(file) applies on batch \(delta.base), not on \(previous) before it"))
+                }
+                switch readPayload(delta.file, kind: "delta") {
+                case .failure(let error): return .failure(error)
+                case .success(let payload):
+                    guard payload.count >= 16, Array(payload.prefix(16)) == Self.deltaPayload(delta, []) else {
+                        return .failure(CheckpointError("its delta file \(file) is not the delta of batch \(delta.batch) over \(delta.base)"))
+                    }
+                    deltas[entry.stage, default: []].append(Array(payload.dropFirst(16)))
+                }
+                previous = delta.batch
+            }
         }
-        return .success(Loaded(record: record, states: states, warnings: []))
+        return .success(Loaded(record: record, states: states, deltas: deltas, warnings: []))
+    }
+
+    /// The payload of state file `file` (relative to the directory) of `kind`, or what is wrong with it.
+    private func readPayload(_ file: String, kind: String) -> Result<[UInt8], CheckpointError> {
+        let what = kind == "delta" ? "delta file" : "state file"
+        guard let data = fileSystem.read(path(file)) else { return .failure(CheckpointError("its \(what) \(path(file)) is missing")) }
+        return Self.decode(data, kind: kind).mapError { CheckpointError("its \(what) \(path(file)): \($0.description)") }
     }
 
     /// The planned batch, if one was recorded and is intact.
@@ -228,15 +261,42 @@ public final class CheckpointStore: ProgressStore, @unchecked Sendable {  // use
         prune()
     }
 
-    /// Commits a batch under `lease`: each snapshot goes to `state/<stage>@<batch>.state`, referenced by the record.
+    /// Commits a batch under `lease`: a whole snapshot goes to `state/<stage>@<batch>.state`, a delta to
+    /// `state/<stage>@<batch>.delta`, added to the chain the commit of its base batch records for the stage.
     public func commit(_ record: CommitRecord, snapshots: [StageSnapshot], lease: ProgressLease) throws {
         guard lease.token == Self.leaseToken else {
             throw LeaseLost("\(directory): the lease of \(lease.owner) (token \(lease.token)) is not this directory's")
         }
         var record = record
-        record.state = snapshots.map { .init(stage: $0.stage, fingerprint: $0.fingerprint, file: Self.stateName($0.stage, record.batch)) }
-        try commit(record, states: Dictionary(snapshots.map { ($0.stage, $0.bytes) }, uniquingKeysWith: { a, _ in a }))
+        var bases: [UInt64: CommitRecord] = [:]
+        var entries: [CommitRecord.State] = []
+        for snapshot in snapshots {
+            guard let base = snapshot.base else {
+                let entry = CommitRecord.State(stage: snapshot.stage, fingerprint: snapshot.fingerprint, file: Self.stateName(snapshot.stage, record.batch))
+                try fileSystem.writeAtomically(Self.encode(snapshot.bytes, kind: "state"), to: path(entry.file))
+                entries.append(entry)
+                continue
+            }
+            // The chain goes on from the one the base commit recorded for the stage, which must be there, intact.
+            if bases[base] == nil { bases[base] = self.record(of: Self.commitName(base)) }
+            guard base < record.batch, let previous = bases[base],
+                var entry = previous.state.first(where: { $0.stage == snapshot.stage }), entry.fingerprint == snapshot.fingerprint
+            else {
+                throw CheckpointError(
+                    "stage '\(snapshot.stage)': a delta of batch \(record.batch) over batch \(base), but \(path(Self.commitName(base))) "
+                        + "holds no intact state of the stage as \(snapshot.fingerprint)"
+                )
+            }
+            let delta = CommitRecord.Delta(batch: record.batch, base: base, file: Self.deltaName(snapshot.stage, record.batch))
+            try fileSystem.writeAtomically(Self.encode(Self.deltaPayload(delta, snapshot.bytes), kind: "delta"), to: path(delta.file))
+            entry.deltas = (entry.deltas ?? []) + [delta]
+            entries.append(entry)
+        }
+        record.state = entries
+        try commit(record, states: [:])
     }
+
+    public var keepsDeltas: Bool { true }
 
     /// The directory's lock (taken when the store opened) already makes this process the only owner of every
     /// partition for as long as it runs: one lease, one token.
@@ -266,8 +326,10 @@ public final class CheckpointStore: ProgressStore, @unchecked Sendable {  // use
         let records = files.prefix(keep).compactMap(record(of:))
         // When no kept commit can be read, keep every state file: damage must never cost the state of a good one.
         guard !records.isEmpty else { return }
-        let referenced = Set(records.flatMap { $0.state.map(\.file) })
-        for name in fileSystem.list(path("state")) where name.hasSuffix(".state") && !referenced.contains("state/" + name) {
+        // A kept commit needs its base and every delta of its chain, however old their batches.
+        let referenced = Set(records.flatMap { $0.state.flatMap { [$0.file] + ($0.deltas ?? []).map(\.file) } })
+        for name in fileSystem.list(path("state"))
+        where (name.hasSuffix(".state") || name.hasSuffix(".delta")) && !referenced.contains("state/" + name) {
             fileSystem.remove(path("state/" + name))
         }
         // Temporary files of writes a killed process never finished (this process holds the lock: none are live).

@@ -24,6 +24,7 @@ public final class MeteredProgressStore: ProgressStore, Sendable {
     }
 
     public var location: String { store.location }
+    public var keepsDeltas: Bool { store.keepsDeltas }
     public func loadLatest() throws -> LoadedCommit? { try store.loadLatest() }
     public func inflightStatus() -> InflightStatus { store.inflightStatus() }
     public func highestCommitBatch() -> UInt64? { store.highestCommitBatch() }

@@ -27,6 +27,8 @@ public struct SchedulerOptions: Sendable {
     public var checkpointRetryMaxMilliseconds = 5_000
     /// Spark's backpressure: a PID estimator limits the records per second the next batches take (nil: off).
     public var backpressure: BackpressureConfiguration?
+    /// When a commit saves only what changed in a stage's state (nil: every commit saves all of it).
+    public var incrementalSnapshots: IncrementalSnapshots? = IncrementalSnapshots()
 
     public init(pipeline: String, batchIntervalMilliseconds: Int) {
         self.pipeline = pipeline
@@ -83,6 +85,9 @@ public final class PipelineScheduler: @unchecked Sendable {  // `stopRequested` 
 
     /// The committed position of every source partition.
     public private(set) var positions: [PartitionKey: UInt64] = [:]
+    /// Each stateful stage's chain of saved state since its last whole snapshot, as this run committed it (a run
+    /// starts each chain with a whole snapshot).
+    private var chains: [String: IncrementalSnapshots.Chain] = [:]
 
     /// - Parameters:
     ///   - store: where progress is kept; nil runs without checkpoints.
@@ -188,8 +193,19 @@ public final class PipelineScheduler: @unchecked Sendable {  // `stopRequested` 
                 try step(&cycle, .ran, batchID)
                 positions.merge(plan.endPositions) { $1 }
                 if let store, let lease {
-                    let (record, snapshots) = checkpoint(info, clock)
-                    try retrying("committing batch \(batchID)") { try store.commit(record, snapshots: snapshots, lease: lease) }
+                    var (record, snapshots) = checkpoint(info, clock)
+                    try retrying("committing batch \(batchID)") {
+                        do {
+                            try store.commit(record, snapshots: snapshots, lease: lease)
+                        } catch {
+                            // A delta needs its base commit intact; the retry saves whole state, which needs nothing.
+                            snapshots = wholeSnapshots(replacingDeltasIn: snapshots)
+                            throw error
+                        }
+                    }
+                    for snapshot in snapshots {
+                        chains[snapshot.stage] = IncrementalSnapshots.chain(chains[snapshot.stage], after: snapshot, batch: batchID)
+                    }
                     try step(&cycle, .committed, batchID)
                 }
                 try executor.commitSources(plan)
@@ -278,6 +294,7 @@ public final class PipelineScheduler: @unchecked Sendable {  // `stopRequested` 
         guard let store else {
             return StartDecision.decide(committed: nil, lostCommits: false, inflight: .absent, highestCommit: nil, now: now, interval: interval)
         }
+        chains = [:]
         let loaded = try store.loadLatest()
         for warning in loaded?.warnings ?? [] { logger.warning("skipping a damaged checkpoint: \(warning)") }
         if let loaded {
@@ -328,6 +345,7 @@ public final class PipelineScheduler: @unchecked Sendable {  // `stopRequested` 
                 )
             }
             try stage.restore(bytes)
+            for delta in loaded.deltas[name] ?? [] { try stage.applyDelta(delta) }
         }
     }
 
@@ -403,7 +421,13 @@ public final class PipelineScheduler: @unchecked Sendable {  // `stopRequested` 
     /// The commit record and state snapshots of batch `info` (positions already advanced past it).
     private func checkpoint(_ info: BatchInfo, _ clock: BatchClock) -> (CommitRecord, [StageSnapshot]) {
         let names = graph.names
-        let snapshots = graph.statefulStages.map { StageSnapshot(stage: $0.name, fingerprint: $0.stage.fingerprint, bytes: $0.stage.snapshot()) }
+        let deltas = store?.keepsDeltas == true ? options.incrementalSnapshots : nil
+        let snapshots = graph.statefulStages.map { name, stage in
+            let chain = chains[name]
+            let taken = stage.checkpointSnapshot(delta: deltas?.allowsDelta(after: chain) ?? false)
+            precondition(!taken.isDelta || chain != nil, "stage '\(name)' saved a delta it was not asked for")
+            return StageSnapshot(stage: name, fingerprint: stage.fingerprint, bytes: taken.bytes, base: taken.isDelta ? chain?.batch : nil)
+        }
         let record = CommitRecord(
             pipeline: options.pipeline,
             batch: info.id,
@@ -413,6 +437,15 @@ public final class PipelineScheduler: @unchecked Sendable {  // `stopRequested` 
             clock: clock.from(info.id)
         )
         return (record, snapshots)
+    }
+
+    /// `snapshots` with each delta replaced by the stage's whole state (unchanged since the delta was taken).
+    private func wholeSnapshots(replacingDeltasIn snapshots: [StageSnapshot]) -> [StageSnapshot] {
+        let stages = Dictionary(graph.statefulStages.map { ($0.name, $0.stage) }, uniquingKeysWith: { a, _ in a })
+        return snapshots.map { snapshot in
+            guard snapshot.base != nil, let stage = stages[snapshot.stage] else { return snapshot }
+            return StageSnapshot(stage: snapshot.stage, fingerprint: snapshot.fingerprint, bytes: stage.snapshot())
+        }
     }
 
     /// Runs `body` until it succeeds, reporting each failure and waiting longer each time (a full disk, a lost

@@ -17,11 +17,28 @@ public struct CommitRecord: Codable, Sendable, Equatable {
         public var stage: String
         /// The definition the state was made under (`StatefulStage.fingerprint`).
         public var fingerprint: String
-        /// Where the store keeps the state (for the directory store, a file relative to the directory).
+        /// Where the store keeps the state (for the directory store, a file relative to the directory): the whole
+        /// state, or with `deltas` the base they apply to.
         public var file: String
-        public init(stage: String, fingerprint: String, file: String) {
+        /// The changes saved since `file`, oldest first: restoring applies each in turn (nil: none, as in every
+        /// record written before Sluice saved deltas).
+        public var deltas: [Delta]?
+        public init(stage: String, fingerprint: String, file: String, deltas: [Delta]? = nil) {
             self.stage = stage
             self.fingerprint = fingerprint
+            self.file = file
+            self.deltas = deltas
+        }
+    }
+
+    /// The changes of one stage's state at `batch` over its state at `base` (the commit before).
+    public struct Delta: Codable, Sendable, Equatable {
+        public var batch: UInt64
+        public var base: UInt64
+        public var file: String
+        public init(batch: UInt64, base: UInt64, file: String) {
+            self.batch = batch
+            self.base = base
             self.file = file
         }
     }
@@ -90,14 +107,17 @@ public struct CheckpointError: Error, CustomStringConvertible, Sendable {
 /// A commit that loaded, with the state it references, and what was skipped on the way.
 public struct LoadedCommit: Sendable {
     public var record: CommitRecord
-    /// State by stage name.
+    /// State by stage name: the whole state, or the base the stage's `deltas` apply to.
     public var states: [String: [UInt8]]
+    /// The deltas to apply on top of `states`, in order, by stage name (absent: none).
+    public var deltas: [String: [[UInt8]]]
     /// Newer commits that could not be used, and why.
     public var warnings: [String]
 
-    public init(record: CommitRecord, states: [String: [UInt8]], warnings: [String] = []) {
+    public init(record: CommitRecord, states: [String: [UInt8]], deltas: [String: [[UInt8]]] = [:], warnings: [String] = []) {
         self.record = record
         self.states = states
+        self.deltas = deltas
         self.warnings = warnings
     }
 }

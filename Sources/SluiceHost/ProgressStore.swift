@@ -22,8 +22,14 @@ public protocol ProgressStore: AnyObject, Sendable {
     func writeInflight(_ record: InflightRecord) throws
 
     /// Commits a batch atomically: `record` (whose `state` the store fills in) and the stages' state. Refuses when
-    /// `lease` is no longer the store's current one, so a host that lost its partitions never commits.
+    /// `lease` is no longer the store's current one, so a host that lost its partitions never commits. A snapshot
+    /// that is a delta names the commit it applies on (`base`, the previous batch); the store records the chain
+    /// (that commit's base and deltas, then this one) so that loading this commit restores the same state.
     func commit(_ record: CommitRecord, snapshots: [StageSnapshot], lease: ProgressLease) throws
+
+    /// Whether the store takes deltas (`StageSnapshot.base`) and keeps their chains; a store that does not is given
+    /// whole snapshots only.
+    var keepsDeltas: Bool { get }
 
     /// Writes `clock` into every kept commit before any batch is planned under a new segment.
     func recordClock(_ clock: BatchClock) throws
@@ -37,15 +43,61 @@ public protocol ProgressStore: AnyObject, Sendable {
     func acquireLease(owner: String) throws -> ProgressLease
 }
 
+extension ProgressStore {
+    public var keepsDeltas: Bool { false }
+}
+
 /// One stage's state at a commit.
 public struct StageSnapshot: Sendable, Equatable {
     public var stage: String
     public var fingerprint: String
     public var bytes: [UInt8]
-    public init(stage: String, fingerprint: String, bytes: [UInt8]) {
+    /// nil: `bytes` is the whole state; else the batch whose committed state `bytes` (a delta) applies on.
+    public var base: UInt64?
+    public init(stage: String, fingerprint: String, bytes: [UInt8], base: UInt64? = nil) {
         self.stage = stage
         self.fingerprint = fingerprint
         self.bytes = bytes
+        self.base = base
+    }
+}
+
+/// When a scheduler saves a stateful stage's changes rather than its whole state: after a whole snapshot, each
+/// commit saves a delta (the keys set and removed since the commit before), until the chain holds `maxDeltas`
+/// deltas or its deltas add up to more than `maxDeltaFraction` of the whole snapshot it started from; then the
+/// next commit saves the whole state again (compaction). Restoring reads the base and every delta of the chain, so
+/// the two bounds bound the time a start takes: at most 1 + `maxDeltaFraction` whole snapshots' bytes.
+public struct IncrementalSnapshots: Sendable, Equatable {
+    public var maxDeltas: Int
+    public var maxDeltaFraction: Double
+
+    public init(maxDeltas: Int = 50, maxDeltaFraction: Double = 0.5) {
+        self.maxDeltas = maxDeltas
+        self.maxDeltaFraction = maxDeltaFraction
+    }
+
+    /// What a stage's chain holds since its last whole snapshot.
+    public struct Chain: Sendable, Equatable {
+        /// The batch of the last commit, which the next delta applies on.
+        public var batch: UInt64
+        public var fullBytes: Int
+        public var deltaBytes = 0
+        public var deltas = 0
+    }
+
+    /// Whether the next commit may save a delta on `chain`.
+    public func allowsDelta(after chain: Chain?) -> Bool {
+        guard let chain else { return false }
+        return chain.deltas < maxDeltas && Double(chain.deltaBytes) <= maxDeltaFraction * Double(chain.fullBytes)
+    }
+
+    /// The chain once `snapshot` of batch `batch` is committed.
+    public static func chain(_ chain: Chain?, after snapshot: StageSnapshot, batch: UInt64) -> Chain {
+        guard snapshot.base != nil, var chain else { return Chain(batch: batch, fullBytes: snapshot.bytes.count) }
+        chain.batch = batch
+        chain.deltaBytes += snapshot.bytes.count
+        chain.deltas += 1
+        return chain
     }
 }
 
