@@ -42,7 +42,7 @@ public final class EventHubsSource: SourcePlugin {
         /// The receiver may deliver up to (not including) this sequence number with the credit it was given.
         var creditedUpTo: Int64 = 0
         /// Events received ahead of the ranges asked so far, by sequence number.
-        var ahead: [Int64: EventHubsEvent] = [:]
+        var ahead: [Int64: ReceivedEvent] = [:]
         var skipped: Int64 = 0
         init(hub: String, id: String) {
             self.hub = hub
@@ -295,28 +295,52 @@ public final class EventHubsSource: SourcePlugin {
         let lo = Int64(clamping: offsets.lowerBound), hi = Int64(clamping: offsets.upperBound)
         let events = try p.lock.withLock { try fetch(p, lo, hi) }
         let asJSON = configuration.recordValue == "json"
+        if output.count == 0 && !asJSON {
+            // Sized for exactly these bodies: the builder's buffers are allocated once, not grown (and copied)
+            // step by step through a batch of tens of megabytes.
+            output = BatchBuilder(
+                valueType: .bytes, keyed: true, timestamps: true, expectedCount: events.count,
+                expectedBytes: events.reduce(0) { $0 + $1.body.readableBytes }
+            )
+        }
         for event in events {
-            let value = asJSON ? Array(Self.json(event, hub: p.hub, partition: p.id).utf8) : event.body
-            if let key = event.partitionKey {
-                var key = key
-                key.withUTF8 { k in value.withUnsafeBytes { output.append(key: UnsafeRawBufferPointer(k), value: $0) } }
+            if asJSON {
+                let text = Self.json(try event.event(), hub: p.hub, partition: p.id)
+                append(Array(text.utf8), key: event.partitionKey, to: &output)
             } else {
-                value.withUnsafeBytes { output.append($0) }
+                event.body.withUnsafeReadableBytes { append($0, key: event.partitionKey, to: &output) }
             }
             output.setLastTimestamp(event.enqueuedTime)
         }
         p.lock.withLock { p.known = max(p.known ?? 0, hi) }
     }
 
+    private func append(_ value: some ContiguousBytes, key: String?, to output: inout BatchBuilder) {
+        value.withUnsafeBytes { value in
+            if var key {
+                key.withUTF8 { output.append(key: UnsafeRawBufferPointer($0), value: value) }
+            } else {
+                output.append(value)
+            }
+        }
+    }
+
+    /// The most events one receive waits for.
+    static let receiveChunk = 4096
+
     /// Events lo..<hi of a partition, exactly: from those received ahead, then from the receiver, which is
     /// (re)opened at the first missing sequence number. Transient failures are retried until the receive timeout.
-    private func fetch(_ p: Partition, _ lo: Int64, _ hi: Int64) throws -> [EventHubsEvent] {
+    private func fetch(_ p: Partition, _ lo: Int64, _ hi: Int64) throws -> [ReceivedEvent] {
         let deadline = Date().addingTimeInterval(Double(configuration.receiveTimeoutMs) / 1000)
         var delay = 0.1
         var lastError: (any Error)?
+        // Events are only added here, so the first missing one only moves forward: each scan starts where the last
+        // one stopped.
+        var scanned = lo
         while true {
-            let missing = (lo..<hi).first { p.ahead[$0] == nil }
+            let missing = (scanned..<hi).first { p.ahead[$0] == nil }
             guard let first = missing else { break }
+            scanned = first
             do {
                 if p.receiver == nil || p.next != first || p.receiverGeneration != clientGeneration.load(ordering: .sequentiallyConsistent) {
                     if let old = p.receiver { _ = try? old.close().wait() }
@@ -338,7 +362,11 @@ public final class EventHubsSource: SourcePlugin {
                 }
                 let left = deadline.timeIntervalSinceNow
                 guard left > 0 else { throw EventHubsError(.timeout, "no events within the receive timeout") }
-                let events = try p.receiver!.receive(count: want, timeout: .milliseconds(Int64(min(left, 5) * 1000))).wait()
+                // Decoded here, on this partition's read thread, not on the connection's event loop.
+                // In chunks, so that decoding the first events overlaps with receiving the rest.
+                let events = try p.receiver!.receiveDeliveries(count: min(want, Self.receiveChunk), timeout: .milliseconds(Int64(min(left, 5) * 1000))).wait()
+                    .map { delivery in try ReceivedEvent(delivery.payload) }
+                p.ahead.reserveCapacity(p.ahead.count + events.count)
                 if events.isEmpty, let begin = try? connectedClient().partitionProperties(hub: p.hub, partition: p.id).wait().retained.lowerBound,
                     begin > p.next
                 {
@@ -377,7 +405,7 @@ public final class EventHubsSource: SourcePlugin {
                 delay = min(delay * 2, 2)
             }
         }
-        if let missing = (lo..<hi).first(where: { p.ahead[$0] == nil }) {
+        if let missing = (scanned..<hi).first(where: { p.ahead[$0] == nil }) {
             let got = (lo..<hi).filter { p.ahead[$0] != nil }.count
             throw PluginError(
                 "\(p.hub) partition \(p.id): \(got) of the \(hi - lo) planned events (\(lo)..<\(hi)) arrived within \(configuration.receiveTimeoutMs) ms; "

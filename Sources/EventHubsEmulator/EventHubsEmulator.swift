@@ -52,7 +52,7 @@ public final class EventHubsEmulator: Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(AMQPFrameDecoder(maxFrameSize: configuration.maxFrameSize)))
-                    try channel.pipeline.syncOperations.addHandler(MessageToByteHandler(AMQPFrameEncoder()))
+                    try channel.pipeline.syncOperations.addHandler(AMQPFrameWriter())
                     try channel.pipeline.syncOperations.addHandler(EmulatorConnection(emulator: self))
                     let id = ObjectIdentifier(channel)
                     accepted.add(1, ordering: .relaxed)

@@ -37,20 +37,32 @@ struct StoredEvent: Sendable {
     /// The bytes of the delivery, with runtime metrics about `last` when asked.
     func delivery(last: StoredEvent?, now: Int64) -> ByteBuffer {
         var payload = ByteBuffer()
-        payload.reserveCapacity(encodedHeader.readableBytes + encodedRest.readableBytes + (last == nil ? 0 : 160))
-        var header = encodedHeader
-        payload.writeBuffer(&header)
+        payload.reserveCapacity(encodedHeader.readableBytes + encodedRest.readableBytes + (last == nil ? 0 : Self.metricsBound))
+        writeDelivery(into: &payload, last: last, now: now)
+        return payload
+    }
+
+    /// Appends the bytes of the delivery (what `delivery` returns) to `out`.
+    func writeDelivery(into out: inout ByteBuffer, last: StoredEvent?, now: Int64) {
+        out.writeImmutableBuffer(encodedHeader)
         if let last {
             AMQPMessage(deliveryAnnotations: [
                 .symbol("last_enqueued_sequence_number"): .long(last.sequenceNumber),
                 .symbol("last_enqueued_offset"): .string(String(last.offset)),
                 .symbol("last_enqueued_time_utc"): .timestamp(last.enqueuedTime),
                 .symbol("runtime_info_retrieval_time_utc"): .timestamp(now),
-            ]).encode(into: &payload)
+            ]).encode(into: &out)
         }
-        var rest = encodedRest
-        payload.writeBuffer(&rest)
-        return payload
+        out.writeImmutableBuffer(encodedRest)
+    }
+
+    /// At most the bytes the runtime metrics add to a delivery: a described map of four symbols (the longest 31
+    /// bytes) with a long, a string of at most 20 digits and two timestamps.
+    static let metricsBound = 200
+
+    /// At most the bytes of the delivery.
+    func deliverySizeBound(withMetrics: Bool) -> Int {
+        encodedHeader.readableBytes + encodedRest.readableBytes + (withMetrics ? Self.metricsBound : 0)
     }
 }
 

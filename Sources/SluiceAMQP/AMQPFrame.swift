@@ -101,6 +101,10 @@ public struct AMQPFrame: Hashable, Sendable {
         switch type {
         case 0:
             if frame.readableBytes == 0 { return AMQPFrame(channel: channel, body: .heartbeat) }
+            // Most frames on a busy connection are transfers: read those without the general decoder.
+            if let transfer = AMQPTransfer.readUsual(from: &frame) {
+                return AMQPFrame(channel: channel, body: .amqp(.transfer(transfer)), payload: frame.slice())
+            }
             let performative = try AMQPPerformative(try frame.readAMQPValue())
             return AMQPFrame(channel: channel, body: .amqp(performative), payload: frame.slice())
         case 1:

@@ -4,6 +4,9 @@ import NIOCore
 public enum AMQPWireItem: Hashable, Sendable {
     case header(AMQPProtocolHeader)
     case frame(AMQPFrame)
+    /// Frames already encoded, back to back (a sender that writes many transfers at once encodes them into one
+    /// buffer, which goes to the socket as it is). Only sent, never decoded.
+    case encoded(ByteBuffer)
 }
 
 /// Splits the byte stream into protocol headers and frames. A protocol header can only stand where a frame would
@@ -30,9 +33,8 @@ public struct AMQPFrameDecoder: ByteToMessageDecoder {
 
     /// The next header or frame in `buffer`, or nil when more bytes are needed.
     public mutating func next(_ buffer: inout ByteBuffer) throws(AMQPError) -> AMQPWireItem? {
-        guard let first = buffer.getBytes(at: buffer.readerIndex, length: min(4, buffer.readableBytes)) else { return nil }
-        if first.count < 4 { return nil }
-        if first == [0x41, 0x4d, 0x51, 0x50] {
+        guard let first = buffer.getInteger(at: buffer.readerIndex, endianness: .big, as: UInt32.self) else { return nil }
+        if first == 0x414d_5150 {  // "AMQP"
             guard let bytes = buffer.getBytes(at: buffer.readerIndex, length: 8) else { return nil }
             guard let header = AMQPProtocolHeader(bytes: bytes) else {
                 throw AMQPError(.invalidEncoding, "unsupported protocol header \(bytes.map { String($0, radix: 16) }.joined(separator: " "))")
@@ -54,6 +56,33 @@ public struct AMQPFrameEncoder: MessageToByteEncoder {
         switch data {
         case .header(let header): out.writeBytes(header.bytes)
         case .frame(let frame): frame.encode(into: &out)
+        case .encoded(let bytes):
+            var bytes = bytes
+            out.writeBuffer(&bytes)
+        }
+    }
+}
+
+/// Writes protocol headers and frames like `AMQPFrameEncoder`, but hands `.encoded` buffers to the socket as they
+/// are: a batch of transfers encoded into one buffer is not copied again into a buffer of the encoder's.
+public final class AMQPFrameWriter: ChannelOutboundHandler {
+    public typealias OutboundIn = AMQPWireItem
+    public typealias OutboundOut = ByteBuffer
+
+    public init() {}
+
+    public func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        switch unwrapOutboundIn(data) {
+        case .encoded(let bytes):
+            context.write(wrapOutboundOut(bytes), promise: promise)
+        case .header(let header):
+            var out = context.channel.allocator.buffer(capacity: 8)
+            out.writeBytes(header.bytes)
+            context.write(wrapOutboundOut(out), promise: promise)
+        case .frame(let frame):
+            var out = context.channel.allocator.buffer(capacity: 64 + frame.payload.readableBytes)
+            frame.encode(into: &out)
+            context.write(wrapOutboundOut(out), promise: promise)
         }
     }
 }

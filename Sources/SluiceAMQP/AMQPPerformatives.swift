@@ -374,15 +374,17 @@ public struct AMQPClose: AMQPComposite, Hashable {
 
 /// The body of an AMQP frame.
 public enum AMQPPerformative: Hashable, Sendable {
-    case open(AMQPOpen)
-    case begin(AMQPBegin)
-    case attach(AMQPAttach)
+    // The rare, large performatives are boxed, so that the enum is the size of a transfer: a frame value is copied
+    // several times on its way through a channel pipeline, once per transfer on a busy link.
+    indirect case open(AMQPOpen)
+    indirect case begin(AMQPBegin)
+    indirect case attach(AMQPAttach)
     case flow(AMQPFlow)
     case transfer(AMQPTransfer)
     case disposition(AMQPDisposition)
-    case detach(AMQPDetach)
-    case end(AMQPEnd)
-    case close(AMQPClose)
+    indirect case detach(AMQPDetach)
+    indirect case end(AMQPEnd)
+    indirect case close(AMQPClose)
 
     /// Reads a performative from its described list (by code or by name).
     public init(_ value: AMQPValue) throws(AMQPError) {

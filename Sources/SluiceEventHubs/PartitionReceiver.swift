@@ -21,6 +21,14 @@ public struct PartitionReceiver: Sendable {
         }.flatMapErrorThrowing { error in throw EventHubsClient.translate(error, "receiving from \(hub) partition \(partition)") }
     }
 
+    /// Up to `count` deliveries, or what arrived within `timeout`, undecoded: the caller makes `ReceivedEvent`s of
+    /// them on its own thread.
+    public func receiveDeliveries(count: Int, timeout: TimeAmount) -> EventLoopFuture<[AMQPDelivery]> {
+        let hub = hub, partition = partition
+        return link.receive(count: count, timeout: timeout)
+            .flatMapErrorThrowing { error in throw EventHubsClient.translate(error, "receiving from \(hub) partition \(partition)") }
+    }
+
     /// Reads an event delivery section by section, decoding only what an event needs: the body's bytes are taken
     /// straight from the `data` section. Anything unusual (a described-by-name section, a body that is not `data`)
     /// goes through the general message decoder.

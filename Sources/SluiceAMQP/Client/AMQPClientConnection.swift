@@ -43,7 +43,7 @@ public final class AMQPClientConnection: Sendable {
                         try channel.pipeline.syncOperations.addHandler(handler)
                     }
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(AMQPFrameDecoder(maxFrameSize: 1 << 20)))
-                    try channel.pipeline.syncOperations.addHandler(MessageToByteHandler(AMQPFrameEncoder()))
+                    try channel.pipeline.syncOperations.addHandler(AMQPFrameWriter())
                     try channel.pipeline.syncOperations.addHandler(AMQPClientHandler(credentials: credentials, open: open, connected: connected))
                 }
             }
