@@ -8,8 +8,10 @@ import Glibc
 /// `file-watch`: Spark's `textFileStream`. Every file that appears in a directory (matching a glob) is read once,
 /// one record per line.
 ///
-/// One partition. Its offsets number the lines of all files in the order they were discovered (files found in the
-/// same scan by name), so a range of offsets always means the same lines. Discovery runs on a background thread:
+/// `partitions` partitions (one by default). Each file belongs to one: a new file goes to the partition with the
+/// fewest lines so far (the lowest-numbered of those tied), and a partition's offsets number the lines of its files
+/// in the order they were discovered (files found in the same scan by name), so a range of offsets always means the
+/// same lines; with checkpoints the index log keeps which file went where. Discovery runs on a background thread:
 /// inotify (`IN_CLOSE_WRITE`, `IN_MOVED_TO`) with a rescan every `poll_interval_ms` as a safety net, or polling
 /// alone. A file found by a scan rather than an inotify completion event is indexed once its size and
 /// modification time are the same in two scans in a row, so a file still being written in place is not read early.
@@ -20,6 +22,7 @@ public final class FileWatchSource: SourcePlugin {
         var start: String
         var poll_interval_ms: Int
         var use_inotify: Bool
+        var partitions: Int
     }
 
     public static let info = PluginInfo(
@@ -37,21 +40,40 @@ public final class FileWatchSource: SourcePlugin {
             ),
             .integer("poll_interval_ms", description: "Rescan period; the only discovery when inotify is off", default: 250),
             .boolean("use_inotify", description: "Watch the directory with inotify (Linux)", default: true),
+            .integer(
+                "partitions",
+                description: "Partitions the files are spread over (each file in one); may grow between runs, never shrink",
+                default: 1
+            ),
         ],
         concurrent: true
     )
 
+    /// One partition's files, in offset order.
+    struct Partition {
+        var files: [IndexedFile] = []
+        /// The end of the partition's offsets: its lines so far.
+        var total: UInt64 = 0
+        /// Files the index log lists but that are gone (or changed) since: their offsets cannot be read.
+        var missing: [(name: String, offsets: Range<UInt64>)] = []
+    }
+
     /// What the watcher thread and readers share. Guarded by `state`'s mutex.
     struct State {
-        var files: [IndexedFile] = []
-        var total: UInt64 = 0
+        var partitions: [Partition]
         /// Names already indexed or deliberately skipped.
         var known: Set<String> = []
         /// Names seen by a scan but not yet stable: (size, modification time).
         var candidates: [String: (Int, Int)] = [:]
         var lastError: String?
-        /// Files the index log lists but that are gone (or changed) since: their offsets cannot be read.
-        var missing: [(name: String, offsets: Range<UInt64>)] = []
+
+        init(partitions: Int) { self.partitions = Array(repeating: Partition(), count: partitions) }
+
+        /// Where a new file goes, given each partition's lines so far: the partition with the fewest, the
+        /// lowest-numbered of those tied.
+        static func emptiest(_ totals: [UInt64]) -> Int {
+            totals.indices.min { (totals[$0], $0) < (totals[$1], $1) } ?? 0
+        }
     }
 
     private let watcher: Watcher
@@ -71,38 +93,44 @@ public final class FileWatchSource: SourcePlugin {
 
     // MARK: SourcePlugin
 
-    public func partitionCount() throws -> Int { 1 }
+    public func partitionCount() throws -> Int { watcher.partitionCount }
 
     public func available(partition: Int) throws -> Range<UInt64> {
-        watcher.state.withLock { state in
+        try watcher.state.withLock { state in
             if let error = state.lastError {
                 state.lastError = nil
                 watcher.context.log(.warning, error)
             }
-            _ = partition
-            return 0..<state.total
+            guard state.partitions.indices.contains(partition) else {
+                throw PluginError("partition \(partition) does not exist: this source has \(state.partitions.count)")
+            }
+            return 0..<state.partitions[partition].total
         }
     }
 
     public func read(partition: Int, offsets: Range<UInt64>, into output: inout BatchBuilder) throws {
         // Find the files covering the range; read outside the lock (the file list is append-only).
-        let gone = watcher.state.withLock { $0.missing.first { $0.offsets.overlaps(offsets) } }
+        guard partition >= 0 && partition < watcher.partitionCount else {
+            throw PluginError("partition \(partition) does not exist: this source has \(watcher.partitionCount)")
+        }
+        let gone = watcher.state.withLock { $0.partitions[partition].missing.first { $0.offsets.overlaps(offsets) } }
         if let gone {
             throw PluginError(
                 "lines \(gone.offsets.lowerBound)..<\(gone.offsets.upperBound) were in '\(gone.name)', which is gone or changed since it was indexed"
             )
         }
         let files: [IndexedFile] = watcher.state.withLock { state in
+            let files = state.partitions[partition].files
             var first = 0
-            var last = state.files.count
+            var last = files.count
             while first < last {  // the first file whose end is past the range's start
                 let middle = (first + last) / 2
-                if state.files[middle].endOffset <= offsets.lowerBound { first = middle + 1 } else { last = middle }
+                if files[middle].endOffset <= offsets.lowerBound { first = middle + 1 } else { last = middle }
             }
             var covering: [IndexedFile] = []
             var index = first
-            while index < state.files.count && state.files[index].firstOffset < offsets.upperBound {
-                covering.append(state.files[index])
+            while index < files.count && files[index].firstOffset < offsets.upperBound {
+                covering.append(files[index])
                 index += 1
             }
             return covering
@@ -115,7 +143,9 @@ public final class FileWatchSource: SourcePlugin {
             position = file.firstOffset + UInt64(to)
         }
         guard position == offsets.upperBound else {
-            throw PluginError("offsets \(offsets.lowerBound)..<\(offsets.upperBound) are beyond the \(files.count) indexed files")
+            throw PluginError(
+                "offsets \(offsets.lowerBound)..<\(offsets.upperBound) of partition \(partition) are beyond its \(files.count) indexed files"
+            )
         }
     }
 }

@@ -10,16 +10,22 @@ import Glibc
 /// committed position means the same lines — and reads once the files that arrived while it was down.
 ///
 /// The file is in the checksummed format of `ChecksummedLines` (header `SLUICE-FILES 2`); each record's payload is
-/// `file<TAB>first offset<TAB>lines<TAB>bytes<TAB>name`, or `skip<TAB>name` for a file present at the first start
-/// with `start: latest`. Appends are fsynced before the files' offsets are offered to the engine.
+/// `file<TAB>first offset<TAB>lines<TAB>bytes<TAB>name` for a file of partition 0,
+/// `pfile<TAB>partition<TAB>first offset<TAB>lines<TAB>bytes<TAB>name` for a file of another partition,
+/// `skip<TAB>name` for a file present at the first start with `start: latest`, or `partitions<TAB>N` when the source
+/// came to have N partitions (a log without one was written with one). A log of one partition is what earlier
+/// versions wrote. Appends are fsynced before the files' offsets are offered to the engine.
 struct IndexLog {
     enum Entry: Equatable {
-        case file(name: String, firstOffset: UInt64, lines: UInt64, size: Int)
+        case file(name: String, partition: Int = 0, firstOffset: UInt64, lines: UInt64, size: Int)
         case skipped(name: String)
+        case partitions(Int)
 
-        var name: String {
+        /// The file the entry is about, if any.
+        var name: String? {
             switch self {
-            case .file(let name, _, _, _), .skipped(let name): name
+            case .file(let name, _, _, _, _), .skipped(let name): name
+            case .partitions: nil
             }
         }
     }
@@ -49,13 +55,22 @@ struct IndexLog {
         }
         var entries: [Entry] = []
         for range in contents.records {
-            let fields = String(decoding: bytes[range], as: UTF8.self).split(separator: "\t", maxSplits: 4).map(String.init)
+            let text = String(decoding: bytes[range], as: UTF8.self)
+            // The name comes last and may hold tabs: split no further than the fields before it.
+            let tag = text.prefix { $0 != "\t" }
+            let fields = text.split(separator: "\t", maxSplits: tag == "pfile" ? 5 : 4, omittingEmptySubsequences: false).map(String.init)
             if fields.count == 2, fields[0] == "skip" {
                 entries.append(.skipped(name: fields[1]))
+            } else if fields.count == 2, fields[0] == "partitions", let count = Int(fields[1]), count > 0 {
+                entries.append(.partitions(count))
             } else if fields.count == 5, fields[0] == "file", let first = UInt64(fields[1]), let lines = UInt64(fields[2]),
                 let size = Int(fields[3])
             {
                 entries.append(.file(name: fields[4], firstOffset: first, lines: lines, size: size))
+            } else if fields.count == 6, fields[0] == "pfile", let partition = Int(fields[1]), partition >= 0,
+                let first = UInt64(fields[2]), let lines = UInt64(fields[3]), let size = Int(fields[4])
+            {
+                entries.append(.file(name: fields[5], partition: partition, firstOffset: first, lines: lines, size: size))
             } else {
                 // The checksum matched, so this is not damage but an entry this version does not know.
                 throw PluginError(damaged(at: range.lowerBound, "the entry is not one this version of sluice writes"))
@@ -84,8 +99,11 @@ struct IndexLog {
         for entry in entries {
             let text: String
             switch entry {
-            case .file(let name, let first, let lines, let size): text = "file\t\(first)\t\(lines)\t\(size)\t\(name)"
+            case .file(let name, 0, let first, let lines, let size): text = "file\t\(first)\t\(lines)\t\(size)\t\(name)"
+            case .file(let name, let partition, let first, let lines, let size):
+                text = "pfile\t\(partition)\t\(first)\t\(lines)\t\(size)\t\(name)"
             case .skipped(let name): text = "skip\t\(name)"
+            case .partitions(let count): text = "partitions\t\(count)"
             }
             Array(text.utf8).withUnsafeBytes { ChecksummedLines.append($0, to: &bytes) }
         }

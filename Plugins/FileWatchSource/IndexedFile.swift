@@ -1,4 +1,6 @@
+import Dispatch
 import SluiceSDK
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -10,6 +12,8 @@ struct IndexedFile: Sendable {
     static let stride = 4096
 
     var path: String
+    /// The source partition the file belongs to.
+    var partition = 0
     /// The partition offset of the file's first line.
     var firstOffset: UInt64
     var lineCount: UInt64
@@ -19,6 +23,18 @@ struct IndexedFile: Sendable {
     var sparse: [Int]
 
     var endOffset: UInt64 { firstOffset + lineCount }
+
+    /// Indexes every one of `paths` (offsets from 0, partition 0), several at a time on the machine's cores: a file's
+    /// result is its index or why it could not be indexed, in the order of `paths`.
+    static func indexAll(_ paths: [String]) -> [Result<IndexedFile, any Error>] {
+        guard paths.count > 1 else { return paths.map { path in Result { try index(path: path, firstOffset: 0) } } }
+        let results = Mutex<[Result<IndexedFile, any Error>?]>(Array(repeating: nil, count: paths.count))
+        DispatchQueue.concurrentPerform(iterations: paths.count) { i in
+            let result = Result { try index(path: paths[i], firstOffset: 0) }
+            results.withLock { $0[i] = result }
+        }
+        return results.withLock { $0.map { $0! } }
+    }
 
     /// Scans `path` once: counts lines and records the sparse index. A final line without a newline counts.
     static func index(path: String, firstOffset: UInt64) throws -> IndexedFile {

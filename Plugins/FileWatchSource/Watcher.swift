@@ -11,7 +11,9 @@ final class Watcher: Sendable {
     let glob: String
     let pollMilliseconds: Int32
     let context: PluginContext
-    let state = Mutex(FileWatchSource.State())
+    /// The number of partitions: the configured one, or more when an index log was written with more.
+    let partitionCount: Int
+    let state: Mutex<FileWatchSource.State>
     /// The inotify descriptor, or -1 when polling only.
     private let inotifyFD: Int32
     /// The durable index of what was read, when the host gives a state directory (checkpointed pipelines).
@@ -23,6 +25,9 @@ final class Watcher: Sendable {
         guard configuration.poll_interval_ms > 0 else {
             throw PluginError("configuration key 'poll_interval_ms': must be positive")
         }
+        guard (1...maxPartitions).contains(configuration.partitions) else {
+            throw PluginError("configuration key 'partitions': \(configuration.partitions) is not between 1 and \(maxPartitions)")
+        }
         let directory = configuration.directory
         var info = stat()
         guard stat(directory, &info) == 0 else {
@@ -32,6 +37,9 @@ final class Watcher: Sendable {
             throw PluginError("configuration key 'directory': '\(directory)' is not a directory")
         }
     }
+
+    /// The host's limit on a source's partitions (docs/pipeline.md, Limits).
+    static let maxPartitions = 1024
 
     init(configuration: FileWatchSource.Configuration, context: PluginContext) throws {
         self.context = context
@@ -52,11 +60,29 @@ final class Watcher: Sendable {
         inotifyFD = watchFD
 
         log = context.stateDirectory.map { IndexLog(directory: $0) }
-        let present = try listDirectory()
         let logged = try log?.read() ?? []
+        // Partitions may be added between runs (new files go to them too); taking one away would change what the
+        // committed offsets of the files in it mean.
+        let loggedPartitions = logged.reduce(1) { count, entry in
+            if case .partitions(let logged) = entry { return logged }
+            return count
+        }
+        if loggedPartitions > configuration.partitions {
+            throw PluginError(
+                "configuration key 'partitions': \(configuration.partitions), but this source's index ('\(log?.path ?? "")') "
+                    + "spreads its files over \(loggedPartitions) partitions, and their committed offsets would change "
+                    + "meaning; set partitions: \(loggedPartitions) or more, or start over with `sluice checkpoints reset`"
+            )
+        }
+        partitionCount = configuration.partitions
+        state = Mutex(FileWatchSource.State(partitions: partitionCount))
+        if partitionCount > loggedPartitions {
+            try log?.append([.partitions(partitionCount)])
+        }
+        let present = try listDirectory()
         if !logged.isEmpty {
             // A restart with checkpoints: the same offsets as before, then the files that arrived meanwhile.
-            restore(logged)
+            try restore(logged)
             let known = state.withLock { $0.known }
             try add(present.filter { !known.contains($0) })
         } else if configuration.start == "earliest" {
@@ -69,19 +95,32 @@ final class Watcher: Sendable {
     }
 
     /// The index log's description of this source's offsets, as the state.
-    private func restore(_ entries: [IndexLog.Entry]) {
+    private func restore(_ entries: [IndexLog.Entry]) throws {
+        let files = entries.compactMap { entry -> (name: String, partition: Int, first: UInt64, lines: UInt64, size: Int)? in
+            guard case .file(let name, let partition, let first, let lines, let size) = entry else { return nil }
+            return (name, partition, first, lines, size)
+        }
+        if let stray = files.first(where: { $0.partition >= partitionCount }) {
+            throw PluginError(
+                "the file-watch index '\(log?.path ?? "")' puts '\(stray.name)' in partition \(stray.partition), but the "
+                    + "source has \(partitionCount); set partitions: \(stray.partition + 1) or more"
+            )
+        }
+        let indexed = IndexedFile.indexAll(files.map { directory + "/" + $0.name })
         state.withLock { state in
-            for entry in entries {
-                state.known.insert(entry.name)
-                guard case .file(let name, let first, let lines, let size) = entry else { continue }
-                let file = try? IndexedFile.index(path: directory + "/" + name, firstOffset: first)
-                if let file, file.lineCount == lines, file.size == size {
-                    state.files.append(file)
+            for entry in entries { if let name = entry.name { state.known.insert(name) } }
+            for (file, result) in zip(files, indexed) {
+                if case .success(var found) = result, found.lineCount == file.lines, found.size == file.size {
+                    found.firstOffset = file.first
+                    found.partition = file.partition
+                    state.partitions[file.partition].files.append(found)
                 } else {
-                    state.missing.append((name, first..<(first + lines)))
-                    context.log(.warning, "'\(name)' (lines \(first)..<\(first + lines)) is gone or changed since it was indexed")
+                    state.partitions[file.partition].missing.append((file.name, file.first..<(file.first + file.lines)))
+                    let lines = "lines \(file.first)..<\(file.first + file.lines)"
+                    let place = partitionCount > 1 ? "partition \(file.partition), \(lines)" : lines
+                    context.log(.warning, "'\(file.name)' (\(place)) is gone or changed since it was indexed")
                 }
-                state.total = first + lines
+                state.partitions[file.partition].total = file.first + file.lines
             }
         }
     }
@@ -90,29 +129,31 @@ final class Watcher: Sendable {
     /// lines. A file that cannot be indexed is skipped with an error; a log that cannot be written leaves the files
     /// unoffered, to be tried again.
     private func add(_ names: [String]) throws {
-        var indexed: [IndexedFile] = []
-        for name in names {
-            do {
-                indexed.append(try IndexedFile.index(path: directory + "/" + name, firstOffset: 0))
-            } catch {
-                state.withLock { $0.lastError = "skipping '\(name)': \(error)" }
+        var indexed: [(name: String, file: IndexedFile)] = []
+        for (name, result) in zip(names, IndexedFile.indexAll(names.map { directory + "/" + $0 })) {
+            switch result {
+            case .success(let file): indexed.append((name, file))
+            case .failure(let error): state.withLock { $0.lastError = "skipping '\(name)': \(error)" }
             }
         }
-        let start = state.withLock { $0.total }
-        var offset = start
+        // Place the files on a copy of the partitions' ends: nothing is offered before the log holds it. Only this
+        // thread (or init, before it starts) extends the index, so the ends cannot move meanwhile.
+        let before = state.withLock { state in state.partitions.map(\.total) }
+        var ends = before
         for i in indexed.indices {
-            indexed[i].firstOffset = offset
-            offset = indexed[i].endOffset
+            let p = FileWatchSource.State.emptiest(ends)
+            indexed[i].file.partition = p
+            indexed[i].file.firstOffset = ends[p]
+            ends[p] = indexed[i].file.endOffset
         }
         try log?.append(indexed.map {
-            .file(name: String($0.path.split(separator: "/").last ?? ""), firstOffset: $0.firstOffset, lines: $0.lineCount, size: $0.size)
+            .file(name: $0.name, partition: $0.file.partition, firstOffset: $0.file.firstOffset, lines: $0.file.lineCount, size: $0.file.size)
         })
         state.withLock { state in
-            precondition(state.total == start, "the file index grew while it was being extended")
-            for file in indexed {
-                let name = String(file.path.split(separator: "/").last ?? "")
-                state.files.append(file)
-                state.total = file.endOffset
+            precondition(state.partitions.map(\.total) == before, "the file index grew while it was being extended")
+            for (name, file) in indexed {
+                state.partitions[file.partition].files.append(file)
+                state.partitions[file.partition].total = file.endOffset
                 state.known.insert(name)
                 state.candidates[name] = nil
             }
