@@ -31,8 +31,9 @@ start-up for each (medians over the rounds; peak RSS is the largest), then the r
 Peak RSS: for every runner, the largest sum of VmRSS over its process tree (the process, its descendants and its
 process group), sampled from /proc every 50 ms, or the started process's own VmHWM (its peak so far) at the last
 sample if that is larger. For the Python job the tree is the Python driver, the JVM it starts and the Python
-workers the JVM forks (for the Java job, the JVM); sampling can miss a peak shorter than 50 ms, which can only understate Spark's memory. (ru_maxrss from wait4
-is not used: Linux carries the RSS of the forked copy of this Python script through the exec into it.)
+workers the JVM forks (for the Java job, the JVM); sampling can miss a peak shorter than 50 ms, which can only
+understate Spark's memory. (ru_maxrss from wait4 is not used: Linux carries the RSS of the forked copy of this
+Python script through the exec into it.)
 
 Everything it writes goes to bench-out/ (git-ignored).
 """
@@ -104,7 +105,7 @@ def timed(argv, **kwargs):
 
 
 def process_table():
-    """{pid: (parent pid, process group)} for every process /proc shows now."""
+    """{pid: (parent pid, process group, start time in clock ticks after boot)} for every process /proc shows now."""
     table = {}
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
@@ -116,17 +117,27 @@ def process_table():
             continue  # it exited between the listing and the read
         # "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses, so split after its last ")".
         fields = stat[stat.rindex(")") + 2:].split()
-        table[int(entry.name)] = (int(fields[1]), int(fields[2]))
+        table[int(entry.name)] = (int(fields[1]), int(fields[2]), int(fields[19]))
     return table
+
+
+def start_time(pid):
+    """The process's start time (as in process_table), or None when there is no such process."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    return int(stat[stat.rindex(")") + 2:].split()[19])
 
 
 def tree_members(table, root):
     """The pids of root's process tree: its descendants and the members of its process group (which outlive a
     parent that exits first, as the JVM can outlive Spark's Python driver for a moment)."""
     children = collections.defaultdict(list)
-    for pid, (ppid, _) in table.items():
+    for pid, (ppid, *_) in table.items():
         children[ppid].append(pid)
-    stack = [root] + [pid for pid, (_, pgid) in table.items() if pgid == root]
+    stack = [root] + [pid for pid, (_, pgid, _) in table.items() if pgid == root]
     members = set()
     while stack:
         pid = stack.pop()
@@ -160,6 +171,7 @@ class TreeSampler(threading.Thread):
         self.root = root
         self.peak_kb = 0
         self.peak_processes = 1  # how many processes the largest sum was over
+        self.members = {}  # every process seen in the tree, living or not: {pid: start time}
         self.done = threading.Event()
 
     def run(self):
@@ -167,7 +179,10 @@ class TreeSampler(threading.Thread):
         discovered = 0.0
         while not self.done.is_set():
             if time.monotonic() - discovered >= self.DISCOVERY_SECONDS:
-                members |= tree_members(process_table(), self.root)
+                table = process_table()
+                members |= tree_members(table, self.root)
+                # Rebound, not updated, so that another thread may read it while this one samples.
+                self.members = {**self.members, **{pid: table[pid][2] for pid in members if pid in table}}
                 discovered = time.monotonic()
             total = counted = 0
             for pid in list(members):
@@ -356,7 +371,7 @@ def build_jvm_job(out, home, java_home):
 
 
 def group_alive(pgid):
-    return any(member_pgid == pgid for _, member_pgid in process_table().values())
+    return any(member_pgid == pgid for _, member_pgid, _ in process_table().values())
 
 
 def wait_for(condition, timeout, what, process=None, log=None):
@@ -379,15 +394,14 @@ def tail(path, lines=30):
 
 
 def spark_round(command, env, parts, work, total_words, timeout):
-    """One run of a Spark job (command + [WATCHED_DIR, OUT_DIR]): (end-to-end s, peak RSS MiB, processes at the
-    peak, start-up s, counts)."""
+    """One run of a Spark job (command + [WATCHED_DIR, OUT_DIR]) over the files twice: once just after its start
+    (cold: the first batches load and compile Spark's code paths), then again as new files once the first set is
+    counted (warm). Returns {"cold": s, "warm": s, "rss": peak MiB, "processes": at the peak, "startup": s,
+    "counts": (cold counts, warm counts)}."""
     shutil.rmtree(work, ignore_errors=True)
     watched, staging, out = work / "watched", work / "staging", work / "out"
     for directory in (watched, staging, out):
         directory.mkdir(parents=True)
-    # Copies, not links: the mtime set below must not touch the files the other runners read.
-    for part in parts:
-        shutil.copyfile(part, staging / part.name)
     log = work / "spark.log"
     with open(log, "wb") as log_file:
         launched = time.time()
@@ -395,37 +409,50 @@ def spark_round(command, env, parts, work, total_words, timeout):
                                    stdout=log_file, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     sampler = TreeSampler(process.pid)
     sampler.start()
+    result = {}
     try:
         started = out / "started"
         wait_for(started.exists, timeout, "streaming context start", process, log)
-        startup = float(started.read_text()) - launched
-
-        # FileInputDStream takes a file whose mtime is after the stream's start and not after the batch time:
-        # stamp them now, then move all of them in at once (renames on one filesystem are atomic).
-        now = time.time()
-        for part in parts:
-            os.utime(staging / part.name, (now, now))
-        moved = time.time()
-        for part in parts:
-            os.rename(staging / part.name, watched / part.name)
-
+        result["startup"] = float(started.read_text()) - launched
         progress = out / "progress"
-        finished = []
+        counted_batches = 0
+        counts = []
+        for set_number, name in enumerate(("cold", "warm"), start=1):
+            # Copies, not links: the mtime set below must not touch the files the other runners read.
+            staged = [staging / f"{name}-{part.name}" for part in parts]
+            for part, copy in zip(parts, staged):
+                shutil.copyfile(part, copy)
+            # FileInputDStream takes a file whose mtime is after the stream's start and not after the batch time:
+            # stamp them now, then move all of them in at once (renames on one filesystem are atomic).
+            now = time.time()
+            for copy in staged:
+                os.utime(copy, (now, now))
+            moved = time.time()
+            for copy in staged:
+                os.rename(copy, watched / copy.name)
 
-        def counted_all():
-            if not progress.exists():
+            finished = []
+
+            def counted_all():
+                if not progress.exists():
+                    return False
+                records = [line.split() for line in progress.read_text().splitlines() if line.strip()]
+                words = sum(int(record[1]) for record in records)
+                if words > total_words * set_number:
+                    sys.exit(f"run.py: Spark counted {words} words, more than the {total_words * set_number} "
+                             f"in the {set_number} set(s) of files moved in")
+                if words == total_words * set_number:
+                    finished.append(records)
+                    return True
                 return False
-            records = [line.split() for line in progress.read_text().splitlines() if line.strip()]
-            words = sum(int(record[1]) for record in records)
-            if words > total_words:
-                sys.exit(f"run.py: Spark counted {words} words, more than the {total_words} in the input")
-            if words == total_words:
-                finished.append(float(records[-1][2]))
-                return True
-            return False
 
-        wait_for(counted_all, timeout, "complete count from Spark", process, log)
-        end_to_end = finished[0] - moved
+            wait_for(counted_all, timeout, f"complete count of the {name} set from Spark", process, log)
+            records = finished[0]
+            result[name] = float(records[-1][2]) - moved
+            counts.append(read_counts([out / f"batch-{record[0]}.tsv" for record in records[counted_batches:]]))
+            counted_batches = len(records)
+        result["counts"] = counts
+
         (out / "stop").touch()
         try:
             process.wait(timeout=60)
@@ -433,16 +460,23 @@ def spark_round(command, env, parts, work, total_words, timeout):
             sys.exit(f"run.py: Spark did not stop within 60 s of being asked to; its log, {log}:\n" + tail(log))
         if process.returncode != 0:
             sys.exit(f"run.py: Spark exited with {process.returncode}; its log, {log}:\n" + tail(log))
-        # The JVM ends when its driver's pipe closes; wait for it so it takes no CPU from the next runner.
-        wait_for(lambda: not group_alive(process.pid), 60, "end of Spark's JVM", None, log)
+        # The JVM ends when its driver's pipe closes, and pyspark's worker daemon (a process group of its own) when
+        # the JVM does; wait for all of them so that they take no CPU from the next runner.
+        wait_for(lambda: not any(start_time(pid) == started for pid, started in sampler.members.items())
+                 and not group_alive(process.pid), 60, "end of Spark's processes", None, log)
     finally:
-        rss = sampler.stop()
-        processes = sampler.peak_processes
+        result["rss"] = sampler.stop()
+        result["processes"] = sampler.peak_processes
         if process.poll() is None or group_alive(process.pid):
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
-    counts = read_counts(sorted(out.glob("batch-*.tsv")))
-    return end_to_end, rss, processes, startup, counts
+        for pid, started in sampler.members.items():
+            if start_time(pid) == started:  # left over when the wait above failed; the same process, not a reuse
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+    return result
 
 
 # MARK: - The benchmark
@@ -457,14 +491,17 @@ def default_sluice():
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--lines", type=int, default=1_000_000, help="lines generated in all (default 1000000, ~108 MB)")
+    parser.add_argument("--lines", type=int, default=1_000_000,
+                        help="lines generated in all (default 1000000, ~108 MB)")
     parser.add_argument("--files", type=int, default=10, help="files the lines are split into (default 10)")
-    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds of the baseline and Sluice (default 5)")
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="alternating rounds of the baseline and Sluice (default 5)")
     parser.add_argument("--spark-rounds", type=int, default=3, help="of those, rounds that also run Spark (default 3)")
     parser.add_argument("--max-records", type=int, default=250_000, help="max_records_per_partition (default 250000)")
     parser.add_argument("--interval", default="100ms", help="Sluice's batch interval (default 100ms; Spark's is 1 s)")
     parser.add_argument("--sluice", default=str(default_sluice()),
-                        help="the sluice executable (default .build-release/release/sluice, else .build/release/sluice)")
+                        help="the sluice executable "
+                             "(default .build-release/release/sluice, else .build/release/sluice)")
     parser.add_argument("--out", default=str(ROOT / "bench-out/wordcount"), help="working directory")
     spark = parser.add_mutually_exclusive_group()
     spark.add_argument("--install-spark", action="store_true",
@@ -480,7 +517,8 @@ def main():
 
     sluice = pathlib.Path(args.sluice)
     if not sluice.exists():
-        sys.exit(f"run.py: {sluice} not found; build it first with: swift build -c release --scratch-path .build-release")
+        sys.exit(f"run.py: {sluice} not found; build it first with: "
+                 "swift build -c release --scratch-path .build-release")
     out = pathlib.Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
 
@@ -523,7 +561,8 @@ def main():
 
     expected_file = out / "baseline-counts.tsv"
     # name: [(end-to-end s, peak RSS MiB, start-up s or None)]
-    results = {"baseline": [], "sluice": [], "spark-jvm": [], "spark-py": []}
+    results = {"baseline": [], "sluice": [], "spark-jvm": [], "spark-jvm warm": [], "spark-py": [],
+               "spark-py warm": []}
     processing_times = []
     for round_number in range(1, args.rounds + 1):
         wall, rss, stdout, _ = measured([str(baseline), "-o", str(expected_file)] + [str(p) for p in parts])
@@ -543,12 +582,13 @@ def main():
         for name, (command, env) in spark_jobs.items():
             if round_number > args.spark_rounds:
                 break
-            end_to_end, rss, processes, startup, counts = spark_round(command, env, parts, out / name, words,
-                                                                       args.spark_timeout)
-            check_counts(name, round_number, counts, expected)
-            results[name].append((end_to_end, rss, startup))
-            report += (f", {name} {end_to_end:.2f} s end to end (start-up {startup:.1f} s, "
-                       f"{rss:.0f} MiB in {processes} processes)")
+            run = spark_round(command, env, parts, out / name, words, args.spark_timeout)
+            for counts in run["counts"]:
+                check_counts(name, round_number, counts, expected)
+            results[name].append((run["cold"], run["rss"], run["startup"]))
+            results[name + " warm"].append((run["warm"], run["rss"], None))
+            report += (f", {name} {run['cold']:.2f} s end to end, {run['warm']:.2f} s warm (start-up "
+                       f"{run['startup']:.1f} s, {run['rss']:.0f} MiB in {run['processes']} processes)")
         print(report + f"; counts match ({len(expected)} words)", flush=True)
 
     print()
@@ -563,7 +603,8 @@ def main():
               + (f"{startup:12.3f}" if startup is not None else f"{'':>12}"))
 
     labels = {"baseline": "C hash map (1 core)", "sluice": "sluice run (wall, 100 ms)",
-              "spark-jvm": "Spark, Java job (local[2], 1 s)", "spark-py": "Spark, Python job (local[2], 1 s)"}
+              "spark-jvm": "Spark, Java job (local[2], 1 s)", "spark-jvm warm": "  the same, warm",
+              "spark-py": "Spark, Python job (local[2], 1 s)", "spark-py warm": "  the same, warm"}
     for name, label in labels.items():
         if not results[name]:
             continue
@@ -572,18 +613,27 @@ def main():
         startups = [s for _, _, s in results[name] if s is not None]
         startup = statistics.median(startups) if startups else None
         summary[name] = (seconds, rss, startup)
-        row(label, seconds, rss, startup)
+        # A warm pass runs in the same process as the cold one before it: its peak RSS is that row's.
+        row(label, seconds, None if name.endswith(" warm") else rss, startup)
         if name == "sluice":
             row("sluice, in batches", statistics.median(processing_times))
-    base, sl = summary["baseline"], summary["sluice"]
-    print(f"sluice / baseline throughput: {base[0] / sl[0]:.2f}x (median of {args.rounds} alternating rounds; "
+    # Ratios are medians of each round's ratio, so that a round slowed by the machine's other work is compared with
+    # the runs next to it; the Spark jobs are compared with Sluice's runs in the rounds they ran in.
+    def paired(name, field):
+        return statistics.median(theirs[field] / ours[field] for ours, theirs in zip(results["sluice"], results[name]))
+
+    print(f"sluice / baseline throughput: {paired('baseline', 0):.2f}x (median over {args.rounds} alternating rounds; "
           "Sluice's wall time includes start-up and one idle batch)")
+    sl = summary["sluice"]
     for name in spark_jobs:
         sp = summary[name]
-        print(f"sluice / {name} lines/s: {sp[0] / sl[0]:.1f}x (median of {len(results[name])} rounds; Sluice's "
-              "wall time with start-up against Spark's end to end without)")
-        print(f"{name} / sluice peak RSS: {sp[1] / sl[1]:.1f}x ({sp[1]:.0f} MiB against {sl[1]:.0f} MiB)")
-        print(f"{name} / sluice start-up: {sp[2] / sl[2]:.0f}x ({sp[2]:.2f} s against {sl[2]:.3f} s)")
+        rounds = len(results[name])
+        print(f"sluice / {name} lines/s: {paired(name, 0):.1f}x cold, {paired(name + ' warm', 0):.1f}x warm "
+              f"(median over the {rounds} rounds it ran in; Sluice's wall time with start-up against Spark's end "
+              "to end without)")
+        print(f"{name} / sluice peak RSS: {sp[1] / sl[1]:.1f}x ({sp[1]:.0f} MiB against {sl[1]:.0f} MiB, "
+              "the largest of each)")
+        print(f"{name} / sluice start-up: {paired(name, 2):.0f}x ({sp[2]:.2f} s against {sl[2]:.3f} s, medians)")
 
 
 if __name__ == "__main__":
