@@ -12,8 +12,9 @@ public final class KeyedStage: @unchecked Sendable {  // per-partition state, ea
     private var states: [PartitionState]
     /// The id of the last batch stepped, if any.
     public private(set) var lastBatchID: UInt64?
-    /// Whether the partitions keep the batch tables and removed keys since the last checkpoint snapshot (from the
-    /// first one on, and only for the operations that can save deltas): a reference per batch, nothing per record.
+    /// Whether the partitions keep the batch tables and removed keys since the last checkpoint snapshot or restore
+    /// (from the first one on, and only for the operations that can save deltas): a reference per batch, nothing per
+    /// record.
     private var tracking = false
 
     public init(_ op: KeyedOperator, partitions: Int) {
@@ -242,8 +243,8 @@ public final class KeyedStage: @unchecked Sendable {  // per-partition state, ea
         guard input.atEnd else { throw SnapshotError("\(input.remaining) unexpected bytes after the state") }
         states = fresh
         lastBatchID = last == 0 ? nil : last - 1
-        // Changes are told relative to a checkpoint snapshot this stage took; the next one must be whole.
-        tracking = false
+        // The restored state is a checkpoint's: the next delta goes on from it.
+        tracking = savesDeltas
     }
 
     // MARK: Deltas
@@ -310,7 +311,8 @@ public final class KeyedStage: @unchecked Sendable {  // per-partition state, ea
         guard input.atEnd else { throw SnapshotError("\(input.remaining) unexpected bytes after the delta") }
         for table in running + states.compactMap(\.lastSeen) where table.needsCompaction { table.compact() }
         lastBatchID = last == 0 ? nil : last - 1
-        tracking = false
+        for state in states { state.forgetChanges() }
+        tracking = true
     }
 }
 

@@ -23,8 +23,8 @@ public final class StateFunctionStage: CollectingStage, StatefulStage, @unchecke
     private var states: [PartitionState]
     /// Records of the last batch without a key (counted by partition 0, which sees every record).
     private var keyless = 0
-    /// Whether the partitions note what changes (from the first checkpoint snapshot on): a flag per key set and a
-    /// copy of each removed key, so that a checkpoint can save only those.
+    /// Whether the partitions note what changes (from the first checkpoint snapshot or restore on): a flag per key
+    /// set and a copy of each removed key, so that a checkpoint can save only those.
     private var tracking = false
 
     /// One partition's keys: insertion-ordered (a `KeyTable`), so a replay emits byte-identical output. A key's state
@@ -37,6 +37,8 @@ public final class StateFunctionStage: CollectingStage, StatefulStage, @unchecke
         var changed: [Int32] = []
         /// Keys removed since the last checkpoint snapshot.
         var removed: [[UInt8]] = []
+        /// Set once more removals happened than a delta is worth.
+        var overflowed = false
         /// Bytes of the live states, kept as they change so that metrics need not walk the keys.
         var stateByteCount = 0
 
@@ -85,7 +87,16 @@ public final class StateFunctionStage: CollectingStage, StatefulStage, @unchecke
         }
 
         func remove(at entry: Int, track: Bool) {
-            if track { removed.append(Array(table.key(at: entry))) }
+            if track && !overflowed {
+                // Removals noted beyond the keys the state holds would make a delta larger than the whole state
+                // (checkpoint snapshots stopped being taken): stop noting, the next snapshot is whole.
+                if removed.count > max(1024, table.count) {
+                    overflowed = true
+                    removed = []
+                } else {
+                    removed.append(Array(table.key(at: entry)))
+                }
+            }
             stateByteCount -= slots[entry].state.count
             slots[entry].state = []
             table.remove(at: entry)
@@ -109,6 +120,7 @@ public final class StateFunctionStage: CollectingStage, StatefulStage, @unchecke
             for entry in changed { slots[Int(entry)].changed = false }
             changed = []
             removed = []
+            overflowed = false
         }
     }
 
@@ -251,8 +263,8 @@ public final class StateFunctionStage: CollectingStage, StatefulStage, @unchecke
         try Self.readEntries(&input, into: restored)
         guard input.atEnd else { throw SnapshotError("the snapshot has \(input.remaining) bytes after its last key") }
         states = restored
-        // Changes are told relative to a checkpoint snapshot this stage took; the next one must be whole.
-        tracking = false
+        // The restored state is a checkpoint's: the next delta goes on from it.
+        tracking = true
     }
 
     /// Reads a count and that many entries (key, state, last batch), setting each in the partition of `states` its
@@ -274,7 +286,7 @@ public final class StateFunctionStage: CollectingStage, StatefulStage, @unchecke
     static let deltaMagic = Array("SLDELTAF".utf8)
 
     public func checkpointSnapshot(delta: Bool) -> CheckpointSnapshot {
-        let canDelta = delta && tracking
+        let canDelta = delta && tracking && !states.contains { $0.overflowed }
         let bytes = canDelta ? deltaSnapshot() : snapshot()
         for partition in states { partition.forgetChanges() }
         tracking = true
@@ -312,8 +324,11 @@ public final class StateFunctionStage: CollectingStage, StatefulStage, @unchecke
         }
         try Self.readEntries(&input, into: states)
         guard input.atEnd else { throw SnapshotError("the delta has \(input.remaining) bytes after its last key") }
-        for partition in states { partition.compactIfSparse() }
-        tracking = false
+        for partition in states {
+            partition.compactIfSparse()
+            partition.forgetChanges()
+        }
+        tracking = true
     }
 
     public var stateKeys: Int { states.reduce(0) { $0 + $1.live } }

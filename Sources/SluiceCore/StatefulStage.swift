@@ -15,9 +15,10 @@ public protocol StatefulStage: AnyObject, Sendable {
     var stateKeys: Int { get }
     /// The memory the state takes (allocated, not serialized: the snapshot's size is another figure).
     var stateBytes: Int { get }
-    /// A snapshot for a checkpoint: with `delta`, only what changed since the previous checkpoint snapshot (keys set
-    /// and keys removed) when the stage can say so, else the whole state. Either way the stage tracks its changes
-    /// from here on, so the caller must commit every checkpoint snapshot it takes, in order, or take a full one next.
+    /// A snapshot for a checkpoint: with `delta`, only what changed since the previous checkpoint snapshot or
+    /// restore (keys set and keys removed) when the stage can say so, else the whole state. Either way the stage
+    /// tracks its changes from here on, so the caller must commit every checkpoint snapshot it takes, in order, or
+    /// take a whole one next.
     func checkpointSnapshot(delta: Bool) -> CheckpointSnapshot
     /// Applies a delta taken by `checkpointSnapshot(delta: true)` on top of the state restored from the snapshot
     /// (full, then earlier deltas) it was taken after.

@@ -85,8 +85,8 @@ public final class PipelineScheduler: @unchecked Sendable {  // `stopRequested` 
 
     /// The committed position of every source partition.
     public private(set) var positions: [PartitionKey: UInt64] = [:]
-    /// Each stateful stage's chain of saved state since its last whole snapshot, as this run committed it (a run
-    /// starts each chain with a whole snapshot).
+    /// Each stateful stage's chain of saved state since its last whole snapshot: the one restored at the start,
+    /// then as this run committed it.
     private var chains: [String: IncrementalSnapshots.Chain] = [:]
 
     /// - Parameters:
@@ -345,7 +345,12 @@ public final class PipelineScheduler: @unchecked Sendable {  // `stopRequested` 
                 )
             }
             try stage.restore(bytes)
-            for delta in loaded.deltas[name] ?? [] { try stage.applyDelta(delta) }
+            let deltas = loaded.deltas[name] ?? []
+            for delta in deltas { try stage.applyDelta(delta) }
+            // The stage tells its changes from the restored state on, so the next commit can go on with the chain.
+            chains[name] = .init(
+                batch: loaded.record.batch, fullBytes: bytes.count, deltaBytes: deltas.reduce(0) { $0 + $1.count }, deltas: deltas.count
+            )
         }
     }
 

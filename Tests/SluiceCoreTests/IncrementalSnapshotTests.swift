@@ -77,20 +77,41 @@ struct IncrementalSnapshotTests {
         #expect(!again.isDelta && again.bytes == stage.snapshot())
     }
 
-    /// After a restore a stage cannot tell changes relative to a snapshot it took, so its next one is whole; and
-    /// a window, whose ring turns over every batch, always saves whole.
-    @Test func aRestoredStageAndAWindowSaveWhole() throws {
+    /// A restored stage tells its changes from the restored state (so a restarted pipeline goes on with the chain
+    /// it restored), for either kind of stage; a window, whose ring turns over every batch, always saves whole.
+    @Test func aRestoredStageGoesOnWithDeltasAndAWindowSavesWhole() throws {
+        let batches = [["a", "b", "c"], ["b", "d"], ["a"]].map { $0.map { StateFunctionStageTests.rec($0) } }
         let op = KeyedOperator(.updateStateByKey, function: .sum)
-        let stage = KeyedStage(op, partitions: 1)
-        _ = stage.checkpointSnapshot(delta: false)
-        try stage.restore(stage.snapshot())
-        #expect(!stage.checkpointSnapshot(delta: true).isDelta)
-        #expect(stage.checkpointSnapshot(delta: true).isDelta)
+        let first = KeyedStage(op, partitions: 2)
+        _ = try KeyedOperatorPropertyTests.run(first, batches, 0..<1)
+        let saved = first.checkpointSnapshot(delta: false).bytes
+        let restored = KeyedStage(op, partitions: 2)
+        let replica = KeyedStage(op, partitions: 2)
+        try restored.restore(saved)
+        try replica.restore(saved)
+        _ = try KeyedOperatorPropertyTests.run(restored, batches, 1..<3)
+        let delta = restored.checkpointSnapshot(delta: true)
+        #expect(delta.isDelta)
+        try replica.applyDelta(delta.bytes)
+        #expect(replica.snapshot() == restored.snapshot() && replica.stateKeys == 4)
+
+        let function = StateFunctionStageTests.RunningSum(perRecord: false, dropAbove: 1)
+        let stateFunction = StateFunctionStage(.updateStateByKey, function: function, partitions: 2)
+        let functionReplica = StateFunctionStage(.updateStateByKey, function: function, partitions: 2)
+        for stage in [stateFunction, functionReplica] {
+            _ = try CollectingStagePropertyTests.run([batches], range: 0..<1) { graph, inputs in graph.add("state", .collecting(stage, inputs: inputs)) }
+        }
+        try stateFunction.restore(stateFunction.snapshot())
+        _ = try CollectingStagePropertyTests.run([batches], range: 1..<2) { graph, inputs in graph.add("state", .collecting(stateFunction, inputs: inputs)) }
+        let functionDelta = stateFunction.checkpointSnapshot(delta: true)
+        #expect(functionDelta.isDelta)
+        try functionReplica.applyDelta(functionDelta.bytes)
+        #expect(functionReplica.snapshot() == stateFunction.snapshot())
 
         let window = KeyedStage(KeyedOperator(.reduceByKeyAndWindow, function: .sum, window: 3), partitions: 1)
         _ = window.checkpointSnapshot(delta: false)
         #expect(!window.checkpointSnapshot(delta: true).isDelta)
-        #expect(throws: SnapshotError.self) { try window.applyDelta(stage.checkpointSnapshot(delta: true).bytes) }
+        #expect(throws: SnapshotError.self) { try window.applyDelta(delta.bytes) }
         let records = WindowStage(window: 2, slide: 1)
         #expect(!records.checkpointSnapshot(delta: true).isDelta)
     }
