@@ -89,19 +89,10 @@ SPARK_VERSION = "pyspark==3.5.*"
 SAMPLE_SECONDS = 0.05
 
 
-def timed(argv, **kwargs):
-    """Runs argv to completion; returns (wall seconds, peak RSS in MiB, stdout, stderr)."""
-    start = time.perf_counter()
-    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)
-    # wait4 gives the child's own resource usage, peak RSS included (kilobytes on Linux).
-    stdout = process.stdout.read()
-    stderr = process.stderr.read()
-    _, status, usage = os.wait4(process.pid, 0)
-    wall = time.perf_counter() - start
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0:
-        sys.exit(f"run.py: {' '.join(map(str, argv))} exited with {process.returncode}:\n{stderr.decode(errors='replace')}")
-    return wall, usage.ru_maxrss / 1024.0, stdout.decode(), stderr.decode()
+def timed(argv, cwd=None):
+    """Runs argv to completion; returns (wall seconds, peak RSS in MiB, stdout, stderr). (Benchmarks/serve uses it.)"""
+    wall, rss, stdout, stderr_lines = measured(argv, cwd=cwd)
+    return wall, rss, stdout, "".join(line for _, line in stderr_lines)
 
 
 def process_table():
