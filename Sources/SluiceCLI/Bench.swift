@@ -9,7 +9,7 @@ import SluiceSDK
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Micro-benchmarks of the host (see docs/benchmarks.md).",
-        subcommands: [Boundary.self, Window.self, State.self, Functions.self]
+        subcommands: [Boundary.self, Window.self, State.self, StateCheckpoints.self, Functions.self]
     )
 }
 
@@ -226,6 +226,135 @@ extension Bench {
                          median(times.dropFirst(fill)), median(times.dropFirst(fill)) * 1e6 / Double(keys)))
         }
     }
+}
+
+extension Bench {
+    /// Incremental state snapshots against whole ones: bytes and time per checkpoint with a large, slowly changing state.
+    struct StateCheckpoints: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "state-checkpoints",
+            abstract: "Bytes and time per checkpoint of updateStateByKey with 1 M keys, 1 % touched per batch: deltas against whole snapshots.",
+            discussion: """
+                Two checkpointed pipelines (updateStateByKey sum over --keys keys, 2 partitions, a real checkpoint \
+                directory each) are filled with every key in one batch, then run batches of --touched records (each \
+                a distinct key) on the scheduler: one saving deltas with the default compaction, one saving the \
+                whole state at every commit (as before deltas). Rounds of --batches-per-round batches alternate \
+                between them, each a new run that restores its checkpoint. Reported per batch: the state bytes the \
+                commit wrote (mean, so that compactions count), the commit's time and the batch's processing time \
+                (medians), and their ratios to the whole snapshots'.
+                """
+        )
+
+        @Option(help: "Distinct keys in the state.") var keys = 1_000_000
+        @Option(help: "Records per batch after the fill, each a distinct key.") var touched = 10_000
+        @Option(help: "Alternating rounds.") var rounds = 4
+        @Option(name: .customLong("batches-per-round"), help: "Batches per round.") var perRound = 15
+        @Option(help: "Where the checkpoint directories go (a new temporary directory by default; removed after).")
+        var directory: String?
+
+        struct Figures {
+            var bytes: [Int] = []
+            var commitMilliseconds: [Double] = []
+            var batchMilliseconds: [Double] = []
+            var deltas = 0
+        }
+
+        func run() throws {
+            let root = directory ?? NSTemporaryDirectory() + "sluice-bench-checkpoints-\(getpid())"
+            try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+            defer { if directory == nil { try? FileManager.default.removeItem(atPath: root) } }
+            let modes: [(name: String, policy: IncrementalSnapshots?)] = [("whole", nil), ("incremental", IncrementalSnapshots())]
+            var figures = [Figures](repeating: Figures(), count: modes.count)
+            for mode in modes {
+                try FileManager.default.createDirectory(atPath: root + "/" + mode.name, withIntermediateDirectories: true)
+                _ = try runCheckpointed(mode.policy, directory: root + "/" + mode.name, offered: keys, cap: keys, batches: 1)
+            }
+            for round in 0..<rounds {
+                let batches = 1 + (round + 1) * perRound
+                for (index, mode) in modes.enumerated() {
+                    let measured = try runCheckpointed(
+                        mode.policy, directory: root + "/" + mode.name, offered: keys + (batches - 1) * touched, cap: touched, batches: batches
+                    )
+                    figures[index].bytes += measured.bytes
+                    figures[index].commitMilliseconds += measured.commitMilliseconds
+                    figures[index].batchMilliseconds += measured.batchMilliseconds
+                    figures[index].deltas += measured.deltas
+                }
+            }
+            print("updateStateByKey(sum): \(keys) keys, \(touched) touched per batch (\(String(format: "%.1f", 100 * Double(touched) / Double(keys))) %), "
+                  + "\(rounds) alternating rounds of \(perRound) batches per mode")
+            let whole = figures[0]
+            for (index, mode) in modes.enumerated() {
+                let f = figures[index]
+                let bytes = Double(f.bytes.reduce(0, +)) / Double(max(1, f.bytes.count))
+                print(
+                    mode.name.padding(toLength: 12, withPad: " ", startingAt: 0)
+                        + String(format: "%12.0f bytes/batch (%.4fx)  commit %8.2f ms (%.3fx)  batch %8.2f ms (%.3fx)  %d of %d commits deltas",
+                                 bytes, bytes / (Double(whole.bytes.reduce(0, +)) / Double(max(1, whole.bytes.count))),
+                                 median(f.commitMilliseconds), median(f.commitMilliseconds) / median(whole.commitMilliseconds),
+                                 median(f.batchMilliseconds), median(f.batchMilliseconds) / median(whole.batchMilliseconds),
+                                 f.deltas, f.bytes.count)
+                )
+            }
+            let incremental = figures[1]
+            let deltaBytes = incremental.bytes.sorted()
+            print("incremental: median \(deltaBytes[deltaBytes.count / 2]) bytes per commit, largest \(deltaBytes.last ?? 0); "
+                  + "\(incremental.bytes.count - incremental.deltas) whole snapshots (compactions) among its \(incremental.bytes.count) commits")
+        }
+
+        /// One run of the pipeline over `directory` until batch `batches - 1` is committed, the source offering
+        /// `offered` records and a batch taking at most `cap`; the figures of each batch it ran.
+        func runCheckpointed(_ policy: IncrementalSnapshots?, directory: String, offered: Int, cap: Int, batches: Int) throws -> Figures {
+            let source = SyntheticPairs(perBatch: offered, keys: keys)
+            source.released = 1
+            var graph = StreamGraph()
+            let input = graph.add("pairs", .source(source, maxRecordsPerPartition: cap))
+            let totals = graph.add("totals", .keyed(KeyedStage(KeyedOperator(.updateStateByKey, function: .sum), partitions: 2), inputs: [input]))
+            graph.addSink(.init(name: "discard", sink: DiscardSink(), input: totals))
+            let store = MeasuringStore(try CheckpointStore(directory: directory))
+            let listener = BatchTimes()
+            var options = SchedulerOptions(pipeline: "bench", batchIntervalMilliseconds: 1)
+            options.maxBatches = batches
+            options.incrementalSnapshots = policy
+            let summary = PipelineScheduler(graph: graph, options: options, store: store, listeners: [listener]).runBatches()
+            guard summary.end == .batchLimit else { throw ValidationError("the benchmark's run ended with \(summary.end)") }
+            return Figures(bytes: store.bytes, commitMilliseconds: store.milliseconds, batchMilliseconds: listener.milliseconds, deltas: store.deltas)
+        }
+    }
+}
+
+/// A checkpoint store that measures the state bytes and the time of each commit it passes on.
+final class MeasuringStore: ProgressStore, @unchecked Sendable {  // used from the scheduling thread only
+    let store: CheckpointStore
+    var bytes: [Int] = []
+    var milliseconds: [Double] = []
+    var deltas = 0
+
+    init(_ store: CheckpointStore) { self.store = store }
+
+    var location: String { store.location }
+    var keepsDeltas: Bool { store.keepsDeltas }
+    func loadLatest() throws -> LoadedCommit? { try store.loadLatest() }
+    func inflightStatus() -> InflightStatus { store.inflightStatus() }
+    func highestCommitBatch() -> UInt64? { store.highestCommitBatch() }
+    func writeInflight(_ record: InflightRecord) throws { try store.writeInflight(record) }
+    func recordClock(_ clock: BatchClock) throws { try store.recordClock(clock) }
+    func sourceDirectory(_ name: String) throws -> String? { try store.sourceDirectory(name) }
+    func acquireLease(owner: String) throws -> ProgressLease { try store.acquireLease(owner: owner) }
+
+    func commit(_ record: CommitRecord, snapshots: [StageSnapshot], lease: ProgressLease) throws {
+        let start = DispatchTime.now().uptimeNanoseconds
+        try store.commit(record, snapshots: snapshots, lease: lease)
+        milliseconds.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+        bytes.append(snapshots.reduce(0) { $0 + $1.bytes.count })
+        deltas += snapshots.contains { $0.base != nil } ? 1 : 0
+    }
+}
+
+/// The processing time of each completed batch (from its start to its commit), in milliseconds.
+final class BatchTimes: BatchListener, @unchecked Sendable {  // called from the scheduling thread only
+    var milliseconds: [Double] = []
+    func batchCompleted(_ event: BatchCompleted) { milliseconds.append(event.processingMilliseconds) }
 }
 
 /// This process's resident set size in bytes (from /proc/self/statm).
