@@ -528,7 +528,10 @@ def main():
             env = dict(os.environ, JAVA_HOME=str(java_home), SPARK_HOME=str(home), SPARK_LOCAL_IP="127.0.0.1",
                        PATH=f"{java_home / 'bin'}:{os.environ.get('PATH', '')}",
                        PYSPARK_PYTHON=str(python), PYSPARK_DRIVER_PYTHON=str(python))
-            if args.spark_job in ("jvm", "both"):
+            if args.spark_job in ("jvm", "both") and not (java_home / "bin" / "javac").exists():
+                print(f"Spark's Java job skipped: {java_home} has no javac (install a Java 17 JDK, e.g. the "
+                      "openjdk-17-jdk-headless package)", flush=True)
+            elif args.spark_job in ("jvm", "both"):
                 jar = build_jvm_job(out, home, java_home)
                 spark_jobs["spark-jvm"] = ([str(home / "bin" / "spark-submit"), "--class", "SparkWordCount",
                                             str(jar)], env)
