@@ -11,6 +11,11 @@ struct LineBuffer: Sendable {
     }
 
     static let linesPerChunk = 65_536
+    /// A chunk also ends once it holds this many bytes. Committed lines stay in memory until their whole chunk is
+    /// committed, and the limits count only uncommitted lines, so a chunk's size is what the source may hold beyond
+    /// `max_buffered_bytes`: with a line count alone, 65,536 lines of 16 KiB made a 1 GiB chunk, held in full while a
+    /// slow pipeline committed it batch by batch.
+    static let bytesPerChunk = 1 << 20
     private(set) var chunks: [Chunk]
     /// Lines below this offset are committed: held only until their whole chunk can go.
     private(set) var committed: UInt64
@@ -45,7 +50,7 @@ struct LineBuffer: Sendable {
     }
 
     mutating func append(_ line: UnsafeRawBufferPointer) {
-        if chunks[chunks.count - 1].ends.count >= Self.linesPerChunk {
+        if chunks[chunks.count - 1].ends.count >= Self.linesPerChunk || chunks[chunks.count - 1].data.count >= Self.bytesPerChunk {
             chunks.append(Chunk(firstOffset: chunks[chunks.count - 1].endOffset))
         }
         let last = chunks.count - 1
