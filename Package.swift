@@ -104,10 +104,12 @@ let package = Package(
         // The engine: batches, keyed aggregation, plans, scheduling. No dlopen, files or sockets.
         .target(
             name: "SluiceCore",
-            dependencies: [cSluice, sluiceSDK],
+            dependencies: [cSluice, sluiceSDK, "CPrefetch"],
             path: "Sources/SluiceCore",
             swiftSettings: strictSettings
         ),
+        // A cache prefetch hint for the hash tables (C: Swift has none).
+        .target(name: "CPrefetch", path: "Sources/CPrefetch"),
         // The host: plugin registry, pipeline files, the runner with its clock, signals and progress output.
         .target(
             name: "SluiceHost",

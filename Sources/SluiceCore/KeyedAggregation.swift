@@ -15,6 +15,8 @@ final class KeyedPartials {
     /// A custom reducer's values waiting to be combined, and the table entry (group) of each.
     private var pendingValues: [UInt64] = []
     private var pendingGroups: [Int32] = []
+    /// Scratch for `KeyTable.countValues`: the hashes of a batch's values.
+    private var hashes: [UInt64] = []
 
     init(op: KeyedOperator, expectedKeys: Int) {
         self.op = op
@@ -44,7 +46,7 @@ final class KeyedPartials {
                     text.withUTF8 { counts.add(UnsafeRawBufferPointer($0), amount: 1) }
                 }
             } else {
-                for i in 0..<batch.count { counts.add(batch.value(at: i), amount: 1) }
+                counts.countValues(of: batch, hashes: &hashes)
             }
             return
         }

@@ -1,4 +1,5 @@
 @testable import SluiceCore
+import SluiceSDK
 import Testing
 
 struct ByteKeyTableTests {
@@ -37,6 +38,35 @@ struct ByteKeyTableTests {
             #expect(reference[bytes] == value)
         }
         #expect(seen == order, "iteration follows insertion order")
+    }
+
+    /// `countValues` (the word count's loop, which fetches slots and entries ahead) counts a batch as adding its
+    /// values one by one would, also while the table grows (and moves) in the middle of the batch.
+    @Test(arguments: [3, 40, 30_000])
+    func countingABatchAgreesWithADictionary(distinct: Int) {
+        var random = SplitMix(state: UInt64(distinct) &+ 99)
+        var builder = BatchBuilder()
+        var reference: [String: Int64] = [:]
+        var order: [String] = []
+        for _ in 0..<(distinct * 4 + 5) {
+            let id = Int.random(in: 0..<distinct, using: &random)
+            let word = id == 0 ? "" : "w\(id)" + String(repeating: "x", count: id % 13)
+            if reference[word] == nil { order.append(word) }
+            reference[word, default: 0] += 1
+            builder.append(word)
+        }
+        let batch = OwnedBatch(builder)
+        let table = ByteKeyTable(expectedKeys: 4)
+        var hashes: [UInt64] = []
+        table.countValues(of: batch.view, hashes: &hashes)
+        #expect(table.count == reference.count)
+        var seen: [String] = []
+        table.forEach { key, value in
+            let word = String(decoding: key, as: UTF8.self)
+            seen.append(word)
+            #expect(reference[word] == value, "\(word)")
+        }
+        #expect(seen == order, "insertion order")
     }
 
     @Test func emptyKeyIsAKey() {
