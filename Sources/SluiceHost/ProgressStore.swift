@@ -66,7 +66,7 @@ public struct StageSnapshot: Sendable, Equatable {
 /// commit saves a delta (the keys set and removed since the commit before), until the chain holds `maxDeltas`
 /// deltas or its deltas add up to more than `maxDeltaFraction` of the whole snapshot it started from; then the
 /// next commit saves the whole state again (compaction). Restoring reads the base and every delta of the chain, so
-/// the two bounds bound the time a start takes: at most 1 + `maxDeltaFraction` whole snapshots' bytes.
+/// the two bounds bound the time a start takes: at most 1 + `maxDeltaFraction` whole snapshots' bytes and one delta.
 public struct IncrementalSnapshots: Sendable, Equatable {
     public var maxDeltas: Int
     public var maxDeltaFraction: Double
