@@ -241,7 +241,8 @@ extension Bench {
                 whole state at every commit (as before deltas). Rounds of --batches-per-round batches alternate \
                 between them, each a new run that restores its checkpoint. Reported per batch: the state bytes the \
                 commit wrote (mean, so that compactions count), the commit's time and the batch's processing time \
-                (medians), and their ratios to the whole snapshots'.
+                (medians), and their ratios to the whole snapshots'; and per run the time outside its batches \
+                (restoring the checkpoint, most of it).
                 """
         )
 
@@ -257,6 +258,8 @@ extension Bench {
             var commitMilliseconds: [Double] = []
             var batchMilliseconds: [Double] = []
             var deltas = 0
+            /// Each run's time outside its batches: mostly restoring the checkpoint (a chain, or a whole snapshot).
+            var startMilliseconds: [Double] = []
         }
 
         func run() throws {
@@ -279,6 +282,7 @@ extension Bench {
                     figures[index].commitMilliseconds += measured.commitMilliseconds
                     figures[index].batchMilliseconds += measured.batchMilliseconds
                     figures[index].deltas += measured.deltas
+                    figures[index].startMilliseconds += measured.startMilliseconds
                 }
             }
             print("updateStateByKey(sum): \(keys) keys, \(touched) touched per batch (\(String(format: "%.1f", 100 * Double(touched) / Double(keys))) %), "
@@ -296,6 +300,9 @@ extension Bench {
                                  f.deltas, f.bytes.count)
                 )
             }
+            print(String(format: "start of a run (restoring its checkpoint): whole %.0f ms, incremental %.0f ms (%.3fx), medians of %d runs",
+                         median(whole.startMilliseconds), median(figures[1].startMilliseconds),
+                         median(figures[1].startMilliseconds) / median(whole.startMilliseconds), rounds))
             let incremental = figures[1]
             let deltaBytes = incremental.bytes.sorted()
             print("incremental: median \(deltaBytes[deltaBytes.count / 2]) bytes per commit, largest \(deltaBytes.last ?? 0); "
@@ -318,7 +325,10 @@ extension Bench {
             options.incrementalSnapshots = policy
             let summary = PipelineScheduler(graph: graph, options: options, store: store, listeners: [listener]).runBatches()
             guard summary.end == .batchLimit else { throw ValidationError("the benchmark's run ended with \(summary.end)") }
-            return Figures(bytes: store.bytes, commitMilliseconds: store.milliseconds, batchMilliseconds: listener.milliseconds, deltas: store.deltas)
+            return Figures(
+                bytes: store.bytes, commitMilliseconds: store.milliseconds, batchMilliseconds: listener.milliseconds, deltas: store.deltas,
+                startMilliseconds: [summary.seconds * 1000 - listener.milliseconds.reduce(0, +)]
+            )
         }
     }
 }
