@@ -36,9 +36,9 @@ public final class SplitTransform: TransformPlugin {
 
     /// Separator membership for each byte value.
     private let isSeparator: [Bool]
-    /// Each separator repeated in all eight bytes of a word, for the search eight bytes at a time; empty when there
-    /// are more separators than it pays to test a word for (the byte-table loop does it all then).
-    private let swarSeparators: [UInt64]
+    /// The search eight bytes at a time, or nil when there are more separators than it pays to test a word for
+    /// (the byte-table loop does it all then).
+    private let wordSearch: WordSearch?
     private let pairs: Bool
     private let keepEmpty: Bool
     private let lowercase: Bool
@@ -53,8 +53,7 @@ public final class SplitTransform: TransformPlugin {
         }
         guard table.contains(true) else { throw PluginError("configuration key 'separators': must not be empty") }
         isSeparator = table
-        let separators = (0..<256).filter { table[$0] }
-        swarSeparators = separators.count <= 4 ? separators.map { UInt64($0) &* 0x0101_0101_0101_0101 } : []
+        wordSearch = WordSearch((0..<256).filter { table[$0] }.map(UInt8.init))
         pairs = configuration.output == "pairs"
         keepEmpty = configuration.keep_empty
         lowercase = configuration.lowercase
@@ -73,6 +72,7 @@ public final class SplitTransform: TransformPlugin {
     public func transform(_ input: BatchView, into output: inout BatchBuilder) throws {
         guard input.valueType == .bytes else { throw PluginError("split needs text values, got integers") }
         var scratch = [UInt8]()
+        let search = wordSearch
         isSeparator.withUnsafeBufferPointer { sep in
             for i in 0..<input.count {
                 let line = input.value(at: i)
@@ -85,10 +85,23 @@ public final class SplitTransform: TransformPlugin {
                 var start = 0
                 var j = 0
                 while true {
-                    j = swarSeparators.isEmpty ? j : nextSeparator(base, from: j, count: n)
-                    // The byte loop finds the separator the word-wide search stopped at, or scans the line's last
-                    // few bytes (and every byte when there are more separators than the word-wide search tests).
-                    while j < n && !sep[Int(base[j])] { j += 1 }
+                    var found = false
+                    if let search {
+                        while j &+ 8 <= n {
+                            let word = UInt64(littleEndian: UnsafeRawPointer(base + j).loadUnaligned(as: UInt64.self))
+                            let matches = search.matches(word)
+                            if matches != 0 {
+                                j &+= matches.trailingZeroBitCount >> 3
+                                found = true
+                                break
+                            }
+                            j &+= 8
+                        }
+                    }
+                    // The line's last few bytes (shorter than a word), or every byte without the word-wide search.
+                    if !found {
+                        while j < n && !sep[Int(base[j])] { j += 1 }
+                    }
                     guard j < n else { break }
                     if j > start || keepEmpty {
                         emit(UnsafeRawBufferPointer(start: base + start, count: j - start), timestamp, &output, &scratch)
@@ -102,28 +115,6 @@ public final class SplitTransform: TransformPlugin {
             }
             _ = sep
         }
-    }
-
-    /// The position of the first separator at or after `from` among whole 8-byte words of the line, or of the
-    /// first word that may hold one: the byte loop after it finds the exact byte and scans a tail shorter than a
-    /// word.
-    @inline(__always)
-    private func nextSeparator(_ base: UnsafePointer<UInt8>, from: Int, count n: Int) -> Int {
-        let low7: UInt64 = 0x7F7F_7F7F_7F7F_7F7F
-        var j = from
-        while j &+ 8 <= n {
-            let word = UInt64(littleEndian: UnsafeRawPointer(base + j).loadUnaligned(as: UInt64.self))
-            var found: UInt64 = 0
-            for pattern in swarSeparators {
-                // A byte of `x` is zero exactly where the word holds the separator; this sets that byte's top bit
-                // and no other (no borrow between bytes, unlike the shorter `(x - 0x01..) & ~x` test).
-                let x = word ^ pattern
-                found |= ~(((x & low7) &+ low7) | x | low7)
-            }
-            if found != 0 { return j &+ (found.trailingZeroBitCount >> 3) }
-            j &+= 8
-        }
-        return j
     }
 
     @inline(__always)
@@ -152,5 +143,37 @@ public final class SplitTransform: TransformPlugin {
             output.append(word)
         }
         if let timestamp { output.setLastTimestamp(timestamp) }
+    }
+}
+
+/// Up to four separators, each repeated in all eight bytes of a word, to find them eight bytes at a time.
+struct WordSearch {
+    let first: UInt64
+    let second: UInt64
+    let third: UInt64
+    let fourth: UInt64
+    let four: Bool
+
+    /// Nil for more than four separators. Fewer are padded with the first (testing one twice changes nothing).
+    init?(_ separators: [UInt8]) {
+        guard let head = separators.first, separators.count <= 4 else { return nil }
+        let patterns = (separators + Array(repeating: head, count: 4 - separators.count)).map { UInt64($0) &* 0x0101_0101_0101_0101 }
+        (first, second, third, fourth) = (patterns[0], patterns[1], patterns[2], patterns[3])
+        four = separators.count > 2
+    }
+
+    /// The top bit of every byte of `word` that is a separator, and no other bit.
+    @inline(__always)
+    func matches(_ word: UInt64) -> UInt64 {
+        var found = Self.zeroBytes(word ^ first) | Self.zeroBytes(word ^ second)
+        if four { found |= Self.zeroBytes(word ^ third) | Self.zeroBytes(word ^ fourth) }
+        return found
+    }
+
+    /// The top bit of each zero byte of `x`: exact, with no borrow between bytes (unlike `(x - 0x01..) & ~x`).
+    @inline(__always)
+    static func zeroBytes(_ x: UInt64) -> UInt64 {
+        let low7: UInt64 = 0x7F7F_7F7F_7F7F_7F7F
+        return ~(((x & low7) &+ low7) | x | low7)
     }
 }
