@@ -291,7 +291,8 @@ def sluice_round(sluice, pipeline_dir):
     wall, rss, _, stderr = measured(
         [str(sluice), "run", str(pipeline_dir / "pipeline.yaml"), "--until-idle", "--idle-batches", "1",
          "--progress", "plain"])
-    batches = [(at, line) for at, line in stderr if line.startswith("batch ")]
+    # Progress lines ("batch 3 at 12:00:00.100: ..."), not warnings such as "batch 3: 2 records discarded".
+    batches = [(at, line) for at, line in stderr if re.match(r"batch \d+ at ", line)]
     if not batches:
         sys.exit("run.py: sluice printed no batch line:\n" + "".join(line for _, line in stderr))
     # Start-up: launch to the start of the first batch, which is when its line arrived less its total delay
