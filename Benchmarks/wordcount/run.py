@@ -389,7 +389,7 @@ def spark_round(command, env, parts, work, total_words, timeout):
     """One run of a Spark job (command + [WATCHED_DIR, OUT_DIR]) over the files twice: once just after its start
     (cold: the first batches load and compile Spark's code paths), then again as new files once the first set is
     counted (warm). Returns {"cold": s, "warm": s, "rss": peak MiB, "processes": at the peak, "startup": s,
-    "counts": (cold counts, warm counts)}."""
+    "counts": [cold counts, warm counts], "batches": [batches with output for each set]}."""
     shutil.rmtree(work, ignore_errors=True)
     watched, staging, out = work / "watched", work / "staging", work / "out"
     for directory in (watched, staging, out):
@@ -408,7 +408,7 @@ def spark_round(command, env, parts, work, total_words, timeout):
         result["startup"] = float(started.read_text()) - launched
         progress = out / "progress"
         counted_batches = 0
-        counts = []
+        counts, batches = [], []
         for set_number, name in enumerate(("cold", "warm"), start=1):
             # Copies, not links: the mtime set below must not touch the files the other runners read.
             staged = [staging / f"{name}-{part.name}" for part in parts]
@@ -442,8 +442,9 @@ def spark_round(command, env, parts, work, total_words, timeout):
             records = finished[0]
             result[name] = float(records[-1][2]) - moved
             counts.append(read_counts([out / f"batch-{record[0]}.tsv" for record in records[counted_batches:]]))
+            batches.append(len(records) - counted_batches)
             counted_batches = len(records)
-        result["counts"] = counts
+        result["counts"], result["batches"] = counts, batches
 
         (out / "stop").touch()
         try:
@@ -582,8 +583,9 @@ def main():
                 check_counts(name, round_number, counts, expected)
             results[name].append((run["cold"], run["rss"], run["startup"]))
             results[name + " warm"].append((run["warm"], run["rss"], None))
-            report += (f", {name} {run['cold']:.2f} s end to end, {run['warm']:.2f} s warm (start-up "
-                       f"{run['startup']:.1f} s, {run['rss']:.0f} MiB in {run['processes']} processes)")
+            report += (f", {name} {run['cold']:.2f} s end to end, {run['warm']:.2f} s warm ("
+                       f"{'+'.join(map(str, run['batches']))} batches, start-up {run['startup']:.1f} s, "
+                       f"{run['rss']:.0f} MiB in {run['processes']} processes)")
         print(report + f"; counts match ({len(expected)} words)", flush=True)
 
     print()
