@@ -10,7 +10,8 @@ them alike:
 
 - the baseline: one thread, reads the 10 files one after the other; wall time of the process;
 - Sluice: `sluice run --until-idle --idle-batches 1` over a directory that holds the 10 files (file-watch,
-  `start: earliest`, 100 ms batches); wall time of the whole process, start-up and shutdown included;
+  `start: earliest`, one partition unless `--source-partitions N`, 100 ms batches); wall time of the whole
+  process, start-up and shutdown included;
 - Spark Streaming 3.5, `local[2]`, 1 s batches, `textFileStream` -> split -> (word, 1) -> reduceByKey, as two jobs:
   spark_wordcount.py (Python DStream: the functions run in Python workers) and SparkWordCount.java (the same in the
   JVM; compiled here with javac against pyspark's jars, run with its spark-submit). Each is started first; once its
@@ -492,6 +493,8 @@ def main():
     parser.add_argument("--spark-rounds", type=int, default=3, help="of those, rounds that also run Spark (default 3)")
     parser.add_argument("--max-records", type=int, default=250_000, help="max_records_per_partition (default 250000)")
     parser.add_argument("--interval", default="100ms", help="Sluice's batch interval (default 100ms; Spark's is 1 s)")
+    parser.add_argument("--source-partitions", type=int, default=1,
+                        help="file-watch's partitions (default 1); max_records_per_partition applies to each")
     parser.add_argument("--sluice", default=str(default_sluice()),
                         help="the sluice executable "
                              "(default .build-release/release/sluice, else .build/release/sluice)")
@@ -505,8 +508,9 @@ def main():
     parser.add_argument("--spark-timeout", type=float, default=300,
                         help="seconds Spark may take to start, and then to count everything (default 300)")
     args = parser.parse_args()
-    if args.lines <= 0 or args.files <= 0 or args.rounds <= 0 or args.spark_rounds < 0:
-        sys.exit("run.py: --lines, --files and --rounds must be positive and --spark-rounds not negative")
+    if min(args.lines, args.files, args.rounds, args.source_partitions) <= 0 or args.spark_rounds < 0:
+        sys.exit("run.py: --lines, --files, --rounds and --source-partitions must be positive and --spark-rounds "
+                 "not negative")
 
     sluice = pathlib.Path(args.sluice)
     if not sluice.exists():
@@ -553,7 +557,13 @@ def main():
     (pipeline_dir / "input").mkdir(parents=True)
     for part in parts:
         os.link(part, pipeline_dir / "input" / part.name)
-    (pipeline_dir / "pipeline.yaml").write_text(PIPELINE.format(interval=args.interval, max_records=args.max_records))
+    pipeline = PIPELINE.format(interval=args.interval, max_records=args.max_records)
+    if args.source_partitions > 1:
+        # Not a placeholder in PIPELINE: Benchmarks/serve formats it with the two above.
+        start_line = "      start: earliest\n"
+        assert pipeline.count(start_line) == 1
+        pipeline = pipeline.replace(start_line, start_line + f"      partitions: {args.source_partitions}\n")
+    (pipeline_dir / "pipeline.yaml").write_text(pipeline)
 
     expected_file = out / "baseline-counts.tsv"
     # name: [(end-to-end s, peak RSS MiB, start-up s or None)]
