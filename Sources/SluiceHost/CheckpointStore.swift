@@ -105,8 +105,9 @@ public final class CheckpointStore: ProgressStore, @unchecked Sendable {  // use
         return String(hash, radix: 16)
     }
 
-    static func encode(_ payload: [UInt8], kind: String) -> [UInt8] {
-        Array("\(magic) \(kind) \(payload.count) \(checksum(payload))\n".utf8) + payload
+    /// `checksum`: the payload's, when the caller has it already (it is a pass over every byte).
+    static func encode(_ payload: [UInt8], kind: String, checksum known: String? = nil) -> [UInt8] {
+        Array("\(magic) \(kind) \(payload.count) \(known ?? checksum(payload))\n".utf8) + payload
     }
 
     /// The payload of a checkpoint file of `kind`, or why it cannot be used.
@@ -129,16 +130,6 @@ public final class CheckpointStore: ProgressStore, @unchecked Sendable {  // use
     static func commitName(_ batch: UInt64) -> String { "commit-\(String(batch).leftPadded(to: 12)).ckpt" }
     static func stateName(_ stage: String, _ batch: UInt64) -> String { "state/\(stage)@\(batch).state" }
     static func deltaName(_ stage: String, _ batch: UInt64) -> String { "state/\(stage)@\(batch).delta" }
-
-    /// A delta file's payload: the batches it goes from and to (so that a file of another chain is never applied),
-    /// then the stage's delta.
-    static func deltaPayload(_ delta: CommitRecord.Delta, _ bytes: [UInt8]) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(16 + bytes.count)
-        withUnsafeBytes(of: delta.base.littleEndian) { out.append(contentsOf: $0) }
-        withUnsafeBytes(of: delta.batch.littleEndian) { out.append(contentsOf: $0) }
-        return out + bytes
-    }
 
     // MARK: Loading
 
@@ -177,7 +168,7 @@ public final class CheckpointStore: ProgressStore, @unchecked Sendable {  // use
         var states: [String: [UInt8]] = [:]
         var deltas: [String: [[UInt8]]] = [:]
         for entry in record.state {
-            switch readPayload(entry.file, kind: "state") {
+            switch readPayload(entry.file, kind: "state", checksum: entry.checksum) {
             case .failure(let error): return .failure(error)
             case .success(let payload): states[entry.stage] = payload
             }
@@ -187,13 +178,9 @@ public final class CheckpointStore: ProgressStore, @unchecked Sendable {  // use
                 if let previous, delta.base != previous {
                     return .failure(CheckpointError("its delta \(file) applies on batch \(delta.base), not on \(previous) before it"))
                 }
-                switch readPayload(delta.file, kind: "delta") {
+                switch readPayload(delta.file, kind: "delta", checksum: delta.checksum) {
                 case .failure(let error): return .failure(error)
-                case .success(let payload):
-                    guard payload.count >= 16, Array(payload.prefix(16)) == Self.deltaPayload(delta, []) else {
-                        return .failure(CheckpointError("its delta file \(file) is not the delta of batch \(delta.batch) over \(delta.base)"))
-                    }
-                    deltas[entry.stage, default: []].append(Array(payload.dropFirst(16)))
+                case .success(let payload): deltas[entry.stage, default: []].append(payload)
                 }
                 previous = delta.batch
             }
@@ -201,11 +188,22 @@ public final class CheckpointStore: ProgressStore, @unchecked Sendable {  // use
         return .success(Loaded(record: record, states: states, deltas: deltas, warnings: []))
     }
 
-    /// The payload of state file `file` (relative to the directory) of `kind`, or what is wrong with it.
-    private func readPayload(_ file: String, kind: String) -> Result<[UInt8], CheckpointError> {
+    /// The payload of state file `file` (relative to the directory) of `kind`, or what is wrong with it. With
+    /// `checksum` (what the commit recorded), a file written again since — a batch run again after a fallback, then a
+    /// crash before its commit record — is refused: it may hold another state than the one this commit saved.
+    private func readPayload(_ file: String, kind: String, checksum: String?) -> Result<[UInt8], CheckpointError> {
         let what = kind == "delta" ? "delta file" : "state file"
         guard let data = fileSystem.read(path(file)) else { return .failure(CheckpointError("its \(what) \(path(file)) is missing")) }
-        return Self.decode(data, kind: kind).mapError { CheckpointError("its \(what) \(path(file)): \($0.description)") }
+        switch Self.decode(data, kind: kind) {
+        case .failure(let error): return .failure(CheckpointError("its \(what) \(path(file)): \(error.description)"))
+        case .success(let payload):
+            // decode checked the header's checksum against the payload; the header's is the one to compare.
+            let header = data.firstIndex(of: 10).map { String(decoding: data[..<$0], as: UTF8.self) } ?? ""
+            if let checksum, header.split(separator: " ").last.map(String.init) != checksum {
+                return .failure(CheckpointError("its \(what) \(path(file)) was written again since this commit (its checksum is not the recorded one)"))
+            }
+            return .success(payload)
+        }
     }
 
     /// The planned batch, if one was recorded and is intact.
@@ -272,8 +270,11 @@ public final class CheckpointStore: ProgressStore, @unchecked Sendable {  // use
         var entries: [CommitRecord.State] = []
         for snapshot in snapshots {
             guard let base = snapshot.base else {
-                let entry = CommitRecord.State(stage: snapshot.stage, fingerprint: snapshot.fingerprint, file: Self.stateName(snapshot.stage, record.batch))
-                try fileSystem.writeAtomically(Self.encode(snapshot.bytes, kind: "state"), to: path(entry.file))
+                let entry = CommitRecord.State(
+                    stage: snapshot.stage, fingerprint: snapshot.fingerprint, file: Self.stateName(snapshot.stage, record.batch),
+                    checksum: Self.checksum(snapshot.bytes)
+                )
+                try fileSystem.writeAtomically(Self.encode(snapshot.bytes, kind: "state", checksum: entry.checksum), to: path(entry.file))
                 entries.append(entry)
                 continue
             }
@@ -287,8 +288,11 @@ public final class CheckpointStore: ProgressStore, @unchecked Sendable {  // use
                         + "holds no intact state of the stage as \(snapshot.fingerprint)"
                 )
             }
-            let delta = CommitRecord.Delta(batch: record.batch, base: base, file: Self.deltaName(snapshot.stage, record.batch))
-            try fileSystem.writeAtomically(Self.encode(Self.deltaPayload(delta, snapshot.bytes), kind: "delta"), to: path(delta.file))
+            // The record pins the file's content by its checksum: a file of another attempt at the batch is refused.
+            let delta = CommitRecord.Delta(
+                batch: record.batch, base: base, file: Self.deltaName(snapshot.stage, record.batch), checksum: Self.checksum(snapshot.bytes)
+            )
+            try fileSystem.writeAtomically(Self.encode(snapshot.bytes, kind: "delta", checksum: delta.checksum), to: path(delta.file))
             entry.deltas = (entry.deltas ?? []) + [delta]
             entries.append(entry)
         }

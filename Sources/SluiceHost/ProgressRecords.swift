@@ -20,13 +20,17 @@ public struct CommitRecord: Codable, Sendable, Equatable {
         /// Where the store keeps the state (for the directory store, a file relative to the directory): the whole
         /// state, or with `deltas` the base they apply to.
         public var file: String
+        /// The checksum of what the store wrote to `file` (nil in records written before Sluice saved deltas): a
+        /// file written again by a later attempt at the batch is not taken for the one this commit saved.
+        public var checksum: String?
         /// The changes saved since `file`, oldest first: restoring applies each in turn (nil: none, as in every
         /// record written before Sluice saved deltas).
         public var deltas: [Delta]?
-        public init(stage: String, fingerprint: String, file: String, deltas: [Delta]? = nil) {
+        public init(stage: String, fingerprint: String, file: String, checksum: String? = nil, deltas: [Delta]? = nil) {
             self.stage = stage
             self.fingerprint = fingerprint
             self.file = file
+            self.checksum = checksum
             self.deltas = deltas
         }
     }
@@ -36,10 +40,13 @@ public struct CommitRecord: Codable, Sendable, Equatable {
         public var batch: UInt64
         public var base: UInt64
         public var file: String
-        public init(batch: UInt64, base: UInt64, file: String) {
+        /// The checksum of what the store wrote to `file`.
+        public var checksum: String?
+        public init(batch: UInt64, base: UInt64, file: String, checksum: String? = nil) {
             self.batch = batch
             self.base = base
             self.file = file
+            self.checksum = checksum
         }
     }
 
