@@ -190,11 +190,18 @@ public final class BatchExecutor: @unchecked Sendable {  // used from one schedu
             let state = TaskState(nodes: nodeCount)
             let task = tasks[i]
             guard case .source(let source, _) = graph.nodes[task.key.source] else { return state }
-            let began = Self.now()
             do {
-                let batch = try source.read(partition: task.key.partition, offsets: task.offsets)
-                state.tally(task.key.source, in: batch.count, out: batch.count, since: began)
-                push(batch, from: task.key.source, into: state)
+                // In pieces, each pushed through before the next is read: a task holds one piece of its input at a
+                // time, not its whole range (the ABI lets a source be asked for any range it offered).
+                var from = task.offsets.lowerBound
+                while from < task.offsets.upperBound && state.error == nil {
+                    let to = min(task.offsets.upperBound, from + UInt64(Self.readPieceRecords))
+                    let began = Self.now()
+                    let batch = try source.read(partition: task.key.partition, offsets: from..<to)
+                    state.tally(task.key.source, in: batch.count, out: batch.count, since: began)
+                    push(batch, from: task.key.source, into: state)
+                    from = to
+                }
                 state.finishPartials(graph.names)
             } catch let error as BatchError {
                 state.error = error
@@ -341,6 +348,9 @@ public final class BatchExecutor: @unchecked Sendable {  // used from one schedu
     /// Records handed to a transform per call: small enough that a chunk's output stays in the cache until the
     /// stages after it have used it, big enough that the call costs nothing (a multiple of 8: `OwnedBatch.slice`).
     public static let chunkRecords = 4096
+
+    /// Records a task reads from its source at a time: its memory for input is one piece, whatever the task's size.
+    public static let readPieceRecords = 16_384
 
     /// Tasks big enough to amortise their cost, small enough that every core gets work.
     private func effectiveTaskSize(_ plan: BatchPlan) -> Int {
