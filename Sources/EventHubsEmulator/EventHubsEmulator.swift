@@ -51,7 +51,7 @@ public final class EventHubsEmulator: Sendable {
             .childChannelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
                     if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
-                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(AMQPFrameDecoder(maxFrameSize: configuration.maxFrameSize)))
+                    try channel.pipeline.syncOperations.addHandler(AMQPFrameReader(maxFrameSize: configuration.maxFrameSize))
                     try channel.pipeline.syncOperations.addHandler(AMQPFrameWriter())
                     try channel.pipeline.syncOperations.addHandler(EmulatorConnection(emulator: self))
                     let id = ObjectIdentifier(channel)

@@ -46,6 +46,94 @@ public struct AMQPFrameDecoder: ByteToMessageDecoder {
     }
 }
 
+/// Splits the byte stream into protocol headers and frames like `ByteToMessageHandler(AMQPFrameDecoder())`, but
+/// without gathering reads into one buffer: the frames of a read are slices of it, and only an item cut in two by the
+/// end of a read is copied (into a buffer of its own, completed from the next read). NIO's handler appends every read
+/// to a cumulation buffer and moves or copies the rest down as frames are taken off it, which costs a copy of every
+/// byte, and more once frames' payloads are kept past the read (the buffer's storage is then shared).
+public struct AMQPFrameSplitter {
+    private var decoder: AMQPFrameDecoder
+    /// The start of an item the last read ended inside.
+    private var pending: ByteBuffer?
+
+    public init(maxFrameSize: UInt32 = 1 << 20) { decoder = AMQPFrameDecoder(maxFrameSize: maxFrameSize) }
+
+    /// Bytes held from an item not yet complete.
+    public var pendingBytes: Int { pending?.readableBytes ?? 0 }
+
+    /// Takes the next read; calls `emit` with each header and frame completed by it, in order.
+    public mutating func feed(_ read: ByteBuffer, _ emit: (AMQPWireItem) -> Void) throws(AMQPError) {
+        var input = read
+        if var partial = pending {
+            pending = nil
+            while true {
+                if let item = try decoder.next(&partial) {
+                    emit(item)
+                    break
+                }
+                let take = min(Self.itemSize(partial) - partial.readableBytes, input.readableBytes)
+                if take == 0 {
+                    pending = partial
+                    return
+                }
+                var piece = input.readSlice(length: take)!
+                partial.writeBuffer(&piece)
+            }
+        }
+        while let item = try decoder.next(&input) { emit(item) }
+        if input.readableBytes > 0 {
+            // Copied, so that the read's buffer is not kept for these few bytes (and can be reused by NIO).
+            var partial = ByteBuffer()
+            partial.reserveCapacity(max(input.readableBytes, Self.itemSize(input)))
+            partial.writeBuffer(&input)
+            pending = partial
+        }
+    }
+
+    /// The size of the item that starts `bytes` (which the decoder found incomplete, and checked): 8 until the size
+    /// can be read (a protocol header is 8 bytes, and so is the smallest frame), then the frame's size.
+    private static func itemSize(_ bytes: ByteBuffer) -> Int {
+        guard bytes.readableBytes >= 8, let size = bytes.getInteger(at: bytes.readerIndex, endianness: .big, as: UInt32.self) else { return 8 }
+        return Int(size)
+    }
+}
+
+/// The channel handler of `AMQPFrameSplitter`: reads in, headers and frames out. A broken stream is reported once
+/// (`errorCaught`) after the items before the break, and what follows it is dropped.
+///
+/// Handlers further on may cause a read to arrive while this one passes items on (NIO can re-enter `channelRead`):
+/// items go through a queue, passed on in order by the outermost call only.
+public final class AMQPFrameReader: ChannelInboundHandler {
+    public typealias InboundIn = ByteBuffer
+    public typealias InboundOut = AMQPWireItem
+
+    private var splitter: AMQPFrameSplitter
+    private var queue = CircularBuffer<AMQPWireItem>()
+    private var failure: (any Error)?
+    private var failed = false
+    private var delivering = false
+
+    public init(maxFrameSize: UInt32 = 1 << 20) { splitter = AMQPFrameSplitter(maxFrameSize: maxFrameSize) }
+
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !failed else { return }
+        do {
+            try splitter.feed(unwrapInboundIn(data)) { queue.append($0) }
+        } catch {
+            failed = true
+            failure = error
+        }
+        guard !delivering else { return }
+        delivering = true
+        defer { delivering = false }
+        while let item = queue.popFirst() { context.fireChannelRead(wrapInboundOut(item)) }
+        if let failure {
+            self.failure = nil
+            context.fireErrorCaught(failure)
+        }
+    }
+}
+
 /// Writes protocol headers and frames.
 public struct AMQPFrameEncoder: MessageToByteEncoder {
     public typealias OutboundIn = AMQPWireItem

@@ -113,3 +113,51 @@ struct AMQPTransferFrameTests {
         #expect(accepted > 20 && refused > 20, "accepted \(accepted), refused \(refused)")
     }
 }
+
+/// The splitter that cuts reads into headers and frames: wherever the reads are cut, the same items come out.
+@Suite(.timeLimit(.minutes(1)))
+struct AMQPFrameSplitterTests {
+    static let stream: (bytes: [UInt8], items: [AMQPWireItem]) = {
+        var items: [AMQPWireItem] = [.header(.amqp), .frame(AMQPFrame(channel: 0, .open(AMQPOpen(containerID: "c")))), .frame(.heartbeat)]
+        for n in 0..<5 {
+            let payload = ByteBuffer(bytes: (0..<(n * 37)).map { UInt8($0 % 256) })
+            items.append(.frame(AMQPFrame(channel: 1, .transfer(AMQPTransfer(handle: 2, deliveryID: UInt32(n), deliveryTag: [UInt8(n)], messageFormat: 0, settled: false)), payload: payload)))
+        }
+        items.append(.header(.sasl))
+        var buffer = ByteBuffer()
+        for item in items { try! AMQPFrameEncoder().encode(data: item, out: &buffer) }  // encoding cannot fail
+        return (Array(buffer.readableBytesView), items)
+    }()
+
+    static func split(_ reads: [[UInt8]]) throws -> [AMQPWireItem] {
+        var splitter = AMQPFrameSplitter()
+        var out: [AMQPWireItem] = []
+        for read in reads { try splitter.feed(ByteBuffer(bytes: read)) { out.append($0) } }
+        #expect(splitter.pendingBytes == 0)
+        return out
+    }
+
+    @Test func everyCutGivesTheSameItems() throws {
+        let (bytes, items) = Self.stream
+        #expect(try Self.split([bytes]) == items)
+        for cut in 0...bytes.count {
+            #expect(try Self.split([Array(bytes[..<cut]), Array(bytes[cut...])]) == items, "cut at \(cut)")
+        }
+        // Cut into reads of every small size: items completed across several reads.
+        for size in 1...12 {
+            let reads = stride(from: 0, to: bytes.count, by: size).map { Array(bytes[$0..<min($0 + size, bytes.count)]) }
+            #expect(try Self.split(reads) == items, "reads of \(size) bytes")
+        }
+    }
+
+    @Test func anIncompleteItemWaitsAndABrokenOneIsAnError() throws {
+        var splitter = AMQPFrameSplitter(maxFrameSize: 512)
+        var out: [AMQPWireItem] = []
+        try splitter.feed(ByteBuffer(bytes: Array(Self.stream.bytes.prefix(5)))) { out.append($0) }
+        #expect(out.isEmpty && splitter.pendingBytes == 5)
+        // A frame announcing more than the maximum size is refused as soon as its size is read, even split.
+        var large = AMQPFrameSplitter(maxFrameSize: 512)
+        try large.feed(ByteBuffer(bytes: [0x00, 0x00])) { _ in }
+        #expect(throws: AMQPError.self) { try large.feed(ByteBuffer(bytes: [0x10, 0x00, 0x02, 0x00, 0x00, 0x00])) { _ in } }
+    }
+}

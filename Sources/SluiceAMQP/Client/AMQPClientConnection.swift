@@ -42,7 +42,7 @@ public final class AMQPClientConnection: Sendable {
                         let handler = try NIOSSLClientHandler(context: tls, serverHostname: Self.isIPAddress(hostname ?? host) ? nil : (hostname ?? host))
                         try channel.pipeline.syncOperations.addHandler(handler)
                     }
-                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(AMQPFrameDecoder(maxFrameSize: 1 << 20)))
+                    try channel.pipeline.syncOperations.addHandler(AMQPFrameReader(maxFrameSize: 1 << 20))
                     try channel.pipeline.syncOperations.addHandler(AMQPFrameWriter())
                     try channel.pipeline.syncOperations.addHandler(AMQPClientHandler(credentials: credentials, open: open, connected: connected))
                 }
