@@ -120,15 +120,18 @@ struct BatchExecutorTests {
         }
     }
 
-    /// A transform receives a task's records in chunks of at most `BatchExecutor.chunkRecords`, each a slice of the
-    /// task's batch: the slices must carry the right values, keys (absent ones too) and timestamps.
+    /// A task reads its range in pieces of at most `BatchExecutor.readPieceRecords`, and a transform receives each
+    /// piece in chunks of at most `BatchExecutor.chunkRecords`, each a slice of the piece: the slices must carry the
+    /// right values, keys (absent ones too) and timestamps, in order.
     @Test func transformsSeeChunksThatAreExactSlicesOfTheTask() throws {
-        final class KeyedSource: BatchSource {
+        final class KeyedSource: BatchSource, @unchecked Sendable {  // `reads` is guarded by its mutex
             let count: Int
+            let reads = Mutex<[Int]>([])
             init(count: Int) { self.count = count }
             func partitionCount() throws -> Int { 1 }
             func available(partition: Int) throws -> Range<UInt64> { 0..<UInt64(count) }
             func read(partition: Int, offsets: Range<UInt64>) throws -> OwnedBatch {
+                reads.withLock { $0.append(offsets.count) }
                 var builder = BatchBuilder(keyed: true, timestamps: true)
                 for i in offsets {
                     // Every third key absent: the slices share the key validity bitmap.
@@ -164,9 +167,11 @@ struct BatchExecutorTests {
             }
             func commit(_ info: BatchInfo) throws {}
         }
-        let total = 3 * BatchExecutor.chunkRecords + 1000
+        // Two tasks (half the records each, on one core), each more than a piece.
+        let total = 2 * BatchExecutor.readPieceRecords + 3 * BatchExecutor.chunkRecords + 1000
         var graph = StreamGraph()
-        let source = graph.add("lines", .source(KeyedSource(count: total), maxRecordsPerPartition: Int.max))
+        let keyed = KeyedSource(count: total)
+        let source = graph.add("lines", .source(keyed, maxRecordsPerPartition: Int.max))
         let copy = CopyTransform()
         let copied = graph.add("copy", .transform(copy, input: source))
         let sink = TimedSink()
@@ -179,6 +184,9 @@ struct BatchExecutorTests {
         let sizes = copy.sizes.withLock { $0 }
         #expect(sizes.reduce(0, +) == total)
         #expect(sizes.allSatisfy { $0 <= BatchExecutor.chunkRecords } && sizes.count > 1, "\(sizes)")
+        let reads = keyed.reads.withLock { $0 }
+        #expect(reads.reduce(0, +) == total)
+        #expect(reads.allSatisfy { $0 <= BatchExecutor.readPieceRecords } && reads.count > 2, "\(reads)")
     }
 
     @Test func batchesAdvanceThroughTheSourceAndCommitIt() throws {
