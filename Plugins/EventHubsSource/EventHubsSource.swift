@@ -337,6 +337,8 @@ public final class EventHubsSource: SourcePlugin {
         // Events are only added here, so the first missing one only moves forward: each scan starts where the last
         // one stopped.
         var scanned = lo
+        // Room for the whole range at once, not grown chunk by chunk.
+        p.ahead.reserveCapacity(p.ahead.count + Int(hi - lo))
         while true {
             let missing = (scanned..<hi).first { p.ahead[$0] == nil }
             guard let first = missing else { break }
@@ -366,7 +368,6 @@ public final class EventHubsSource: SourcePlugin {
                 // In chunks, so that decoding the first events overlaps with receiving the rest.
                 let events = try p.receiver!.receiveDeliveries(count: min(want, Self.receiveChunk), timeout: .milliseconds(Int64(min(left, 5) * 1000))).wait()
                     .map { delivery in try ReceivedEvent(delivery.payload) }
-                p.ahead.reserveCapacity(p.ahead.count + events.count)
                 if events.isEmpty, let begin = try? connectedClient().partitionProperties(hub: p.hub, partition: p.id).wait().retained.lowerBound,
                     begin > p.next
                 {

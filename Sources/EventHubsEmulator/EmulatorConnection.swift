@@ -64,7 +64,7 @@ final class EmulatorConnection: ChannelInboundHandler {
         let channel: UInt16
         var nextOutgoingID: UInt32 = 0
         /// Deliveries sent unsettled and not yet settled by the peer.
-        var unsettled = Set<UInt32>()
+        var unsettled = UnsettledDeliveries()
         var links: [UInt32: Link] = [:]
         init(channel: UInt16) { self.channel = channel }
     }
@@ -199,14 +199,7 @@ final class EmulatorConnection: ChannelInboundHandler {
             receive(transfer, payload: payload, link, session)
         case .disposition(let disposition):
             guard disposition.role == .receiver, disposition.settled, let session = sessions[channel] else { return }
-            let last = disposition.last ?? disposition.first
-            var id = disposition.first
-            var settled = 0
-            while true {
-                if session.unsettled.remove(id) != nil { settled += 1 }
-                if id == last { break }
-                id &+= 1
-            }
+            let settled = session.unsettled.remove(disposition.first, through: disposition.last ?? disposition.first)
             emulator.unsettled.add(-settled, ordering: .relaxed)
         case .detach(let detach):
             guard let session = sessions[channel], let link = session.links.removeValue(forKey: detach.handle) else { return }
@@ -681,4 +674,46 @@ final class EmulatorConnection: ChannelInboundHandler {
 struct EmulatorTokenError: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
+}
+
+/// Delivery ids sent unsettled, as runs of consecutive ids: a session numbers its deliveries in order and clients
+/// settle them in ranges, so a few runs hold what a set would hold id by id (a set's insert and remove were a tenth
+/// of the emulator's time when it sent events).
+struct UnsettledDeliveries {
+    /// In the order the ids were sent.
+    private(set) var runs: [ClosedRange<UInt32>] = []
+    private(set) var count = 0
+
+    /// Adds the next id sent (one more than the last, but after a wrap past UInt32.max).
+    mutating func insert(_ id: UInt32) {
+        count += 1
+        if let last = runs.last, last.upperBound != .max, last.upperBound + 1 == id {
+            runs[runs.count - 1] = last.lowerBound...id
+        } else {
+            runs.append(id...id)
+        }
+    }
+
+    /// Removes the ids `first` through `last` (wrapping past UInt32.max when `last` is below `first`, as delivery ids
+    /// are serial numbers); returns how many of them were unsettled.
+    mutating func remove(_ first: UInt32, through last: UInt32) -> Int {
+        if last < first { return remove(first, through: .max) + remove(0, through: last) }
+        guard runs.contains(where: { $0.overlaps(first...last) }) else { return 0 }
+        var removed = 0
+        var kept: [ClosedRange<UInt32>] = []
+        kept.reserveCapacity(runs.count + 1)
+        for run in runs {
+            guard run.overlaps(first...last) else {
+                kept.append(run)
+                continue
+            }
+            let low = max(run.lowerBound, first), high = min(run.upperBound, last)
+            removed += Int(high - low) + 1
+            if run.lowerBound < low { kept.append(run.lowerBound...(low - 1)) }
+            if high < run.upperBound { kept.append((high + 1)...run.upperBound) }
+        }
+        runs = kept
+        count -= removed
+        return removed
+    }
 }

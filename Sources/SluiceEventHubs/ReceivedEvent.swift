@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 import SluiceAMQP
 
@@ -93,6 +94,8 @@ public struct ReceivedEvent: Sendable {
 
     /// Reads the message annotations map at the reader index, taking the three annotations out; false (the reader
     /// index anywhere) when a key is not a symbol or the map is not a map, for the general decoder to deal with.
+    /// The values Event Hubs gives them (long, timestamp, string) are read in place; another type goes through the
+    /// general decoder.
     private static func readAnnotations(_ buffer: inout ByteBuffer, sequence: inout Int64?, enqueued: inout Int64, key: inout String?) -> Bool {
         let count: Int, end: Int
         switch buffer.readInteger(as: UInt8.self) {
@@ -115,17 +118,46 @@ public struct ReceivedEvent: Sendable {
             case 0xb3: guard let n = buffer.readInteger(endianness: .big, as: UInt32.self) else { return false }; length = Int(n)
             default: return false
             }
-            guard let name = buffer.readSlice(length: length) else { return false }
-            guard let value = try? buffer.readAMQPValue() else { return false }
-            let view = name.readableBytesView
-            if view.elementsEqual(sequenceKey) {
+            guard buffer.readableBytes >= length else { return false }
+            let name = buffer.readerIndex
+            buffer.moveReaderIndex(forwardBy: length)
+            if matches(buffer, name, length, sequenceKey) {
+                guard let value = readValue(&buffer) else { return false }
                 sequence = value.int64Value
-            } else if view.elementsEqual(enqueuedKey) {
+            } else if matches(buffer, name, length, enqueuedKey) {
+                guard let value = readValue(&buffer) else { return false }
                 if case .timestamp(let t) = value { enqueued = t }
-            } else if view.elementsEqual(partitionKeyKey) {
+            } else if matches(buffer, name, length, partitionKeyKey) {
+                guard let value = readValue(&buffer) else { return false }
                 key = value.text
+            } else {
+                guard (try? buffer.readAMQPValue()) != nil else { return false }  // x-opt-offset, and any other
             }
         }
         return buffer.readerIndex == end
+    }
+
+    /// Whether the `length` bytes at `index` of `buffer` are `name`.
+    private static func matches(_ buffer: ByteBuffer, _ index: Int, _ length: Int, _ name: [UInt8]) -> Bool {
+        guard length == name.count else { return false }
+        return buffer.withUnsafeReadableBytes { bytes in
+            name.withUnsafeBytes { memcmp(bytes.baseAddress! + (index - buffer.readerIndex), $0.baseAddress!, length) == 0 }
+        }
+    }
+
+    /// A long, timestamp or string read in place; anything else by the general decoder. Nil when it is broken.
+    private static func readValue(_ buffer: inout ByteBuffer) -> AMQPValue? {
+        switch buffer.getInteger(at: buffer.readerIndex, as: UInt8.self) {
+        case 0x81:
+            guard let v = buffer.getInteger(at: buffer.readerIndex + 1, endianness: .big, as: Int64.self) else { return nil }
+            buffer.moveReaderIndex(forwardBy: 9)
+            return .long(v)
+        case 0x83:
+            guard let v = buffer.getInteger(at: buffer.readerIndex + 1, endianness: .big, as: Int64.self) else { return nil }
+            buffer.moveReaderIndex(forwardBy: 9)
+            return .timestamp(v)
+        default:
+            return try? buffer.readAMQPValue()
+        }
     }
 }
