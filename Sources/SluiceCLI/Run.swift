@@ -134,6 +134,7 @@ struct Run: AsyncParsableCommand {
         options.maxBatches = batches
         options.untilIdle = untilIdle
         options.backpressure = resolved.spec.backpressure
+        options.incrementalSnapshots = resolved.spec.stateSnapshots
         options.idleBatches = idleBatches
         if let parallelism { options.parallelism = parallelism }
         options.resetState = resetState

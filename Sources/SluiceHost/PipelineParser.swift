@@ -21,7 +21,8 @@ public struct PipelineParser {
     public let file: String
     private var errors: [PipelineError] = []
 
-    static let topKeys = ["name", "batch_interval", "checkpoint", "backpressure", "sources", "stages", "sinks"]
+    static let topKeys = ["name", "batch_interval", "checkpoint", "backpressure", "state_snapshots", "sources", "stages", "sinks"]
+    static let stateSnapshotKeys = ["incremental", "max_deltas", "max_delta_fraction"]
     static let backpressureKeys = ["enabled", "initial_rate", "min_rate", "pid"]
     static let pidKeys = ["proportional", "integral", "derivative"]
     static let sourceKeys = ["plugin", "max_records_per_partition", "config"]
@@ -156,6 +157,7 @@ public struct PipelineParser {
         }
 
         let backpressure = fields["backpressure"].flatMap { parseBackpressure($0.value) }
+        let stateSnapshots = fields["state_snapshots"].map { parseStateSnapshots($0.value) } ?? IncrementalSnapshots()
 
         var sources: [PipelineSpec.Source] = []
         if let node = fields["sources"] {
@@ -192,8 +194,28 @@ public struct PipelineParser {
             stages: stages,
             sinks: sinks,
             substitutedValues: substitutedValues,
-            backpressure: backpressure
+            backpressure: backpressure,
+            stateSnapshots: stateSnapshots
         )
+    }
+
+    /// `state_snapshots: {incremental, max_deltas, max_delta_fraction}`: deltas between whole snapshots
+    /// (`IncrementalSnapshots`, on by default); nil when `incremental: false`.
+    private mutating func parseStateSnapshots(_ node: Node) -> IncrementalSnapshots? {
+        var policy = IncrementalSnapshots()
+        guard case .mapping(let mapping) = node else {
+            fail(node, "state_snapshots", "must be a mapping with the keys " + Self.stateSnapshotKeys.joined(separator: ", "))
+            return policy
+        }
+        let fields = entries(mapping, keyPath: "state_snapshots", allowed: Self.stateSnapshotKeys)
+        if let field = fields["max_deltas"] {
+            policy.maxDeltas = positiveInteger(field.value, "state_snapshots.max_deltas", atMost: 100_000) ?? policy.maxDeltas
+        }
+        if let field = fields["max_delta_fraction"] {
+            policy.maxDeltaFraction = number(field.value, "state_snapshots.max_delta_fraction", positive: true) ?? policy.maxDeltaFraction
+        }
+        if let field = fields["incremental"], boolean(field.value, "state_snapshots.incremental") == false { return nil }
+        return policy
     }
 
     /// `backpressure: {enabled, initial_rate, min_rate, pid: {proportional, integral, derivative}}`, Spark's

@@ -73,6 +73,8 @@ public struct PipelineSpec: Sendable {
     public var substitutedValues: [String] = []
     /// `backpressure:` (Spark's PID rate estimator), nil when off.
     public var backpressure: BackpressureConfiguration?
+    /// `state_snapshots:` when commits save deltas of the operator state; nil: every commit saves all of it.
+    public var stateSnapshots: IncrementalSnapshots? = IncrementalSnapshots()
 
     /// The default cap on records per source partition per batch.
     public static let defaultMaxRecordsPerPartition = 250_000

@@ -109,6 +109,21 @@ struct IncrementalSnapshotChaosTests {
         try setup.expectOutputAsUninterrupted(batches: 16, after: "a restart through a chain of deltas")
     }
 
+    /// `state_snapshots: {incremental: false}` in the pipeline file: every commit saves whole state, as before deltas.
+    @Test func incrementalSnapshotsCanBeTurnedOff() throws {
+        let setup = try Setup(batches: 8)
+        defer { try? FileManager.default.removeItem(at: setup.work) }
+        let file = setup.work.appendingPathComponent("run.yaml")
+        let text = try String(contentsOf: file, encoding: .utf8)
+        try text.replacingOccurrences(of: "sources:\n", with: "state_snapshots: {incremental: false}\nsources:\n")
+            .write(to: file, atomically: true, encoding: .utf8)
+        let run = try Support.sluice(setup.arguments(batches: 8), timeout: 60)
+        #expect(run.status == 0, "\(run.stderr)")
+        let files = try FileManager.default.contentsOfDirectory(atPath: setup.checkpoint.appendingPathComponent("state").path)
+        #expect(files.contains("totals@7.state") && !files.contains { $0.hasSuffix(".delta") }, "\(files)")
+        #expect(!(try setup.newestCommit().text.contains(#""deltas""#)))
+    }
+
     /// What a crash between writing a delta and writing the commit record that names it leaves: the delta of batch
     /// 8 on disk, no commit 8. The restart loads commit 7, runs batch 8 again (a new delta over commit 7,
     /// written over the stray one), and the output is exact.

@@ -109,3 +109,38 @@ struct IncrementalSchedulerTests {
         #expect(log.batches == reference.batches)
     }
 }
+
+extension IncrementalSchedulerTests {
+    /// The policy `state_snapshots:` (one line of YAML, on line 3 of the file) gives, or the one error it makes.
+    static func policy(_ line: String) -> Result<IncrementalSnapshots?, PipelineError> {
+        let yaml = "name: snapshots\nbatch_interval: 1s\n\(line)\nsources: {lines: {plugin: file-watch, config: {directory: /tmp}}}\n"
+            + "sinks: {out: {from: lines, plugin: console}}\n"
+        do {
+            return .success(try PipelineParser.parse(text: yaml, file: "snapshots.yaml").stateSnapshots)
+        } catch {
+            #expect(error.errors.count == 1, "\(line): \(error.errors)")
+            return .failure(error.errors[0])
+        }
+    }
+
+    /// `state_snapshots:` in the pipeline file: deltas on by default, the compaction bounds, or off.
+    @Test func thePipelineFileSetsTheSnapshotPolicy() throws {
+        #expect(try Self.policy("").get() == IncrementalSnapshots(), "on by default")
+        #expect(try Self.policy("state_snapshots: {}").get() == IncrementalSnapshots(maxDeltas: 50, maxDeltaFraction: 0.5))
+        #expect(try Self.policy("state_snapshots: {max_deltas: 10, max_delta_fraction: 2}").get() == IncrementalSnapshots(maxDeltas: 10, maxDeltaFraction: 2))
+        #expect(try Self.policy("state_snapshots: {incremental: false}").get() == nil)
+        let wrong = [
+            "state_snapshots: {max_deltas: 0}": "state_snapshots.max_deltas",
+            "state_snapshots: {max_delta_fraction: 0}": "state_snapshots.max_delta_fraction",
+            "state_snapshots: {incremantal: false}": "state_snapshots.incremantal",
+            "state_snapshots: true": "state_snapshots",
+        ]
+        for (line, keyPath) in wrong {
+            guard case .failure(let error) = Self.policy(line) else { Issue.record("\(line) was taken"); continue }
+            #expect(error.keyPath == keyPath && error.line == 3, "\(line): \(error)")
+        }
+        if case .failure(let error) = Self.policy("state_snapshots: {incremantal: false}") {
+            #expect(error.message.contains("did you mean 'incremental'?"), "\(error)")
+        }
+    }
+}
