@@ -2,7 +2,7 @@
 """Latency: from a line's send to the commit of the batch that holds it, with a 100 ms batch interval.
 
     swift build -c release --scratch-path .build-release
-    python3 Benchmarks/latency/run.py [--seconds 20] [--peak-seconds 10] [--modes checkpointed,plain]
+    python3 Benchmarks/latency/run.py [--rounds 3] [--seconds 20] [--peak-seconds 10] [--modes checkpointed,plain]
 
 A local TCP server feeds the `socket` source; the pipeline writes every line to the `files` sink as it is
 (socket -> files, batch_interval 100ms). Each line is `<seq> <send time ns>`, the send time read from
@@ -27,7 +27,8 @@ Steps, each with a fresh `sluice run` and output directory:
    sent in the first second are left out of the percentiles (start-up: connecting, the first log segment) but
    not out of the exactly-once check.
 
-Two modes by default: `checkpointed` (a checkpoint directory, so the socket source's write-ahead log is on and
+With --rounds N the whole of it runs N times, the modes' order alternating, and the median p99 per mode and
+fraction is printed last. Two modes by default: `checkpointed` (a checkpoint directory, so the socket source's write-ahead log is on and
 fsync'd before each batch is planned, and the files sink fsyncs each file: the exactly-once set-up) and `plain`
 (no checkpoint: no log, no checkpoint commit; the files sink still fsyncs).
 """
@@ -40,6 +41,7 @@ import pathlib
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import threading
@@ -106,6 +108,9 @@ class Feed:
                     if count <= 0:
                         time.sleep(0.0005)
                         continue
+                    # Behind (a slow sendall, or Python slower than the rate): catch up in bursts of the usual size,
+                    # each stamped when it is made, so a line's time is never older than its own burst's making.
+                    count = min(count, 20_000)
                 stamp = time.time_ns()
                 tail = b" %d\n" % stamp
                 data = tail.join([b"%d" % seq for seq in range(self.sent, self.sent + count)]) + tail
@@ -267,10 +272,50 @@ def percentile(runs, fraction):
     return runs[-1][0]
 
 
+def measure(sluice, work, mode, args, fractions):
+    """One round of one mode: the peak, then each fraction of it. Returns a row per fraction."""
+    checkpointed = mode == "checkpointed"
+    feed, batches = run(sluice, work, None, args.peak_seconds, checkpointed, args.set)
+    placed = placed_batches(work, feed, batches)
+    commits = sorted((commit, last - first + 1) for first, last, commit in placed
+                     if commit >= feed.bursts[0][2] / 1e6 + WARMUP_S * 1000)
+    peak = sum(n for _, n in commits[1:]) / (commits[-1][0] - commits[0][0]) * 1000
+    sender = feed.sent / feed.elapsed
+    print(f"{mode}: peak {peak:,.0f} lines/s through the pipeline ({feed.sent:,} lines in {args.peak_seconds:.0f} s; "
+          f"the sender offered {sender:,.0f}/s and spent {feed.blocked / feed.elapsed * 100:.0f} % of its time in "
+          f"sendall; all {feed.sent:,} committed exactly once; load average {os.getloadavg()[0]:.1f})", flush=True)
+    shutil.rmtree(work, ignore_errors=True)
+    rows = []
+    for fraction in fractions:
+        feed, batches = run(sluice, work, fraction * peak, args.seconds, checkpointed, args.set)
+        placed = placed_batches(work, feed, batches)
+        runs = sorted(latencies(feed, placed))
+        measured = sum(count for _, count in runs)
+        p50, p99, worst = percentile(runs, 0.5), percentile(runs, 0.99), runs[-1][0]
+        # Where the time goes, over the batches after the warm-up: processing (plan, read, write, sink commit,
+        # checkpoint) and scheduling delay (a batch starting late because the one before ran past its turn).
+        warm = feed.bursts[0][2] / 1e6 + WARMUP_S * 1000
+        steady = [batch[2:] for time_ms, batch in batches.items() if time_ms >= warm]
+        processing = sorted(p for p, _ in steady)
+        late = max(s for _, s in steady)
+        row = {"mode": mode, "fraction": fraction, "rate": feed.sent / feed.elapsed, "sent": feed.sent, "p50": p50,
+               "p99": p99, "max": worst, "proc50": processing[len(processing) // 2], "procmax": processing[-1],
+               "wait": feed.waited / max(feed.ran, 1e-9)}
+        rows.append(row)
+        print(f"{mode} {fraction * 100:.0f} %: {feed.sent:,} lines sent at {row['rate']:,.0f}/s, "
+              f"{feed.sent:,} committed exactly once in {len(placed)} batches; p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
+              f"max {worst:.1f} ms over {measured:,} lines; batch processing median {row['proc50']:.1f} ms, max "
+              f"{row['procmax']:.1f} ms; scheduling delay max {late:.1f} ms; sluice ran {feed.ran:.1f} s on a CPU and "
+              f"waited {feed.waited:.1f} s for one; load average {os.getloadavg()[0]:.1f}", flush=True)
+        shutil.rmtree(work, ignore_errors=True)
+    return rows
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=20, help="seconds of sending at each paced rate")
     parser.add_argument("--peak-seconds", type=float, default=10)
+    parser.add_argument("--rounds", type=int, default=1, help="rounds, the modes' order alternating")
     parser.add_argument("--fractions", default="0.25,0.5,0.9")
     parser.add_argument("--modes", default="checkpointed,plain")
     parser.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE",
@@ -281,56 +326,33 @@ def main():
     sluice = pathlib.Path(args.sluice).resolve()
     if not sluice.exists():
         sys.exit(f"run.py: {sluice} not found; build it with: swift build -c release --scratch-path .build-release")
-    out = ROOT / "bench-out/latency"
     fractions = [float(f) for f in args.fractions.split(",")]
-    rows = []
-    for mode in args.modes.split(","):
+    modes = args.modes.split(",")
+    for mode in modes:
         if mode not in ("checkpointed", "plain"):
             sys.exit(f"run.py: --modes: unknown mode '{mode}' (checkpointed, plain)")
-        checkpointed = mode == "checkpointed"
-        work = out / mode
-        feed, batches = run(sluice, work, None, args.peak_seconds, checkpointed, args.set)
-        placed = placed_batches(work, feed, batches)
-        commits = sorted((commit, last - first + 1) for first, last, commit in placed
-                         if commit >= feed.bursts[0][2] / 1e6 + WARMUP_S * 1000)
-        peak = sum(n for _, n in commits[1:]) / (commits[-1][0] - commits[0][0]) * 1000
-        sender = feed.sent / feed.elapsed
-        print(f"{mode}: peak {peak:,.0f} lines/s through the pipeline ({feed.sent:,} lines in {args.peak_seconds:.0f} s; "
-              f"the sender offered {sender:,.0f}/s and spent {feed.blocked / feed.elapsed * 100:.0f} % of its time in "
-              f"sendall; all {feed.sent:,} committed exactly once; load average {os.getloadavg()[0]:.1f})", flush=True)
-        shutil.rmtree(work, ignore_errors=True)
-        for fraction in fractions:
-            rate = fraction * peak
-            feed, batches = run(sluice, work, rate, args.seconds, checkpointed, args.set)
-            placed = placed_batches(work, feed, batches)
-            runs = sorted(latencies(feed, placed))
-            measured = sum(count for _, count in runs)
-            p50, p99, worst = percentile(runs, 0.5), percentile(runs, 0.99), runs[-1][0]
-            # Where the time goes, over the batches after the warm-up: processing (plan, read, write, sink commit,
-            # checkpoint) and scheduling delay (a batch starting late because the one before ran past its turn).
-            warm = feed.bursts[0][2] / 1e6 + WARMUP_S * 1000
-            steady = sorted(batch[2:] for time_ms, batch in batches.items() if time_ms >= warm)
-            processing = sorted(p for p, _ in steady)
-            late = max(s for _, s in steady)
-            row = (mode, fraction, rate, feed.sent / feed.elapsed, feed.sent, p50, p99, worst, measured,
-                   len(placed), processing[len(processing) // 2], processing[-1], late)
-            rows.append(row)
-            print(f"{mode} {fraction * 100:.0f} %: {feed.sent:,} lines sent at {feed.sent / feed.elapsed:,.0f}/s, "
-                  f"{feed.sent:,} committed exactly once in {len(placed)} batches; p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
-                  f"max {worst:.1f} ms over {measured:,} lines; batch processing median {row[10]:.1f} ms, max "
-                  f"{row[11]:.1f} ms; scheduling delay max {late:.1f} ms; sluice ran {feed.ran:.1f} s on a CPU and waited "
-                  f"{feed.waited:.1f} s for one; load average {os.getloadavg()[0]:.1f}",
-                  flush=True)
-            shutil.rmtree(work, ignore_errors=True)
+    rows = []
+    for round_index in range(args.rounds):
+        print(f"round {round_index + 1}", flush=True)
+        for mode in (modes if round_index % 2 == 0 else modes[::-1]):
+            rows += [dict(row, round=round_index + 1) for row in measure(sluice, ROOT / "bench-out/latency" / mode, mode, args, fractions)]
 
     print()
     print(f"latency from send to batch commit, batch interval {INTERVAL_MS} ms, first {WARMUP_S:.0f} s of each run left out"
           + (f"; --set {' '.join(args.set)}" if args.set else ""))
-    print(f"{'mode':<13} {'of peak':>7} {'lines/s':>11} {'lines':>11} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
-          f"{'p99/interval':>12} {'proc p50':>8} {'proc max':>8}")
-    for mode, fraction, rate, actual, sent, p50, p99, worst, measured, count, proc50, procmax, late in rows:
-        print(f"{mode:<13} {fraction * 100:>6.0f}% {actual:>11,.0f} {sent:>11,} {p50:>8.1f} {p99:>8.1f} {worst:>8.1f} "
-              f"{p99 / INTERVAL_MS:>11.2f}x {proc50:>8.1f} {procmax:>8.1f}")
+    print(f"{'round':>5} {'mode':<13} {'of peak':>7} {'lines/s':>11} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
+          f"{'p99/interval':>12} {'proc p50':>8} {'proc max':>8} {'CPU wait/run':>12}")
+    for row in sorted(rows, key=lambda r: (modes.index(r["mode"]), r["fraction"], r["round"])):
+        print(f"{row['round']:>5} {row['mode']:<13} {row['fraction'] * 100:>6.0f}% {row['rate']:>11,.0f} {row['p50']:>8.1f} "
+              f"{row['p99']:>8.1f} {row['max']:>8.1f} {row['p99'] / INTERVAL_MS:>11.2f}x {row['proc50']:>8.1f} "
+              f"{row['procmax']:>8.1f} {row['wait']:>11.1f}x")
+    if args.rounds > 1:
+        print()
+        for mode in modes:
+            for fraction in fractions:
+                p99s = sorted(r["p99"] for r in rows if r["mode"] == mode and r["fraction"] == fraction)
+                print(f"{mode} {fraction * 100:.0f} %: p99 median {statistics.median(p99s):.1f} ms over {len(p99s)} rounds "
+                      f"({p99s[0]:.1f}-{p99s[-1]:.1f}), {statistics.median(p99s) / INTERVAL_MS:.2f}x the interval")
 
 
 if __name__ == "__main__":
