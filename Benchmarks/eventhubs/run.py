@@ -2,8 +2,10 @@
 """Event Hubs source throughput: Sluice's `eventhubs` source against the official Python consumer, reading the same
 1 KB events from the same emulator in the same run.
 
-    swift build -c release
-    python3 Benchmarks/eventhubs/run.py [--events 100000] [--size 1000] [--rounds 3]
+    swift build -c release --scratch-path .build-release
+    .build/test-venv/bin/python3 Benchmarks/eventhubs/run.py [--events 100000] [--size 1000] [--rounds 3]
+
+(scripts/test creates .build/test-venv with azure-eventhub 5.15.1.)
 
 Starts `sluice-eventhubs-emulator` with two hubs, `bench4` (4 partitions) and `bench32` (32 partitions), puts
 `--events` events of `--size` bytes into each (spread evenly over its partitions), then for each hub alternates
@@ -13,13 +15,16 @@ rounds of
   official   `EventHubConsumerClient.receive` over all partitions from the start until every event arrived
              (azure-eventhub 5.15.1, pyamqp), timed from the first event callback's connection to the last event.
 Each round checks the count: Sluice's must equal the events produced. Prints events/s and MB/s for both and the
-ratio (medians over the rounds). Everything goes to bench-out/eventhubs/ (git-ignored).
+ratio (medians over the rounds), then the CPU each side used per event (medians): the `sluice run` process (all of
+it, start-up included), the official consumer (this Python process, its receiving threads included) and the emulator
+while serving each. Everything goes to bench-out/eventhubs/ (git-ignored).
 """
 
 import argparse
 import os
 import pathlib
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -72,15 +77,28 @@ def command(emulator, line):
         sys.exit(f"run.py: emulator answered {answer!r} to {line[:60]!r}")
 
 
+def process_cpu(pid):
+    """User + system CPU seconds of a running process, from /proc."""
+    fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_sluice(sluice, work, port, hub):
     (work / "p.yaml").write_text(PIPELINE.format(port=port, hub=hub))
-    result = subprocess.run([str(sluice), "run", str(work / "p.yaml"), "--until-idle", "--idle-batches", "5", "--progress", "plain"],
-                            capture_output=True, text=True)
-    if result.returncode != 0:
-        sys.exit(f"run.py: sluice failed:\n{result.stderr[-3000:]}")
-    seconds = sum(float(ms) for records, ms in re.findall(r": (\d+) records, .*?processing ([0-9.]+) ms", result.stderr) if int(records) > 0) / 1000
-    counted = sum(int(n) for n in re.findall(r"^(\d+)$", result.stdout, re.M))
+    process = subprocess.Popen([str(sluice), "run", str(work / "p.yaml"), "--until-idle", "--idle-batches", "5", "--progress", "plain"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    stdout, stderr = process.communicate()
+    (work / f"sluice-{hub}.err").write_text(stderr)
+    if process.returncode != 0:
+        sys.exit(f"run.py: sluice failed:\n{stderr[-3000:]}")
+    seconds = sum(float(ms) for records, ms in re.findall(r": (\d+) records, .*?processing ([0-9.]+) ms", stderr) if int(records) > 0) / 1000
+    counted = sum(int(n) for n in re.findall(r"^(\d+)$", stdout, re.M))
     return seconds, counted
+
+
+def children_cpu():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def run_official(port, hub, expected):
@@ -116,7 +134,7 @@ def main():
     parser.add_argument("--events", type=int, default=100_000, help="events per hub (default 100000)")
     parser.add_argument("--size", type=int, default=1000, help="event body bytes (default 1000)")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (default 3)")
-    parser.add_argument("--build", default=str(ROOT / ".build/release"), help="directory with sluice and the emulator")
+    parser.add_argument("--build", default=str(ROOT / ".build-release/release"), help="directory with sluice and the emulator")
     parser.add_argument("--out", default=str(ROOT / "bench-out/eventhubs"), help="working directory")
     args = parser.parse_args()
 
@@ -124,7 +142,7 @@ def main():
     sluice, emulator_binary = build / "sluice", build / "sluice-eventhubs-emulator"
     for binary in (sluice, emulator_binary):
         if not binary.exists():
-            sys.exit(f"run.py: {binary} not found; build first with: swift build -c release")
+            sys.exit(f"run.py: {binary} not found; build first with: swift build -c release --scratch-path .build-release")
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     emulator, port = start_emulator(emulator_binary, out)
@@ -138,21 +156,34 @@ def main():
         for hub, partitions in (("bench4", 4), ("bench32", 32)):
             expected = (args.events // partitions) * partitions
             times = {"sluice": [], "official": []}
+            cpu = {key: [] for key in ("sluice", "official", "emulator-sluice", "emulator-official")}
             for round_number in range(1, args.rounds + 1):
+                before, emulator_before = children_cpu(), process_cpu(emulator.pid)
                 seconds, counted = run_sluice(sluice, out, port, hub)
+                cpu["sluice"].append(children_cpu() - before)
+                cpu["emulator-sluice"].append(process_cpu(emulator.pid) - emulator_before)
                 if counted != expected:
                     sys.exit(f"run.py: sluice counted {counted} events in {hub}, not {expected}")
                 times["sluice"].append(seconds)
+                before, emulator_before = time.process_time(), process_cpu(emulator.pid)
                 seconds, counted = run_official(port, hub, expected)
+                cpu["official"].append(time.process_time() - before)
+                cpu["emulator-official"].append(process_cpu(emulator.pid) - emulator_before)
                 times["official"].append(seconds)
                 print(f"{hub} round {round_number}: sluice {times['sluice'][-1]:.2f} s, official {seconds:.2f} s", flush=True)
-            rows.append((hub, partitions, expected, statistics.median(times["sluice"]), statistics.median(times["official"])))
+            rows.append((hub, partitions, expected, statistics.median(times["sluice"]), statistics.median(times["official"]),
+                         {key: statistics.median(values) / expected * 1e6 for key, values in cpu.items()}))
         print()
         print(f"{'hub':10}{'partitions':>11}{'sluice ev/s':>14}{'MB/s':>8}{'official ev/s':>15}{'MB/s':>8}{'ratio':>8}")
-        for hub, partitions, events, s, o in rows:
+        for hub, partitions, events, s, o, _ in rows:
             mb = events * args.size / 1e6
             print(f"{hub:10}{partitions:>11}{events / s:>14,.0f}{mb / s:>8.1f}{events / o:>15,.0f}{mb / o:>8.1f}{o / s:>8.1f}")
         print(f"(medians of {args.rounds} alternating rounds; ratio = Sluice's throughput over the official consumer's)")
+        print()
+        print(f"{'CPU µs/event':14}{'sluice':>8}{'emulator':>10}{'official':>10}{'emulator':>10}")
+        for hub, _, _, _, _, c in rows:
+            print(f"{hub:14}{c['sluice']:>8.2f}{c['emulator-sluice']:>10.2f}{c['official']:>10.2f}{c['emulator-official']:>10.2f}")
+        print("(the emulator's columns: while it served the run on their left)")
     finally:
         emulator.kill()
 
