@@ -154,6 +154,23 @@ def completed_batches(log_path):
     return batches
 
 
+def stage_times(events_path):
+    """{batch time ms: (source read ms, sink ms)} from the batch events `sluice run --events-fd` writes (the figures
+    `sluice serve` shows per stage): the sink's time covers its writes, its fsync and its commit; the rest of a
+    batch's processing is planning (with the write-ahead log's fsync), the checkpoint commit and the source commit."""
+    times = {}
+    for line in events_path.read_text().splitlines():
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if event.get("event") != "batchCompleted":
+            continue
+        stages = {stage["stage"]: stage["milliseconds"] for stage in event.get("stages", [])}
+        times[int(event["timeMilliseconds"])] = (stages.get("lines", 0.0), stages.get("out", 0.0))
+    return times
+
+
 def scheduler_ns(pid):
     """Nanoseconds the threads of `pid` ran on a CPU and waited in a run queue for one, summed (/proc/PID/task/*/
     schedstat; threads that already ended are not counted): how much a loaded machine kept sluice waiting."""
@@ -182,10 +199,11 @@ def run(sluice, work, rate, seconds, checkpointed, settings=()):
     (work / "pipeline.yaml").write_text(
         PIPELINE.format(interval=INTERVAL_MS, port=feed.port, checkpoint="checkpoint: state" if checkpointed else ""))
     log_path = work / "log.jsonl"
-    with open(log_path, "w") as log:
+    with open(log_path, "w") as log, open(work / "events.jsonl", "w") as events:
         overrides = [argument for setting in settings for argument in ("--set", setting)]
-        process = subprocess.Popen([str(sluice), "run", "pipeline.yaml", "--log-format", "json", *overrides], cwd=work,
-                                   stdout=subprocess.DEVNULL, stderr=log)
+        process = subprocess.Popen([str(sluice), "run", "pipeline.yaml", "--log-format", "json",
+                                    "--events-fd", str(events.fileno()), *overrides], cwd=work,
+                                   stdout=subprocess.DEVNULL, stderr=log, pass_fds=(events.fileno(),))
         try:
             feed.start(rate, seconds)
             if not feed.done.wait(seconds + 60):
@@ -230,10 +248,10 @@ def placed_batches(work, feed, batches):
         commit, records = batches[time_ms][:2]
         if records != count:
             sys.exit(f"run.py: batch at {time_ms} reports {records} records, its file holds {count}")
-        placed.append((first, last, commit))
+        placed.append((first, last, commit, time_ms))
     placed.sort()
     expected = 0
-    for first, last, _ in placed:
+    for first, last, _, _ in placed:
         if first != expected:
             sys.exit(f"run.py: lines {expected}..{first - 1} are missing or doubled (a file starts at {first})")
         expected = last + 1
@@ -242,23 +260,32 @@ def placed_batches(work, feed, batches):
     return placed
 
 
-def latencies(feed, placed):
-    """Per line, commit of its batch − its send time, as (latency ms, lines) runs; lines of the warm-up left out."""
-    firsts = [first for first, _, _ in placed]
+def latencies(feed, placed, batches):
+    """Per line, commit of its batch − its send time, as (latency ms, lines) runs; lines of the warm-up left out.
+    Also the lines that missed a batch: sent before some earlier batch was planned (its time + scheduling delay)
+    and yet not in it — they were still in the kernel's socket buffer or the source's receiving thread (or, with the
+    write-ahead log, not yet written to it) when that batch asked what was available."""
+    firsts = [first for first, _, _, _ in placed]
+    plans = sorted(time_ms + batch[3] for time_ms, batch in batches.items())
     warmup_end = feed.bursts[0][2] + WARMUP_S * 1e9 if feed.bursts else 0
     runs = []
+    missed = 0
     for first, count, stamp in feed.bursts:
         if stamp < warmup_end:
             continue
         seq, end = first, first + count
         index = bisect.bisect_right(firsts, seq) - 1
+        # The first batch planned after the line was sent: the one it should be in.
+        due = plans[min(bisect.bisect_right(plans, stamp / 1e6), len(plans) - 1)]
         while seq < end:
-            batch_first, batch_last, commit = placed[index]
+            batch_first, batch_last, commit, time_ms = placed[index]
             upto = min(end, batch_last + 1)
             runs.append((commit - stamp / 1e6, upto - seq))
+            if time_ms + batches[time_ms][3] > due:
+                missed += upto - seq
             seq = upto
             index += 1
-    return runs
+    return runs, missed
 
 
 def percentile(runs, fraction):
@@ -277,7 +304,7 @@ def measure(sluice, work, mode, args, fractions):
     checkpointed = mode == "checkpointed"
     feed, batches = run(sluice, work, None, args.peak_seconds, checkpointed, args.set)
     placed = placed_batches(work, feed, batches)
-    commits = sorted((commit, last - first + 1) for first, last, commit in placed
+    commits = sorted((commit, last - first + 1) for first, last, commit, _ in placed
                      if commit >= feed.bursts[0][2] / 1e6 + WARMUP_S * 1000)
     peak = sum(n for _, n in commits[1:]) / (commits[-1][0] - commits[0][0]) * 1000
     sender = feed.sent / feed.elapsed
@@ -289,7 +316,8 @@ def measure(sluice, work, mode, args, fractions):
     for fraction in fractions:
         feed, batches = run(sluice, work, fraction * peak, args.seconds, checkpointed, args.set)
         placed = placed_batches(work, feed, batches)
-        runs = sorted(latencies(feed, placed))
+        runs, missed = latencies(feed, placed, batches)
+        runs.sort()
         measured = sum(count for _, count in runs)
         p50, p99, worst = percentile(runs, 0.5), percentile(runs, 0.99), runs[-1][0]
         # Where the time goes, over the batches after the warm-up: processing (plan, read, write, sink commit,
@@ -298,15 +326,23 @@ def measure(sluice, work, mode, args, fractions):
         steady = [batch[2:] for time_ms, batch in batches.items() if time_ms >= warm]
         processing = sorted(p for p, _ in steady)
         late = max(s for _, s in steady)
+        # The three slowest batches, with the time in the sink's calls (writes, fsync, rename) and in the source's reads
+        # (summed over the tasks that ran them, so together they may exceed the batch's wall time).
+        stages = stage_times(work / "events.jsonl")
+        slowest = sorted(((batch[2], time_ms) for time_ms, batch in batches.items() if time_ms >= warm), reverse=True)[:3]
+        split = ", ".join(f"{total:.0f} ms (sink {stages.get(t, (0, 0))[1]:.0f}, read {stages.get(t, (0, 0))[0]:.0f})"
+                          for total, t in slowest)
         row = {"mode": mode, "fraction": fraction, "rate": feed.sent / feed.elapsed, "sent": feed.sent, "p50": p50,
                "p99": p99, "max": worst, "proc50": processing[len(processing) // 2], "procmax": processing[-1],
                "wait": feed.waited / max(feed.ran, 1e-9)}
         rows.append(row)
         print(f"{mode} {fraction * 100:.0f} %: {feed.sent:,} lines sent at {row['rate']:,.0f}/s, "
               f"{feed.sent:,} committed exactly once in {len(placed)} batches; p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
-              f"max {worst:.1f} ms over {measured:,} lines; batch processing median {row['proc50']:.1f} ms, max "
+              f"max {worst:.1f} ms over {measured:,} lines, {missed / measured * 100:.2f} % of them in a later batch than the "
+              f"first planned after their send; batch processing median {row['proc50']:.1f} ms, max "
               f"{row['procmax']:.1f} ms; scheduling delay max {late:.1f} ms; sluice ran {feed.ran:.1f} s on a CPU and "
-              f"waited {feed.waited:.1f} s for one; load average {os.getloadavg()[0]:.1f}", flush=True)
+              f"waited {feed.waited:.1f} s for one; load average {os.getloadavg()[0]:.1f}; slowest batches {split}",
+              flush=True)
         shutil.rmtree(work, ignore_errors=True)
     return rows
 
