@@ -272,7 +272,9 @@ struct EventHubsPipelineTests {
         for hub in ["eh1", "eh2"] {
             for partition in 0..<4 { try emulator.command("produce \(hub) \(partition) 400 tag-\(hub)-{p} n{i}") }
         }
-        let batches = 14  // 400 events at 40 per batch: 10 batches with events, then empty ones
+        // 400 events at 40 per batch: 10 batches with events, then empty ones. A killed run may finish more than one
+        // batch before its kill lands (batches are quick), so there are enough batches for 10 kills and a last run.
+        let batches = 30
         var outputs: [URL] = []
         for run in ["calm", "chaos"] {
             let out = work.appendingPathComponent("out-\(run)")
