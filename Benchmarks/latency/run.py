@@ -200,7 +200,8 @@ def run(sluice, work, rate, seconds, checkpointed, settings=()):
         PIPELINE.format(interval=INTERVAL_MS, port=feed.port, checkpoint="checkpoint: state" if checkpointed else ""))
     log_path = work / "log.jsonl"
     with open(log_path, "w") as log, open(work / "events.jsonl", "w") as events:
-        overrides = [argument for setting in settings for argument in ("--set", setting)]
+        overrides = [argument for setting in settings for argument in
+                     (("--parallelism", setting[len("parallelism="):]) if setting.startswith("parallelism=") else ("--set", setting))]
         process = subprocess.Popen([str(sluice), "run", "pipeline.yaml", "--log-format", "json",
                                     "--events-fd", str(events.fileno()), *overrides], cwd=work,
                                    stdout=subprocess.DEVNULL, stderr=log, pass_fds=(events.fileno(),))
@@ -356,7 +357,8 @@ def main():
     parser.add_argument("--modes", default="checkpointed,plain")
     parser.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE",
                         help="passed on to sluice run, e.g. sinks.out.config.fsync=false or "
-                             "sources.lines.config.wal_sync_ms=20 (to see where the time goes)")
+                             "sources.lines.config.wal_sync_ms=20 (to see where the time goes); parallelism=N "
+                             "becomes --parallelism N")
     parser.add_argument("--sluice", default=str(ROOT / ".build-release/release/sluice"))
     args = parser.parse_args()
     sluice = pathlib.Path(args.sluice).resolve()
