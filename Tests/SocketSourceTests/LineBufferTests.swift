@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import SocketSource
@@ -33,6 +34,24 @@ struct LineBufferTests {
         let from = UInt64(LineBuffer.linesPerChunk - 1 + 6)
         #expect(Self.lines(buffer, from..<(from + 2)) == ["\(from)", "\(from + 1)"])
         #expect(Self.lines(buffer, UInt64(total - 1)..<UInt64(total)) == ["\(total - 1)"])
+    }
+
+    /// A chunk also ends at `bytesPerChunk`: with long lines, forgetting the committed ones frees memory a megabyte
+    /// at a time instead of once 65,536 of them (a gigabyte of 16 KiB lines) are committed, and every line stays
+    /// readable across the chunk boundaries.
+    @Test func longLinesEndAChunkAtItsByteSize() {
+        var buffer = LineBuffer()
+        let line = String(repeating: "x", count: 16 * 1024 - 6)
+        let total = 200  // 3.1 MiB
+        for i in 0..<total { Self.append(String(format: "%05d", i) + line, to: &buffer) }
+        // A chunk takes lines until it holds the byte size, so every full chunk ends within one line past it.
+        let lineBytes = line.utf8.count + 5
+        #expect(buffer.chunks.count == 4, "\(buffer.chunks.map(\.ends.count))")
+        #expect(buffer.chunks.dropLast().allSatisfy { (LineBuffer.bytesPerChunk..<(LineBuffer.bytesPerChunk + lineBytes)).contains($0.data.count) })
+        buffer.forget(below: 150)
+        #expect(buffer.chunks.reduce(0) { $0 + $1.data.count } <= (total - 150) * 16 * 1024 + LineBuffer.bytesPerChunk)
+        #expect(Self.lines(buffer, 149..<151).map { String($0.prefix(5)) } == ["00149", "00150"])
+        #expect(Self.lines(buffer, UInt64(total - 1)..<UInt64(total)).map { String($0.prefix(5)) } == ["00199"])
     }
 
     /// The limits count what waits for a commit: committed lines still held in a chunk count for nothing, lines or
