@@ -96,13 +96,11 @@ public final class FileWatchSource: SourcePlugin {
     public func partitionCount() throws -> Int { watcher.partitionCount }
 
     public func available(partition: Int) throws -> Range<UInt64> {
-        try watcher.state.withLock { state in
+        try watcher.checkPartition(partition)
+        return watcher.state.withLock { state in
             if let error = state.lastError {
                 state.lastError = nil
                 watcher.context.log(.warning, error)
-            }
-            guard state.partitions.indices.contains(partition) else {
-                throw PluginError("partition \(partition) does not exist: this source has \(state.partitions.count)")
             }
             return 0..<state.partitions[partition].total
         }
@@ -110,9 +108,7 @@ public final class FileWatchSource: SourcePlugin {
 
     public func read(partition: Int, offsets: Range<UInt64>, into output: inout BatchBuilder) throws {
         // Find the files covering the range; read outside the lock (the file list is append-only).
-        guard partition >= 0 && partition < watcher.partitionCount else {
-            throw PluginError("partition \(partition) does not exist: this source has \(watcher.partitionCount)")
-        }
+        try watcher.checkPartition(partition)
         let gone = watcher.state.withLock { $0.partitions[partition].missing.first { $0.offsets.overlaps(offsets) } }
         if let gone {
             throw PluginError(

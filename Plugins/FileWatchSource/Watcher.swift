@@ -11,7 +11,7 @@ final class Watcher: Sendable {
     let glob: String
     let pollMilliseconds: Int32
     let context: PluginContext
-    /// The number of partitions: the configured one, or more when an index log was written with more.
+    /// The number of partitions, as configured (never fewer than the index log holds: that is refused at start).
     let partitionCount: Int
     let state: Mutex<FileWatchSource.State>
     /// The inotify descriptor, or -1 when polling only.
@@ -40,6 +40,13 @@ final class Watcher: Sendable {
 
     /// The host's limit on a source's partitions (docs/pipeline.md, Limits).
     static let maxPartitions = 1024
+
+    /// Refuses a partition this source does not have (the host asks only for those it offered; a harness may not).
+    func checkPartition(_ partition: Int) throws {
+        guard partition >= 0 && partition < partitionCount else {
+            throw PluginError("partition \(partition) does not exist: this source has \(partitionCount)")
+        }
+    }
 
     init(configuration: FileWatchSource.Configuration, context: PluginContext) throws {
         self.context = context

@@ -15,7 +15,7 @@ final class KeyedPartials {
     /// A custom reducer's values waiting to be combined, and the table entry (group) of each.
     private var pendingValues: [UInt64] = []
     private var pendingGroups: [Int32] = []
-    /// Scratch for `KeyTable.countValues`: the hashes of a batch's values.
+    /// Scratch for `KeyTable.countValues`: the hashes of a block of values.
     private var hashes: [UInt64] = []
 
     init(op: KeyedOperator, expectedKeys: Int) {

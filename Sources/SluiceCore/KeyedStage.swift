@@ -381,14 +381,12 @@ final class PartitionState {
                 if let entry = table.find(batch.key(at: i), hash: batch.hash(at: i)) { indices.append(entry) }
             }
         }
-        if changed.count > 1 {
-            indices.sort()
-            var unique: [Int] = []
-            unique.reserveCapacity(indices.count)
-            for index in indices where unique.last != index { unique.append(index) }
-            return unique
-        }
-        return indices.sorted()
+        indices.sort()
+        // Several batch tables may hold the same key: each entry once.
+        var unique: [Int] = []
+        unique.reserveCapacity(indices.count)
+        for index in indices where unique.last != index { unique.append(index) }
+        return unique
     }
 
     func lastSeenTable(expectedKeys: Int) -> KeyTable<Accumulator> {
