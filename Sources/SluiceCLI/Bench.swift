@@ -8,6 +8,7 @@ import SluiceSDK
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "bench",
         abstract: "Micro-benchmarks of the host (see docs/benchmarks.md).",
         subcommands: [Boundary.self, Window.self, State.self, StateCheckpoints.self, Functions.self]
     )
@@ -17,6 +18,7 @@ extension Bench {
     /// The cost of the plugin boundary: the same no-op stage built into the host, and loaded from a `.so`.
     struct Boundary: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "boundary",
             abstract: "Compare a no-op transform built into the host with the `noop` plugin loaded from its .so.",
             discussion: """
                 Runs batches of text records through (a) a copy stage compiled into the host, (b) the noop plugin \
@@ -163,6 +165,7 @@ extension Bench {
     /// reduceByKeyAndWindow: per-batch time for a short and a long window, with and without the inverse function.
     struct Window: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "window",
             abstract: "Per-batch time of reduceByKeyAndWindow for windows of 2 and 60 batches, with and without inverse.",
             discussion: """
                 Feeds synthetic keyed records through reduceByKeyAndWindow (sum, slide 1) and reports the median \
@@ -199,6 +202,7 @@ extension Bench {
     /// updateStateByKey over many keys: memory per key and per-batch time.
     struct State: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "state",
             abstract: "Memory per key and per-batch time of updateStateByKey with 1 M keys.",
             discussion: """
                 Fills the state with --keys distinct keys, then runs more batches that update a part of them. \
@@ -379,6 +383,7 @@ extension Bench {
     /// libffi: a library function per value and per batch, against the same arithmetic compiled into the host.
     struct Functions: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "functions",
             abstract: "Cost per value of a function-library map called through libffi, scalar and batch-shaped.",
             discussion: """
                 Needs a manifest declaring `scale: double(double)` and `scale_batch: void(const double*, double*, \

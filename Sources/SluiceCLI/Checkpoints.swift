@@ -4,6 +4,7 @@ import SluiceHost
 
 struct Checkpoints: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "checkpoints",
         abstract: "Inspect and repair a pipeline's checkpoint directory.",
         discussion: """
             A checkpoint directory holds the last committed batches of a pipeline: source positions (which survive \
@@ -17,6 +18,7 @@ struct Checkpoints: ParsableCommand {
 extension Checkpoints {
     struct Show: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "show",
             abstract: "Show the committed positions and state, every kept commit, and the batch in flight."
         )
 
@@ -91,6 +93,7 @@ extension Checkpoints {
 
     struct Reset: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "reset",
             abstract: "Forget the commits: the next run starts from the beginning (or, with --state, keeps positions).",
             discussion: "Without --state this also removes what the sources keep for replay (write-ahead logs, file indexes)."
         )
@@ -120,6 +123,7 @@ extension Checkpoints {
 
     struct Set: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "set",
             abstract: "Set the next offset of one source partition (to skip ahead, or to read again).",
             discussion: "Writes a new commit record with the position changed; the batch in flight, if any, is dropped."
         )

@@ -7,6 +7,7 @@ import SluiceSDK
 
 struct Plugins: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "plugins",
         abstract: "List and inspect the plugins sluice can load.",
         subcommands: [List.self, Inspect.self, Check.self],
         defaultSubcommand: List.self
@@ -16,6 +17,7 @@ struct Plugins: ParsableCommand {
 extension Plugins {
     struct Check: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "check",
             abstract: "Check a built plugin file against the ABI (the test kit's conformance checks).",
             discussion: """
                 Loads the file as the host does, then exercises it: descriptor, schema, configuration handling \
@@ -53,6 +55,7 @@ extension Plugins {
 
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "list",
             abstract: "List loadable plugins (name, kind, version, ABI, path); refused files are reported on stderr."
         )
 
@@ -70,6 +73,7 @@ extension Plugins {
 
     struct Inspect: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "inspect",
             abstract: "Show a plugin's description and configuration options."
         )
 

@@ -15,6 +15,7 @@ import Glibc
 
 struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "run",
         abstract: "Run a pipeline until it is stopped (Ctrl-C or SIGTERM) or a bound is reached.",
         discussion: """
             Progress goes to standard error: one line per batch with its records, scheduling delay, processing \

@@ -12,6 +12,7 @@ import Glibc
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "serve",
         abstract: "Run pipelines as a service: Apache Livy's batch API, one supervised process per pipeline, /metrics.",
         discussion: """
             POST /batches submits a pipeline (a file under an --allow-dir, or its YAML inline); GET /batches, \

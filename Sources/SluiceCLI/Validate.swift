@@ -3,6 +3,7 @@ import SluiceHost
 
 struct Validate: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "validate",
         abstract: "Check a pipeline file without running it.",
         discussion: """
             Reports every problem with its file, line, column and key path: YAML syntax, unknown keys, missing \

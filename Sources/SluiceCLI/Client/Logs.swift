@@ -3,7 +3,10 @@ import Foundation
 
 /// `sluice logs ID`: a pipeline's log lines, as the server keeps them; `--follow` goes on printing new ones.
 struct Logs: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Print the log of a pipeline on a `sluice serve` server.")
+    static let configuration = CommandConfiguration(
+        commandName: "logs",
+        abstract: "Print the log of a pipeline on a `sluice serve` server."
+    )
 
     @OptionGroup var server: ServerOptions
 

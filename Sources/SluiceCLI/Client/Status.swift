@@ -3,7 +3,10 @@ import Foundation
 
 /// `sluice status [ID]`: the server's pipelines, or one in detail.
 struct Status: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show the pipelines on a `sluice serve` server, or one of them in detail.")
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Show the pipelines on a `sluice serve` server, or one of them in detail."
+    )
 
     @OptionGroup var server: ServerOptions
 

@@ -3,7 +3,10 @@ import Foundation
 
 /// `sluice stop ID`: DELETE /batches/ID — the batch in flight finishes and commits, then the pipeline ends `killed`.
 struct Stop: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Stop a pipeline running on a `sluice serve` server (gracefully).")
+    static let configuration = CommandConfiguration(
+        commandName: "stop",
+        abstract: "Stop a pipeline running on a `sluice serve` server (gracefully)."
+    )
 
     @OptionGroup var server: ServerOptions
 

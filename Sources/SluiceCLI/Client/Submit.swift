@@ -4,6 +4,7 @@ import Foundation
 /// `sluice submit FILE`: POST /batches, Livy's way.
 struct Submit: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "submit",
         abstract: "Submit a pipeline to a `sluice serve` server.",
         discussion: """
             Sends the pipeline file's path (the server reads it; it must be under one of the server's --allow-dir \

@@ -4,7 +4,10 @@ import Foundation
 /// `sluice top`: a live view of a server's pipelines and their latest figures, refreshed every interval (Vector's
 /// `vector top`).
 struct Top: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Watch the pipelines of a `sluice serve` server, live.")
+    static let configuration = CommandConfiguration(
+        commandName: "top",
+        abstract: "Watch the pipelines of a `sluice serve` server, live."
+    )
 
     @OptionGroup var server: ServerOptions
 
