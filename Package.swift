@@ -30,6 +30,9 @@ let swiftLog = Package.Dependency.package(url: "https://github.com/apple/swift-l
 let swiftMetrics = Package.Dependency.package(url: "https://github.com/apple/swift-metrics", from: "2.13.0")
 let hummingbird = Package.Dependency.package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1")
 let prometheus = Package.Dependency.package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1")
+// The `sluice serve` client commands' HTTP (over NIO, as the server's): not URLSession, whose FoundationNetworking
+// links libcurl and its libraries into every start of `sluice`.
+let asyncHTTPClient = Package.Dependency.package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0")
 
 // MARK: - Settings shared by every Swift target
 
@@ -98,7 +101,7 @@ let package = Package(
     ] + firstPartyPlugins.map(\.1),
     dependencies: [
         sdk, argumentParser, yams, propertyBased, nio, crypto, nioSSL, serviceLifecycle, swiftLog, swiftMetrics, hummingbird,
-        prometheus,
+        prometheus, asyncHTTPClient,
     ],
     targets: [
         // The engine: batches, keyed aggregation, plans, scheduling. No dlopen, files or sockets.
@@ -144,6 +147,8 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"), serviceLifecycleProduct,
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"), .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"), .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             ],
             path: "Sources/SluiceCLI",
             swiftSettings: strictSettings

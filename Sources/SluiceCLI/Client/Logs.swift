@@ -23,8 +23,9 @@ struct Logs: AsyncParsableCommand {
         guard tail >= 0 else { throw ValidationError("--tail must be 0 or more, not \(tail)") }
     }
 
-    func run() async throws {
-        let client = try server.client()
+    func run() async throws { try await server.withClient(run) }
+
+    private func run(_ client: ServerClient) async throws {
         // The server keeps a window of the last lines, and its offsets move as the window slides: following goes by
         // content, printing what comes after the lines already printed.
         var printed = try await page(client, size: tail)

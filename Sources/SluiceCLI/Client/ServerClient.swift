@@ -1,47 +1,65 @@
+import AsyncHTTPClient
 import Foundation
-
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
+import NIOCore
+import NIOHTTP1
+import NIOPosix
 
 /// A client of `sluice serve`'s Livy API, for the command-line tools: one request at a time, JSON in and out, and the
 /// server's refusals as errors that carry its message.
+///
+/// It speaks HTTP through AsyncHTTPClient (NIO, and NIOSSL for https) rather than URLSession: FoundationNetworking
+/// would link libcurl and some thirty libraries behind it into `sluice`, and loading them is paid by every command's
+/// start-up, `sluice run` included. Made by `ServerOptions.withClient`, which shuts its HTTP client down.
 struct ServerClient: Sendable {
     let base: URL
     /// The `Authorization` header's value, when the server wants credentials.
     var authorization: String?
+    let http: HTTPClient
 
     /// A failure to reach the server, or its refusal.
     struct Failure: Error, CustomStringConvertible {
         var description: String
     }
 
+    /// The most of an answer that is read: a page of a thousand log lines is far less.
+    static let answerLimit = 64 << 20
+
+    /// The HTTP client's settings. 30 s without progress, connecting or reading, is a failure (as URLRequest's
+    /// `timeoutInterval`). A refused connection fails at once: AsyncHTTPClient would otherwise retry it until the
+    /// timeout, and `sluice status` against a server that is not running would wait for nothing.
+    static var configuration: HTTPClient.Configuration {
+        var configuration = HTTPClient.Configuration(timeout: .init(connect: .seconds(30), read: .seconds(30)))
+        configuration.connectionPool.retryConnectionEstablishment = false
+        return configuration
+    }
+
     /// `METHOD path` with an optional JSON body; the decoded answer, or a `Failure` saying what went wrong.
     func send<Answer: Decodable>(
         _ method: String, _ path: String, body: [String: Any]? = nil, as type: Answer.Type = Answer.self
     ) async throws -> Answer {
-        let url = URL(string: base.absoluteString.trimmingSuffix("/") + path)!
-        var request = URLRequest(url: url)
-        request.httpMethod = method
-        request.timeoutInterval = 30
+        var request = HTTPClientRequest(url: base.absoluteString.trimmingSuffix("/") + path)
+        request.method = HTTPMethod(rawValue: method)
         // Livy's clients send it; a server behind a CSRF guard expects it.
-        request.setValue("sluice", forHTTPHeaderField: "X-Requested-By")
-        if let authorization { request.setValue(authorization, forHTTPHeaderField: "Authorization") }
+        request.headers.add(name: "X-Requested-By", value: "sluice")
+        if let authorization { request.headers.add(name: "Authorization", value: authorization) }
         if let body {
-            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-            request.httpBody = try JSONSerialization.data(withJSONObject: body)
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: body)))
         }
+        let status: UInt
         let data: Data
-        let response: URLResponse
         do {
-            (data, response) = try await Self.session.data(for: request)
-        } catch let error as URLError where error.code == .cancelled {
+            // No deadline for the whole exchange: the configuration's timeouts end one that stops making progress.
+            let response = try await http.execute(request, deadline: .distantFuture)
+            status = response.status.code
+            data = Data(try await response.body.collect(upTo: Self.answerLimit).readableBytesView)
+        } catch {
+            throw Failure(description: "cannot reach the server at \(base.absoluteString): \(Self.reason(error)) (is `sluice serve` running? --server names another)")
+        }
+        if status == 401 {
             let hint = authorization == nil ? "give --token-file" : "the token in --token-file is not one it accepts"
             throw Failure(description: "\(method) \(path): the server answered 401: authentication required (\(hint))")
-        } catch {
-            throw Failure(description: "cannot reach the server at \(base.absoluteString): \(error.localizedDescription) (is `sluice serve` running? --server names another)")
         }
-        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
         guard (200..<300).contains(status) else {
             let message = ((try? JSONSerialization.jsonObject(with: data)) as? [String: Any])?["msg"] as? String
             throw Failure(description: "\(method) \(path): the server answered \(status): \(message ?? String(decoding: data.prefix(500), as: UTF8.self))")
@@ -52,20 +70,22 @@ struct ServerClient: Sendable {
             throw Failure(description: "\(method) \(path): the server's answer is not what sluice expects (\(error)); is \(base.absoluteString) a sluice server?")
         }
     }
-}
 
-extension ServerClient {
-    /// A session that declines authentication challenges: FoundationNetworking in Swift 6.3.1 otherwise waits forever
-    /// on a 401 for credentials nobody offers (swift-corelibs-foundation#5456). Declined, the request ends cancelled,
-    /// which `send` reports as the 401 it was.
-    static let session = URLSession(configuration: .ephemeral, delegate: DeclineChallenges(), delegateQueue: nil)
-
-    final class DeclineChallenges: NSObject, URLSessionTaskDelegate, Sendable {
-        func urlSession(
-            _ session: URLSession, task: URLSessionTask, didReceive challenge: URLAuthenticationChallenge,
-            completionHandler: @escaping @Sendable (URLSession.AuthChallengeDisposition, URLCredential?) -> Void
-        ) {
-            completionHandler(.rejectProtectionSpace, nil)
+    /// Why a request got no answer, in words: NIO's errors describe themselves as type dumps.
+    static func reason(_ error: any Error) -> String {
+        switch error {
+        case let error as HTTPClientError: error.shortDescription
+        case let error as NIOConnectionError:
+            if error.dnsAError != nil || error.dnsAAAAError != nil {
+                "cannot resolve host \(error.host)"
+            } else {
+                error.connectionErrors.first.map { reason($0.error) } ?? "\(error)"
+            }
+        case let error as IOError: String(cString: strerror(error.errnoCode))
+        // NIOSSL reports a certificate that is not trusted as a dump of BoringSSL's error queue.
+        case let error where "\(error)".contains("CERTIFICATE_VERIFY_FAILED"):
+            "TLS handshake failed: the server's certificate is not trusted (CERTIFICATE_VERIFY_FAILED)"
+        default: "\(error)"
         }
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import AsyncHTTPClient
 import Foundation
 
 /// Where `sluice submit`, `status`, `logs`, `stop` and `top` find the server.
@@ -18,8 +19,17 @@ struct ServerOptions: ParsableArguments {
     )
     var tokenFile: String?
 
-    /// The server to talk to, checked.
-    func client() throws -> ServerClient {
+    /// Runs `body` with a client of the server, checked, and shuts the client's connections down after it, however
+    /// it ends.
+    func withClient<Value>(_ body: (ServerClient) async throws -> Value) async throws -> Value {
+        let (base, authorization) = try checked()
+        return try await HTTPClient.withHTTPClient(configuration: ServerClient.configuration) { http in
+            try await body(ServerClient(base: base, authorization: authorization, http: http))
+        }
+    }
+
+    /// The server's URL and the `Authorization` header's value, checked.
+    private func checked() throws -> (URL, String?) {
         let text = server ?? ProcessInfo.processInfo.environment["SLUICE_SERVER"] ?? "http://127.0.0.1:8998"
         guard let url = URL(string: text), let scheme = url.scheme, ["http", "https"].contains(scheme), url.host != nil else {
             throw ValidationError("--server must be an http:// or https:// URL such as http://127.0.0.1:8998, not '\(text)'")
@@ -33,6 +43,6 @@ struct ServerOptions: ParsableArguments {
             guard !token.isEmpty else { throw ValidationError("--token-file \(tokenFile) holds no token") }
             authorization = "Bearer " + token
         }
-        return ServerClient(base: url, authorization: authorization)
+        return (url, authorization)
     }
 }

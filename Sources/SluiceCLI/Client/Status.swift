@@ -13,8 +13,9 @@ struct Status: AsyncParsableCommand {
     @Argument(help: "A batch id; without one, every pipeline is listed.")
     var id: Int?
 
-    func run() async throws {
-        let client = try server.client()
+    func run() async throws { try await server.withClient(run) }
+
+    private func run(_ client: ServerClient) async throws {
         guard let id else {
             let list = try await client.send("GET", "/batches?size=1000", as: ServerAPI.BatchList.self)
             let rows = list.sessions.map { [String($0.id), $0.name ?? "", $0.state, $0.appInfo?["restarts"].flatMap { $0 } ?? "0", $0.cause ?? ""] }

@@ -19,8 +19,9 @@ struct Stop: AsyncParsableCommand {
     @Option(help: "Seconds to wait for the pipeline to end.")
     var timeout: Double = 120
 
-    func run() async throws {
-        let client = try server.client()
+    func run() async throws { try await server.withClient(run) }
+
+    private func run(_ client: ServerClient) async throws {
         _ = try await client.send("DELETE", "/batches/\(id)", as: ServerAPI.Deleted.self)
         guard !noWait else {
             StatusLine.write("batch \(id): stop requested")

@@ -45,8 +45,9 @@ struct Submit: AsyncParsableCommand {
         }
     }
 
-    func run() async throws {
-        let client = try server.client()
+    func run() async throws { try await server.withClient(run) }
+
+    private func run(_ client: ServerClient) async throws {
         let path = URL(fileURLWithPath: file).standardizedFileURL.path
         var body: [String: Any] = [:]
         if inline {

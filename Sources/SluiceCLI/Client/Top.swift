@@ -22,8 +22,9 @@ struct Top: AsyncParsableCommand {
         if let iterations, iterations < 1 { throw ValidationError("--iterations must be at least 1") }
     }
 
-    func run() async throws {
-        let client = try server.client()
+    func run() async throws { try await server.withClient(run) }
+
+    private func run(_ client: ServerClient) async throws {
         // On a terminal the view replaces itself; piped, each refresh is appended (readable in a log or a test).
         let terminal = isatty(STDOUT_FILENO) == 1
         var done = 0
