@@ -39,13 +39,24 @@ struct GrowableBuffer<Element: BitwiseCopyable>: ~Copyable {
         count += 1
     }
 
-    @inlinable
+    /// Appends bytes. Up to 16 are copied as one or two words instead of a call to `memmove` (a flatMap appends
+    /// millions of words of a few bytes): the buffer keeps 8 bytes spare past its end for a word stored whole.
+    @inlinable @inline(__always)
     mutating func append(contentsOf source: UnsafeRawBufferPointer) where Element == UInt8 {
         let n = source.count
-        guard n > 0 else { return }
-        if count + n > capacity { reserve(count + n) }
-        UnsafeMutableRawPointer(base.unsafelyUnwrapped + count).copyMemory(from: source.baseAddress!, byteCount: n)
-        count += n
+        guard n > 0, let from = source.baseAddress else { return }
+        if count &+ n &+ 8 > capacity { reserve(count &+ n &+ 8) }
+        let to = UnsafeMutableRawPointer(base.unsafelyUnwrapped + count)
+        if n <= 8 {
+            to.storeBytes(of: UInt64(littleEndian: loadBytes(from, count: n)), as: UInt64.self)
+        } else if n <= 16 {
+            // The first eight bytes and the last eight, which overlap them unless there are sixteen.
+            to.storeBytes(of: from.loadUnaligned(as: UInt64.self), as: UInt64.self)
+            to.storeBytes(of: from.loadUnaligned(fromByteOffset: n &- 8, as: UInt64.self), toByteOffset: n &- 8, as: UInt64.self)
+        } else {
+            to.copyMemory(from: from, byteCount: n)
+        }
+        count &+= n
     }
 
     /// Gives up ownership of the memory; the caller must `free` it.

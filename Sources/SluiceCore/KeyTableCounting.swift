@@ -3,14 +3,15 @@ import SluiceSDK
 
 extension KeyTable where Value == Int64 {
     /// How many records ahead the slot of a key is fetched; its entry is fetched half as far ahead, once the slot is
-    /// in the cache, and its key's bytes a quarter as far.
+    /// in the cache. The entry holds the key's first eight bytes, all of most words: the arena is not fetched.
     @usableFromInline static var prefetchDistance: Int { 32 }
 
     /// Counts every value of `batch` (a `.bytes` batch) as a key: `countByValue`'s inner loop.
     ///
-    /// A lookup in a table bigger than the cache costs three dependent misses (slot, entry, key bytes); one record
-    /// at a time, the word count waits for each in turn. Hashing a block of records first lets the loop fetch each
-    /// record's slot, entry and key well before it is looked up, so the misses of many records overlap. `hashes` is
+    /// A lookup in a table bigger than the cache costs two dependent misses (slot, entry; a third, the arena, for
+    /// keys longer than eight bytes); one record at a time, the word count waits for each in turn. Hashing a block
+    /// of records first lets the loop fetch each record's slot and entry well before it is looked up, so the misses
+    /// of many records overlap. `hashes` is
     /// scratch space for one block, kept by the caller between batches.
     func countValues(of batch: BatchView, hashes: inout [UInt64]) {
         let block = Self.hashBlock
@@ -35,7 +36,6 @@ extension KeyTable where Value == Int64 {
         let n = records.count
         let far = Self.prefetchDistance
         let near = far / 2
-        let nearest = far / 4
         for k in 0..<n {
             if k &+ far < n {
                 sluice_prefetch(slots + (Int(truncatingIfNeeded: hashes[k &+ far]) & mask))
@@ -43,10 +43,6 @@ extension KeyTable where Value == Int64 {
             if k &+ near < n {
                 let slot = Int(slots[Int(truncatingIfNeeded: hashes[k &+ near]) & mask])
                 if slot >= 0 { sluice_prefetch(entries + slot) }
-            }
-            if k &+ nearest < n {
-                let slot = Int(slots[Int(truncatingIfNeeded: hashes[k &+ nearest]) & mask])
-                if slot >= 0 { sluice_prefetch(arena + Int(entries[slot].start)) }
             }
             add(batch.value(at: records.lowerBound &+ k), hash: hashes[k], amount: 1)
         }

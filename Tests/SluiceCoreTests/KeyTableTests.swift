@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 @testable import SluiceCore
 import SluiceSDK
 import Testing
@@ -126,6 +129,63 @@ struct ByteKeyTableTests {
                     copy[index] ^= 0x40
                 }
             }
+        }
+    }
+
+    /// The hash as it is defined, a byte at a time: the word loads must compute exactly this (keyed state is
+    /// partitioned by it, so it may not change between versions).
+    static func referenceHash(_ key: [UInt8]) -> UInt64 {
+        let multiplier: UInt64 = 0x9E37_79B9_7F4A_7C15
+        var h: UInt64 = 0x243F_6A88_85A3_08D3 ^ (UInt64(key.count) &* multiplier)
+        var i = 0
+        while i < key.count {
+            var word: UInt64 = 0
+            for j in 0..<min(8, key.count - i) { word |= UInt64(key[i + j]) << (8 * UInt64(j)) }
+            h = (h ^ word) &* multiplier
+            h ^= h >> 29
+            i += 8
+        }
+        h ^= h >> 32
+        h = h &* 0xBF58_476D_1CE4_E5B9
+        h ^= h >> 31
+        return h
+    }
+
+    @Test func keysAtTheEdgesOfAnAccessiblePageHashAndCompareWithoutReadingBeyondIt() throws {
+        // Three pages, the outer two inaccessible: a key that starts a page or ends it is hashed and compared with
+        // loads that must stay in the middle page (a load past it would crash the test).
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let mapped = try #require(mmap(nil, 3 * page, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0))
+        #expect(mapped != MAP_FAILED)
+        defer { munmap(mapped, 3 * page) }
+        let middle = mapped + page
+        #expect(mprotect(middle, page, PROT_READ | PROT_WRITE) == 0)
+        var generator = SplitMix(state: 7)
+        for length in 1...24 {
+            let key = (0..<length).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            for start in [0, page - length] {
+                let at = middle + start
+                key.withUnsafeBytes { at.copyMemory(from: $0.baseAddress!, byteCount: length) }
+                let inPage = UnsafeRawBufferPointer(start: at, count: length)
+                #expect(hashKey(inPage) == Self.referenceHash(key), "length \(length) at \(start)")
+                key.withUnsafeBytes { copy in
+                    let first = copy.baseAddress!.assumingMemoryBound(to: UInt8.self)
+                    #expect(bytesEqual(first, at, length), "length \(length) at \(start)")
+                    var other = key
+                    other[length - 1] ^= 1
+                    other.withUnsafeBytes { changed in
+                        #expect(!bytesEqual(changed.baseAddress!.assumingMemoryBound(to: UInt8.self), at, length))
+                    }
+                }
+            }
+        }
+    }
+
+    @Test func theHashIsItsByteWiseDefinitionForEveryLength() {
+        var generator = SplitMix(state: 11)
+        for length in 0...64 {
+            let key = (0..<length).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            #expect(key.withUnsafeBytes { hashKey($0) } == Self.referenceHash(key), "length \(length)")
         }
     }
 
