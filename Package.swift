@@ -67,7 +67,7 @@ func plugin(_ target: String, dependencies: [Target.Dependency] = []) -> ([Targe
 let firstPartyPlugins = [
     plugin("FileWatchSource", dependencies: ["DurableRecords"]),
     plugin("SocketSource", dependencies: ["DurableRecords"]),
-    plugin("SplitTransform"),
+    plugin("SplitTransform", dependencies: ["CSeparatorMask"]),
     plugin("ConsoleSink"),
     plugin("FilesSink", dependencies: ["DurableRecords"]),
     plugin("NoopTransform"),
@@ -113,6 +113,8 @@ let package = Package(
         ),
         // A cache prefetch hint for the hash tables (C: Swift has none).
         .target(name: "CPrefetch", path: "Sources/CPrefetch"),
+        // split's search for separators 64 bytes at a time (C: SSE2's movemask has no Swift equivalent).
+        .target(name: "CSeparatorMask", path: "Plugins/Shared/CSeparatorMask"),
         // The host: plugin registry, pipeline files, the runner with its clock, signals and progress output.
         .target(
             name: "SluiceHost",

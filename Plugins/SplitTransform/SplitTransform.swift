@@ -36,8 +36,8 @@ public final class SplitTransform: TransformPlugin {
 
     /// Separator membership for each byte value.
     private let isSeparator: [Bool]
-    /// The search eight bytes at a time, or nil when there are more separators than it pays to test a word for
-    /// (the byte-table loop does it all then).
+    /// The search 64 bytes at a time, or nil for more separators than it takes (the byte-table loop does it all
+    /// then).
     private let wordSearch: WordSearch?
     private let pairs: Bool
     private let keepEmpty: Bool
@@ -72,48 +72,81 @@ public final class SplitTransform: TransformPlugin {
     public func transform(_ input: BatchView, into output: inout BatchBuilder) throws {
         guard input.valueType == .bytes else { throw PluginError("split needs text values, got integers") }
         var scratch = [UInt8]()
-        let search = wordSearch
-        isSeparator.withUnsafeBufferPointer { sep in
-            for i in 0..<input.count {
-                let line = input.value(at: i)
-                let timestamp = input.timestamp(at: i)
-                guard let base = line.baseAddress?.assumingMemoryBound(to: UInt8.self) else {
-                    if keepEmpty { emit(UnsafeRawBufferPointer(start: nil, count: 0), timestamp, &output, &scratch) }
-                    continue
-                }
-                let n = line.count
-                var start = 0
-                var j = 0
-                while true {
-                    var found = false
-                    if let search {
-                        while j &+ 8 <= n {
-                            let word = UInt64(littleEndian: UnsafeRawPointer(base + j).loadUnaligned(as: UInt64.self))
-                            let matches = search.matches(word)
-                            if matches != 0 {
-                                j &+= matches.trailingZeroBitCount >> 3
-                                found = true
-                                break
-                            }
-                            j &+= 8
-                        }
-                    }
-                    // The line's last few bytes (shorter than a word), or every byte without the word-wide search.
-                    if !found {
-                        while j < n && !sep[Int(base[j])] { j += 1 }
-                    }
-                    guard j < n else { break }
-                    if j > start || keepEmpty {
-                        emit(UnsafeRawBufferPointer(start: base + start, count: j - start), timestamp, &output, &scratch)
-                    }
-                    j += 1
-                    start = j
-                }
-                if n > start || (keepEmpty && n > 0) {
-                    emit(UnsafeRawBufferPointer(start: base + start, count: n - start), timestamp, &output, &scratch)
-                }
+        guard let search = wordSearch else {
+            isSeparator.withUnsafeBufferPointer { sep in
+                for i in 0..<input.count { splitByTable(input, i, sep, &output, &scratch) }
             }
-            _ = sep
+            return
+        }
+        // The 64 bytes searched at a time may reach past a line into the next ones (they are contiguous in the
+        // batch); only the last lines' reach past the batch's bytes, and those are searched in a copy.
+        let dataEnd = input.raw.value_data.map { UnsafeRawPointer($0) + Int(input.raw.value_data_len) }
+        let tail = UnsafeMutablePointer<UInt8>.allocate(capacity: 64)
+        defer { tail.deallocate() }
+        let plain = !lowercase && !pairs && !input.hasTimestamps
+        for i in 0..<input.count {
+            let line = input.value(at: i)
+            let timestamp = input.timestamp(at: i)
+            guard let base = line.baseAddress?.assumingMemoryBound(to: UInt8.self), let dataEnd else {
+                if keepEmpty { emit(UnsafeRawBufferPointer(start: nil, count: 0), timestamp, &output, &scratch) }
+                continue
+            }
+            let n = line.count
+            var start = 0
+            var block = 0
+            while block < n {
+                let p = base + block
+                var mask: UInt64
+                if UnsafeRawPointer(p) + 64 <= dataEnd {
+                    mask = search.mask(p)
+                } else {
+                    tail.update(from: p, count: UnsafeRawPointer(p).distance(to: dataEnd))
+                    mask = search.mask(tail)
+                }
+                if n &- block < 64 { mask &= (1 &<< UInt64(n &- block)) &- 1 }
+                while mask != 0 {
+                    let j = block &+ mask.trailingZeroBitCount
+                    if j > start || keepEmpty {
+                        let word = UnsafeRawBufferPointer(start: base + start, count: j &- start)
+                        // The word count's case, appended here: a call per word to `emit` is not inlined.
+                        if plain { output.append(word) } else { emit(word, timestamp, &output, &scratch) }
+                    }
+                    start = j &+ 1
+                    mask &= mask &- 1
+                }
+                block &+= 64
+            }
+            if n > start || (keepEmpty && n > 0) {
+                let word = UnsafeRawBufferPointer(start: base + start, count: n &- start)
+                if plain { output.append(word) } else { emit(word, timestamp, &output, &scratch) }
+            }
+        }
+    }
+
+    /// Record `i` split a byte at a time against the separator table: for more separators than `WordSearch` takes.
+    private func splitByTable(
+        _ input: BatchView,
+        _ i: Int,
+        _ sep: UnsafeBufferPointer<Bool>,
+        _ output: inout BatchBuilder,
+        _ scratch: inout [UInt8]
+    ) {
+        let line = input.value(at: i)
+        let timestamp = input.timestamp(at: i)
+        guard let base = line.baseAddress?.assumingMemoryBound(to: UInt8.self) else {
+            if keepEmpty { emit(UnsafeRawBufferPointer(start: nil, count: 0), timestamp, &output, &scratch) }
+            return
+        }
+        let n = line.count
+        var start = 0
+        for j in 0..<n where sep[Int(base[j])] {
+            if j > start || keepEmpty {
+                emit(UnsafeRawBufferPointer(start: base + start, count: j - start), timestamp, &output, &scratch)
+            }
+            start = j + 1
+        }
+        if n > start || (keepEmpty && n > 0) {
+            emit(UnsafeRawBufferPointer(start: base + start, count: n - start), timestamp, &output, &scratch)
         }
     }
 
