@@ -81,14 +81,17 @@ struct IndexedFile: Sendable {
         guard fd >= 0 else { throw FileWatchError("cannot open '\(path)' to read lines \(from)..<\(to): \(errorText())") }
         defer { close(fd) }
         var position = sparse[from / Self.stride]
+        // The lines end before the first indexed line at or after `to` starts: read no further.
+        let firstIndexedAfter = (to + Self.stride - 1) / Self.stride
+        let end = firstIndexedAfter < sparse.count ? sparse[firstIndexedAfter] : size
         var skip = from % Self.stride
         var wanted = to - from
         var carry: [UInt8] = []
         let chunk = 1 << 20
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: chunk, alignment: 16)
         defer { buffer.deallocate() }
-        while wanted > 0 && position < size {
-            let n = pread(fd, buffer, min(chunk, size - position), off_t(position))
+        while wanted > 0 && position < end {
+            let n = pread(fd, buffer, min(chunk, end - position), off_t(position))
             if n < 0 {
                 if errno == EINTR { continue }
                 throw FileWatchError("cannot read '\(path)': \(errorText())")

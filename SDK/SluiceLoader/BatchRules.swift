@@ -4,8 +4,8 @@ import CSluice
 ///
 /// The host checks every such batch before anything else reads it, so that a malformed batch is reported against
 /// the plugin that made it instead of crashing, or failing in, the next stage. The conformance checker
-/// (`sluice plugins check`) applies the same function. The cost is one pass over the offsets, negligible next to
-/// whatever produced them.
+/// (`sluice plugins check`) applies the same function. The cost is one pass over the offsets, eight at a time: a
+/// record at a time it was 2 % of the word count's CPU, for `split`'s 16 million words.
 public enum BatchRules {
     /// The size of an ABI 1.0 `sluice_batch` (96 bytes): the smallest `struct_size` the host accepts.
     public static let minimumSize = Int(SLUICE_BATCH_SIZE_1_0)
@@ -54,6 +54,25 @@ public enum BatchRules {
         return nil
     }
 
+    /// Whether any of `offsets[1...n]` is less than the offset before it.
+    private static func decreases(_ offsets: UnsafePointer<UInt32>, _ n: Int) -> Bool {
+        let raw = UnsafeRawPointer(offsets)
+        var found = SIMDMask<SIMD8<Int32>>(repeating: false)
+        var i = 1
+        while i &+ 8 <= n &+ 1 {
+            let next = raw.loadUnaligned(fromByteOffset: i &* 4, as: SIMD8<UInt32>.self)
+            let previous = raw.loadUnaligned(fromByteOffset: (i &- 1) &* 4, as: SIMD8<UInt32>.self)
+            found .|= next .< previous
+            i &+= 8
+        }
+        var tail = false
+        while i <= n {
+            tail = tail || offsets[i] < offsets[i &- 1]
+            i &+= 1
+        }
+        return tail || any(found)
+    }
+
     /// The offset rules shared by the value and key columns: count + 1 non-decreasing offsets inside the data.
     private static func offsetViolation(
         _ offsets: UnsafePointer<UInt32>?,
@@ -68,6 +87,10 @@ public enum BatchRules {
             return count == 0 ? nil : "\(column)_offsets is NULL but count = \(count)"
         }
         let n = Int(count)
+        // Every batch a plugin returns passes here (a split's 16 million words in the word count): first a test
+        // of eight offsets at a time against the eight before them, without early exits, and only when it finds a
+        // decrease the loop that says where.
+        if !decreases(offsets, n) && UInt64(offsets[n]) <= length { return nil }
         var previous = offsets[0]
         for i in stride(from: 1, through: n, by: 1) {
             let offset = offsets[i]

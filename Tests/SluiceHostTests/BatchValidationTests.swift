@@ -117,6 +117,32 @@ struct BatchValidationTests {
         #expect(source.failures.contains { $0.detail.contains("count = 2 differs from the 3 offsets asked for") }, "\(source)")
     }
 
+    /// A decrease anywhere in a long batch is found and named, wherever it falls among the offsets tested eight at
+    /// a time or in the last few tested one at a time.
+    @Test func aDecreaseAnywhereInALongBatchIsNamed() {
+        let count = 37
+        let data = [UInt8](repeating: 65, count: 2 * count + 1)
+        for wrong in 1...count {
+            var offsets = (0...count).map { UInt32(2 * $0 + 1) }
+            offsets[wrong] = offsets[wrong - 1] - 1
+            let problem = offsets.withUnsafeBufferPointer { offsets in
+                data.withUnsafeBufferPointer { data in
+                    var batch = sluice_batch()
+                    batch.struct_size = UInt32(BatchRules.minimumSize)
+                    batch.value_type = UInt32(SLUICE_VALUE_BYTES)
+                    batch.count = UInt64(count)
+                    batch.value_offsets = offsets.baseAddress
+                    batch.value_data = data.baseAddress
+                    batch.value_data_len = UInt64(data.count)
+                    batch.release = { _ in }
+                    return BatchRules.violation(in: batch)
+                }
+            }
+            let expected = "value_offsets[\(wrong)] = \(offsets[wrong]) is less than value_offsets[\(wrong - 1)] = \(offsets[wrong - 1])"
+            #expect(problem == expected, "offset \(wrong)")
+        }
+    }
+
     /// The sizes docs/abi.md states are the sizes of the structs.
     @Test func theStatedSizesAreTheStructSizes() {
         #expect(BatchRules.minimumSize == 96 && MemoryLayout<sluice_batch>.size == 96)
