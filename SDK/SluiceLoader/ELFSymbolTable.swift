@@ -1,8 +1,9 @@
 /// The dynamic symbol table of an `ELFFile`: answers whether the file exports a function, without loading it.
 ///
-/// The table is found through the section headers (`.dynsym` and its linked string table) and, when a file has
-/// none (they are optional at run time), through the dynamic segment (`DT_SYMTAB`, `DT_STRTAB`, `DT_STRSZ`, and
-/// `DT_GNU_HASH` or `DT_HASH` to find a name), the way the dynamic linker itself finds symbols.
+/// The table is found through the section headers (`.dynsym`, its linked string table, and the hash table linked to
+/// it, if any) and, when a file has none (they are optional at run time), through the dynamic segment (`DT_SYMTAB`,
+/// `DT_STRTAB`, `DT_STRSZ`, and `DT_GNU_HASH` or `DT_HASH` to find a name). A name is looked up in the hash table
+/// the way the dynamic linker itself finds symbols; only a file with sections but no hash table is scanned.
 struct ELFSymbolTable {
     let file: ELFFile
     /// File offset and size of the symbol table and its string table.
@@ -10,7 +11,7 @@ struct ELFSymbolTable {
     let symbolsSize: UInt64
     let stringsOffset: UInt64
     let stringsSize: UInt64
-    /// Where to find a name when there are no section headers; nil means scan every symbol.
+    /// Where to find a name; nil means scan every symbol.
     let hash: Hash?
 
     enum Hash {
@@ -25,10 +26,11 @@ struct ELFSymbolTable {
     static let maximumChainSteps = 1 << 20
 
     init(_ file: ELFFile) throws(ELFError) {
-        guard let dynsym = file.sections.first(where: { $0.type == 11 }) else {  // SHT_DYNSYM
+        guard let symbolsIndex = file.sections.firstIndex(where: { $0.type == 11 }) else {  // SHT_DYNSYM
             try self.init(dynamicSegmentOf: file)
             return
         }
+        let dynsym = file.sections[symbolsIndex]
         guard Int(dynsym.link) < file.sections.count, file.sections[Int(dynsym.link)].type == 3 else {  // SHT_STRTAB
             throw ELFError("the dynamic symbol table links to section \(dynsym.link), which is not a string table")
         }
@@ -36,9 +38,21 @@ struct ELFSymbolTable {
             throw ELFError("dynamic symbol entries are \(dynsym.entrySize) bytes, expected \(Self.symbolSize)")
         }
         let strings = file.sections[Int(dynsym.link)]
+        // The hash table of these symbols, when the file has one (linkers write one for the dynamic linker): a lookup
+        // then reads a few dozen bytes, where a scan reads both tables whole (1.6 MB for the Event Hubs plugin, at
+        // every start of `sluice`).
+        let link = UInt32(symbolsIndex)
+        let hash: Hash? =
+            if let gnu = file.sections.first(where: { $0.type == 0x6FFF_FFF6 && $0.link == link }) {  // SHT_GNU_HASH
+                .gnu(offset: gnu.offset)
+            } else if let sysv = file.sections.first(where: { $0.type == 5 && $0.link == link }) {  // SHT_HASH
+                .sysv(offset: sysv.offset)
+            } else {
+                nil
+            }
         try self.init(
             file: file, symbolsOffset: dynsym.offset, symbolsSize: dynsym.size, stringsOffset: strings.offset,
-            stringsSize: strings.size, hash: nil
+            stringsSize: strings.size, hash: hash
         )
     }
 
