@@ -50,7 +50,7 @@ public final class BatchExecutor: @unchecked Sendable {  // used from one schedu
         case sink(Int)
     }
 
-    public init(graph: StreamGraph, parallelism: Int, taskSize: Int = 65_536) {
+    public init(graph: StreamGraph, parallelism: Int, taskSize: Int = 1 << 20) {
         self.graph = graph
         self.parallelism = max(1, parallelism)
         self.taskSize = max(1, taskSize)
@@ -352,10 +352,12 @@ public final class BatchExecutor: @unchecked Sendable {  // used from one schedu
     /// Records a task reads from its source at a time: its memory for input is one piece, whatever the task's size.
     public static let readPieceRecords = 16_384
 
-    /// Tasks big enough to amortise their cost, small enough that every core gets work.
+    /// Tasks big enough to amortise their cost, small enough that every core gets work: one per core. A task reads
+    /// its input a piece at a time, so a big task costs no more memory for input than a small one, and each task
+    /// builds its own table per keyed stage, so more tasks would mean more tables alive until they are merged.
     private func effectiveTaskSize(_ plan: BatchPlan) -> Int {
         let total = plan.recordCount
-        let perCore = (total + parallelism * 2 - 1) / (parallelism * 2)
+        let perCore = (total + parallelism - 1) / parallelism
         return min(taskSize, max(4096, perCore))
     }
 
