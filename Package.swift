@@ -175,7 +175,11 @@ let package = Package(
             path: "Sources/SluiceFunctions",
             swiftSettings: strictSettings
         ),
-        .executableTarget(name: "sluice", dependencies: ["SluiceCLI"], path: "Sources/sluice", swiftSettings: strictSettings),
+        .executableTarget(
+            name: "sluice", dependencies: ["SluiceCLI", "CProcessSettings"], path: "Sources/sluice", swiftSettings: strictSettings
+        ),
+        // The executable's process-wide malloc setting (C: <malloc.h> is not in Swift's Glibc module).
+        .target(name: "CProcessSettings", path: "Sources/CProcessSettings"),
         // AMQP 1.0: the type system, frames, performatives, SASL and messages (for the Event Hubs source and emulator).
         .target(
             name: "SluiceAMQP",
