@@ -350,7 +350,7 @@ public final class BatchExecutor: @unchecked Sendable {  // used from one schedu
     public static let chunkRecords = 4096
 
     /// Records a task reads from its source at a time: its memory for input is one piece, whatever the task's size.
-    public static let readPieceRecords = 8192
+    public static let readPieceRecords = 4096
 
     /// Tasks big enough to amortise their cost, small enough that every core gets work: one per core. A task reads
     /// its input a piece at a time, so a big task costs no more memory for input than a small one, and each task
