@@ -30,30 +30,7 @@ public struct PluginSchema: Sendable {
     public func option(_ name: String) -> Option? { options.first { $0.name == name } }
 
     /// Parses a schema; throws a message describing what is wrong.
-    ///
-    /// A plugin's schema is parsed when it is loaded, and every command loads every plugin it finds. Read through
-    /// JSONSerialization, each one cost a few milliseconds of start-up: its values are `Any`, and every `as?` cast
-    /// after a plugin image is loaded makes the Swift runtime scan all the conformance records again. So a schema
-    /// is read by `PluginSchemaReader`, which handles the usual schema exactly; anything else (invalid JSON, a value of
-    /// an unexpected type, a number or string default whose text JSONSerialization would rewrite) is left to
-    /// JSONSerialization, so every schema is accepted or refused, and read, as before.
     public init(json: String) throws {
-        if let schema = PluginSchemaReader.schema(json) {
-            self = schema
-        } else {
-            try self.init(foundationJSON: json)
-        }
-    }
-
-    init(options: [Option], closed: Bool) {
-        // Required options first, then by name: a stable order for `plugins inspect`.
-        self.options = options.sorted { ($0.required ? 0 : 1, $0.name) < ($1.required ? 0 : 1, $1.name) }
-        self.closed = closed
-    }
-
-    /// Parses a schema with JSONSerialization; throws a message describing what is wrong. The reference reading:
-    /// `init(json:)` takes it for every schema that `PluginSchemaReader` does not read exactly as it does.
-    init(foundationJSON json: String) throws {
         guard let object = try? JSONSerialization.jsonObject(with: Data(json.utf8), options: [.fragmentsAllowed]) else {
             throw SchemaError("configuration schema is not valid JSON")
         }
@@ -63,7 +40,7 @@ public struct PluginSchema: Sendable {
         }
         let properties = root["properties"] as? [String: Any] ?? [:]
         let required = Set(root["required"] as? [String] ?? [])
-        let closed = (root["additionalProperties"] as? Bool) == false
+        closed = (root["additionalProperties"] as? Bool) == false
         var options: [Option] = []
         for (name, value) in properties {
             guard let property = value as? [String: Any] else {
@@ -91,7 +68,8 @@ public struct PluginSchema: Sendable {
                 )
             )
         }
-        self.init(options: options, closed: closed)
+        // Required options first, then by name: a stable order for `plugins inspect`.
+        self.options = options.sorted { ($0.required ? 0 : 1, $0.name) < ($1.required ? 0 : 1, $1.name) }
     }
 
     /// `configJSON` with every option that has a default and is missing from it added, set to the default as the
