@@ -11,8 +11,7 @@ extension KeyTable where Value == Int64 {
     /// A lookup in a table bigger than the cache costs two dependent misses (slot, entry; a third, the arena, for
     /// keys longer than eight bytes); one record at a time, the word count waits for each in turn. Hashing a block
     /// of records first lets the loop fetch each record's slot and entry well before it is looked up, so the misses
-    /// of many records overlap. `hashes` is
-    /// scratch space for one block, kept by the caller between batches.
+    /// of many records overlap. `hashes` is scratch space for one block, kept by the caller between batches.
     func countValues(of batch: BatchView, hashes: inout [UInt64]) {
         let block = Self.hashBlock
         if hashes.count < block { hashes = [UInt64](repeating: 0, count: block) }
