@@ -122,9 +122,10 @@ struct ChaosTests {
         stderr.matches(of: #/(?m)^batch (\d+) at /#).compactMap { Int($0.1) }.max() ?? -1
     }
 
-    /// Runs `sluice arguments` again and again until a run finishes by itself, killing each with SIGKILL 0-30 ms
+    /// Runs `sluice arguments` again and again until a run finishes by itself, killing each with SIGKILL 0-15 ms
     /// (under one batch interval) after it reports a batch that no earlier run finished, so every kill lands in a
-    /// batch after start-up and recovery, whatever the machine's load; after `stopKillingAfter` kills the next run is
+    /// batch after start-up and recovery, whatever the machine's load (a restart runs the batches it is behind on back
+    /// to back, several in 30 ms once batches got faster, and the full runs then fell short of their kills); after `stopKillingAfter` kills the next run is
     /// left alone. Returns the kills that SIGKILL really ended; a run that fails otherwise fails the test.
     static func runUnderKills(_ arguments: [String], batches: Int, stopKillingAfter: Int = .max) throws -> Int {
         var killed = 0
@@ -135,7 +136,7 @@ struct ChaosTests {
             let child = try Support.Child(Support.sluice, arguments)
             let progressed = child.waitFor(timeout: 60) { !child.process.isRunning || lastReportedBatch(child.stderr) > reached }
             if progressed && child.process.isRunning && killed < stopKillingAfter {
-                _ = child.waitFor(timeout: Double.random(in: 0...0.03, using: &random)) { !child.process.isRunning }
+                _ = child.waitFor(timeout: Double.random(in: 0...0.015, using: &random)) { !child.process.isRunning }
                 kill(child.process.processIdentifier, SIGKILL)
             }
             let result = child.wait(timeout: 60)
